@@ -1,0 +1,21 @@
+// Hex and base64 conversions for checksums (ETags are hex MD5, ActiveStorage
+// and Content-MD5 use base64 MD5).
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace blobferry {
+
+std::string hex_encode(std::string_view bytes);  // lowercase
+std::optional<std::string> hex_decode(std::string_view hex);  // nullopt on odd length or a non-hex digit
+std::string base64_encode(std::string_view bytes);
+std::optional<std::string> base64_decode(std::string_view text);  // nullopt on malformed input
+
+// "9e107d9d372bb6826bd81d3542a419d6" -> "nhB9nTcrtoJr2B01QqQZ1g==", nullopt unless 32 hex digits.
+std::optional<std::string> hex_md5_to_base64(std::string_view hex);
+// The reverse; nullopt unless it decodes to 16 bytes.
+std::optional<std::string> base64_md5_to_hex(std::string_view base64);
+
+}  // namespace blobferry
