@@ -32,6 +32,8 @@ struct ServiceConfig {
   bool verify_tls = true;      // `ssl_verify_peer: false` turns it off
   std::string ca_bundle;       // `ssl_ca_bundle:` PEM file for private CAs
   Metadata upload_headers;     // `upload:` options as headers (cache_control -> cache-control)
+  int http_open_timeout = 10;  // seconds to connect (the AWS SDK option of that name)
+  int http_read_timeout = 60;  // seconds without a byte before a transfer counts as stalled
 
   // Disk
   std::string root;
