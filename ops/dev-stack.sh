@@ -1,0 +1,524 @@
+#!/usr/bin/env bash
+# Starts, describes and stops the local dev stack: Redis, PostgreSQL and two S3 servers on free loopback ports.
+set -euo pipefail
+
+SCRIPT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/$(basename "${BASH_SOURCE[0]}")"
+ROOT="$(cd "$(dirname "$SCRIPT")/.." && pwd)"
+S3RVER="${S3RVER:-$ROOT/.deps/node_modules/.bin/s3rver}"
+START_TIMEOUT="${DEV_STACK_START_TIMEOUT:-60}"  # seconds for one server to answer
+STOP_TIMEOUT="${DEV_STACK_STOP_TIMEOUT:-15}"    # seconds before SIGTERM becomes SIGKILL
+PORT_ATTEMPTS=5                                 # parallel stacks may take a port between check and bind
+
+usage() {
+  cat <<EOF
+Usage: ops/dev-stack.sh COMMAND [OPTIONS]
+
+Runs blobferry's dev and test servers on free ports of 127.0.0.1:
+Redis, PostgreSQL 15 (database "blobferry", trust auth) and two s3rver
+instances (buckets "source" and "target", key and secret S3RVER).
+
+Commands:
+  up     start the stack (or, when DIR's stack is already running, just print
+         its environment) and print KEY=VALUE lines on stdout
+  env    print the environment of the stack in DIR again
+  down   stop exactly the processes recorded in DIR/pids
+
+Options:
+  --dir DIR          where data, logs, pids, env and storage.yml live
+                     (default: $ROOT/.stack)
+  --only LIST        comma-separated subset of redis,postgres,s3 (default: all)
+  --redis-aof        give Redis append-only-file persistence (appendfsync everysec)
+  --owner-pid PID    stop the stack by itself once process PID has exited
+                     (test fixtures pass their own pid so a crash leaks nothing)
+  -h, --help         show this help
+
+Files in DIR: pids ("name pid" per line), env (KEY=VALUE per line),
+storage.yml (services source, target and local in Rails' format), logs/.
+
+Environment printed: REDIS_URL, DATABASE_URL, PGHOST, PGPORT, PGUSER,
+PGDATABASE, S3_SOURCE_ENDPOINT, S3_TARGET_ENDPOINT, S3_SOURCE_DIR,
+S3_TARGET_DIR, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,
+BLOBFERRY_STORAGE_CONFIG, STACK_DIR (only those of the servers started).
+
+Example:
+  eval "\$(ops/dev-stack.sh up | sed 's/^/export /')"
+  ops/dev-stack.sh down
+
+Progress goes to stderr. Exit codes: 0 done, 2 usage error or a server that
+failed to start (its log tail is printed, and what was started is stopped).
+EOF
+}
+
+log() { echo "dev-stack: $*" >&2; }
+die_usage() {
+  log "$*"
+  log "see ops/dev-stack.sh --help"
+  exit 2
+}
+
+# --- processes -------------------------------------------------------------
+
+is_root() { [[ "$(id -u)" -eq 0 ]]; }
+
+# PostgreSQL refuses to run as root, so as root its commands run as `postgres`.
+as_postgres() {
+  if is_root; then
+    (cd / && runuser -u postgres -- "$@")
+  else
+    "$@"
+  fi
+}
+
+# A zombie (exited, not yet reaped by whoever adopted it) counts as gone.
+is_alive() {
+  local pid="$1" stat
+  kill -0 "$pid" 2>/dev/null || return 1
+  stat="$(cat "/proc/$pid/stat" 2>/dev/null)" || return 0
+  stat="${stat##*) }"
+  [[ "${stat%% *}" != "Z" ]]
+}
+
+# Guards against pid reuse: only signal a process that still is what we started.
+is_ours() {
+  local name="$1" pid="$2" cmdline
+  is_alive "$pid" || return 1
+  cmdline="$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null)" || return 1
+  case "$name" in
+    redis) [[ "$cmdline" == *redis-server* ]] ;;
+    postgres) [[ "$cmdline" == *postgres* && "$cmdline" == *"$DIR"* ]] ;;
+    s3-*) [[ "$cmdline" == *s3rver* && "$cmdline" == *"$DIR"* ]] ;;
+    watcher) [[ "$cmdline" == *dev-stack.sh* ]] ;;
+    *) return 1 ;;
+  esac
+}
+
+wait_gone() {
+  local pid="$1" seconds="$2" deadline=$((SECONDS + $2))
+  while is_alive "$pid"; do
+    ((SECONDS < deadline)) || return 1
+    sleep 0.1
+  done
+}
+
+stop_process() {
+  local name="$1" pid="$2"
+  is_ours "$name" "$pid" || return 0
+  log "stopping $name (pid $pid)"
+  if [[ "$name" == postgres ]]; then
+    as_postgres "$PG_BIN/pg_ctl" -D "$DIR/postgres" stop -m fast -w -t "$STOP_TIMEOUT" \
+      >>"$DIR/logs/postgres.log" 2>&1 || true
+    wait_gone "$pid" 2 && return 0
+  fi
+  kill -TERM "$pid" 2>/dev/null || true
+  wait_gone "$pid" "$STOP_TIMEOUT" && return 0
+  log "$name (pid $pid) ignored SIGTERM for ${STOP_TIMEOUT}s; sending SIGKILL"
+  kill -KILL "$pid" 2>/dev/null || true
+  wait_gone "$pid" 5 || log "$name (pid $pid) is still there after SIGKILL"
+}
+
+# Stops in reverse start order; the watcher running `down` itself is skipped.
+stop_recorded() {
+  [[ -f "$DIR/pids" ]] || return 0
+  local lines=() line name pid i
+  mapfile -t lines <"$DIR/pids"
+  for ((i = ${#lines[@]} - 1; i >= 0; i--)); do
+    line="${lines[i]}"
+    name="${line%% *}"
+    pid="${line##* }"
+    [[ "$pid" =~ ^[0-9]+$ && "$pid" != "$$" ]] || continue
+    stop_process "$name" "$pid"
+  done
+  rm -f "$DIR/pids" "$DIR/env"
+}
+
+record_pid() { echo "$1 $2" >>"$DIR/pids"; }
+
+stack_is_running() {
+  [[ -s "$DIR/pids" && -f "$DIR/env" ]] || return 1
+  local name pid
+  while read -r name pid; do
+    is_ours "$name" "$pid" || return 1
+  done <"$DIR/pids"
+}
+
+# --- ports -----------------------------------------------------------------
+
+USED_PORTS=" "
+
+port_is_free() {
+  local port="$1"
+  if command -v ss >/dev/null 2>&1; then
+    [[ -z "$(ss -Hltn "sport = :$port" 2>/dev/null)" ]]
+  else
+    ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null
+  fi
+}
+
+# Sets PORT. Random rather than sequential so stacks started side by side
+# rarely collide; not in a subshell, so USED_PORTS remembers this run's picks.
+pick_port() {
+  local candidate tries
+  for ((tries = 0; tries < 500; tries++)); do
+    candidate=$((20000 + (RANDOM * 32768 + RANDOM) % 41000))
+    [[ "$USED_PORTS" == *" $candidate "* ]] && continue
+    if port_is_free "$candidate"; then
+      USED_PORTS+="$candidate "
+      PORT="$candidate"
+      return 0
+    fi
+  done
+  log "found no free port in 20000-60999"
+  return 1
+}
+
+# Another stack may have won the port; the answer must come from our process.
+listens_on() {
+  local pid="$1" port="$2"
+  command -v ss >/dev/null 2>&1 || return 0
+  ss -Hltnp "sport = :$port" 2>/dev/null | grep -q "pid=$pid,"
+}
+
+# Polls `check ARGS…` until it succeeds (0), pid dies (1) or time runs out (2).
+wait_ready() {
+  local pid="$1" deadline=$((SECONDS + START_TIMEOUT))
+  shift
+  while true; do
+    "$@" && return 0
+    is_alive "$pid" || return 1
+    ((SECONDS < deadline)) || return 2
+    sleep 0.1
+  done
+}
+
+# --- failures --------------------------------------------------------------
+
+fail_start() {
+  local name="$1" logfile="$2" why="$3"
+  log "$name failed to start: $why"
+  if [[ -f "$logfile" ]]; then
+    log "last lines of $logfile:"
+    tail -n 20 "$logfile" | sed 's/^/  | /' >&2
+  fi
+  stop_recorded
+  exit 2
+}
+
+on_interrupt() {
+  log "interrupted; stopping what was started"
+  stop_recorded
+  exit 130
+}
+
+# --- servers ---------------------------------------------------------------
+
+find_pg_bin() {
+  local candidate
+  for candidate in "${PG_BIN:-}" /usr/lib/postgresql/15/bin "$(pg_config --bindir 2>/dev/null || true)" \
+    $(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V -r) \
+    "$(dirname "$(command -v initdb 2>/dev/null || echo /nonexistent/initdb)")"; do
+    if [[ -n "$candidate" && -x "$candidate/initdb" && -x "$candidate/pg_ctl" ]]; then
+      echo "$candidate"
+      return 0
+    fi
+  done
+  return 1
+}
+
+redis_answers() {
+  local pid="$1" port="$2"
+  [[ "$(redis-cli -h 127.0.0.1 -p "$port" ping 2>/dev/null)" == PONG ]] && listens_on "$pid" "$port"
+}
+
+start_redis() {
+  local logfile="$DIR/logs/redis.log" attempt port pid status
+  local persistence=(--appendonly no)
+  [[ "$REDIS_AOF" -eq 1 ]] && persistence=(--appendonly yes --appendfsync everysec)
+  mkdir -p "$DIR/redis"
+  for ((attempt = 1; attempt <= PORT_ATTEMPTS; attempt++)); do
+    pick_port || fail_start redis "$logfile" "no free port"
+    port="$PORT"
+    log "starting redis on 127.0.0.1:$port"
+    redis-server --port "$port" --bind 127.0.0.1 --save "" "${persistence[@]}" \
+      --dir "$DIR/redis" --daemonize no --logfile "" </dev/null >>"$logfile" 2>&1 &
+    pid=$!
+    status=0
+    wait_ready "$pid" redis_answers "$pid" "$port" || status=$?
+    if [[ "$status" -eq 0 ]]; then
+      record_pid redis "$pid"
+      REDIS_PORT="$port"
+      return 0
+    fi
+    if [[ "$status" -eq 2 ]]; then
+      record_pid redis "$pid"
+      fail_start redis "$logfile" "no answer to PING on port $port within ${START_TIMEOUT}s"
+    fi
+    log "redis exited at once (port $port taken?); retrying on another port"
+  done
+  fail_start redis "$logfile" "exited on $PORT_ATTEMPTS ports"
+}
+
+init_postgres() {
+  local data="$DIR/postgres" logfile="$DIR/logs/postgres.log"
+  mkdir -p "$data" "$DIR/pgsocket"
+  touch "$logfile"
+  if is_root; then
+    chown postgres: "$data" "$DIR/pgsocket" "$logfile"
+    if ! runuser -u postgres -- test -x "$DIR"; then
+      fail_start postgres "$logfile" "user postgres cannot enter $DIR (chmod 755 it and its parents)"
+    fi
+  fi
+  [[ -f "$data/PG_VERSION" ]] && return 0
+  log "initdb $data"
+  as_postgres "$PG_BIN/initdb" -D "$data" -U postgres -A trust -E UTF8 --locale=C --no-sync \
+    >>"$logfile" 2>&1 || fail_start postgres "$logfile" "initdb failed"
+  # A throwaway test database: durability is traded for speed.
+  cat >>"$data/postgresql.conf" <<EOF
+
+# dev-stack.sh: loopback only, socket in the stack folder, no durability
+listen_addresses = '127.0.0.1'
+unix_socket_directories = '$DIR/pgsocket'
+fsync = off
+synchronous_commit = off
+full_page_writes = off
+EOF
+}
+
+postgres_answers() {
+  local pid="$1" port="$2"
+  "$PG_BIN/pg_isready" -q -h 127.0.0.1 -p "$port" && listens_on "$pid" "$port"
+}
+
+postmaster_pid() {
+  head -n 1 "$DIR/postgres/postmaster.pid" 2>/dev/null || true
+}
+
+start_postgres() {
+  local logfile="$DIR/logs/postgres.log" attempt port pid status
+  [[ -n "$PG_BIN" ]] || fail_start postgres /dev/null "no PostgreSQL binaries (initdb, pg_ctl) found"
+  init_postgres
+  for ((attempt = 1; attempt <= PORT_ATTEMPTS; attempt++)); do
+    pick_port || fail_start postgres "$logfile" "no free port"
+    port="$PORT"
+    log "starting postgres on 127.0.0.1:$port"
+    if ! as_postgres "$PG_BIN/pg_ctl" -D "$DIR/postgres" -l "$logfile" -o "-p $port" -w -t "$START_TIMEOUT" \
+      start </dev/null >>"$logfile" 2>&1; then
+      pid="$(postmaster_pid)"
+      if [[ -n "$pid" ]] && is_alive "$pid"; then
+        record_pid postgres "$pid"
+        fail_start postgres "$logfile" "not ready on port $port within ${START_TIMEOUT}s"
+      fi
+      log "postgres did not start (port $port taken?); retrying on another port"
+      continue
+    fi
+    pid="$(postmaster_pid)"
+    record_pid postgres "$pid"
+    status=0
+    wait_ready "$pid" postgres_answers "$pid" "$port" || status=$?
+    [[ "$status" -eq 0 ]] || fail_start postgres "$logfile" "pg_isready fails on port $port"
+    create_database "$port" "$logfile"
+    PG_PORT="$port"
+    return 0
+  done
+  fail_start postgres "$logfile" "could not start on $PORT_ATTEMPTS ports"
+}
+
+create_database() {
+  local port="$1" logfile="$2" exists
+  exists="$("$PG_BIN/psql" -h 127.0.0.1 -p "$port" -U postgres -d postgres -tAc \
+    "SELECT 1 FROM pg_database WHERE datname = 'blobferry'" 2>>"$logfile")" ||
+    fail_start postgres "$logfile" "psql cannot query port $port"
+  [[ "$exists" == 1 ]] && return 0
+  "$PG_BIN/createdb" -h 127.0.0.1 -p "$port" -U postgres blobferry >>"$logfile" 2>&1 ||
+    fail_start postgres "$logfile" "createdb blobferry failed"
+}
+
+s3rver_answers() {
+  local pid="$1" port="$2" bucket="$3" code
+  code="$(curl -s -o /dev/null -m 2 -w '%{http_code}' -I "http://127.0.0.1:$port/$bucket" 2>/dev/null)" || return 1
+  [[ "$code" == 200 ]] && listens_on "$pid" "$port"
+}
+
+# One s3rver per bucket: "source" and "target" behave like two accounts.
+start_s3rver() {
+  local bucket="$1" logfile="$DIR/logs/s3-$1.log" data="$DIR/s3-$1" attempt port pid status
+  [[ -x "$S3RVER" ]] || fail_start "s3-$bucket" /dev/null "$S3RVER is missing (run ops/install-deps.sh)"
+  mkdir -p "$data"
+  for ((attempt = 1; attempt <= PORT_ATTEMPTS; attempt++)); do
+    pick_port || fail_start "s3-$bucket" "$logfile" "no free port"
+    port="$PORT"
+    log "starting s3rver ($bucket) on 127.0.0.1:$port"
+    NODE_OPTIONS="--openssl-legacy-provider${NODE_OPTIONS:+ $NODE_OPTIONS}" \
+      "$S3RVER" --directory "$data" --port "$port" --address 127.0.0.1 --configure-bucket "$bucket" \
+      </dev/null >>"$logfile" 2>&1 &
+    pid=$!
+    status=0
+    wait_ready "$pid" s3rver_answers "$pid" "$port" "$bucket" || status=$?
+    if [[ "$status" -eq 0 ]]; then
+      record_pid "s3-$bucket" "$pid"
+      S3_PORTS[$bucket]="$port"
+      return 0
+    fi
+    if [[ "$status" -eq 2 ]]; then
+      record_pid "s3-$bucket" "$pid"
+      fail_start "s3-$bucket" "$logfile" "bucket $bucket not answering on port $port within ${START_TIMEOUT}s"
+    fi
+    log "s3rver ($bucket) exited at once (port $port taken?); retrying on another port"
+  done
+  fail_start "s3-$bucket" "$logfile" "exited on $PORT_ATTEMPTS ports"
+}
+
+# Outlives `up`, and runs `down` once the owner has gone without doing so.
+start_watcher() {
+  local owner="$1"
+  (
+    trap - INT TERM EXIT
+    while is_alive "$owner" && [[ -f "$DIR/pids" ]]; do sleep 1; done
+    if [[ -f "$DIR/pids" ]]; then exec bash "$SCRIPT" down --dir "$DIR"; fi
+  ) </dev/null >>"$DIR/logs/watcher.log" 2>&1 &
+  record_pid watcher "$!"
+}
+
+# --- outputs ---------------------------------------------------------------
+
+write_env() {
+  local env="$DIR/env.tmp"
+  : >"$env"
+  if [[ -n "$REDIS_PORT" ]]; then
+    echo "REDIS_URL=redis://127.0.0.1:$REDIS_PORT/0" >>"$env"
+  fi
+  if [[ -n "$PG_PORT" ]]; then
+    cat >>"$env" <<EOF
+DATABASE_URL=postgresql://postgres@127.0.0.1:$PG_PORT/blobferry
+PGHOST=127.0.0.1
+PGPORT=$PG_PORT
+PGUSER=postgres
+PGDATABASE=blobferry
+EOF
+  fi
+  if [[ -n "${S3_PORTS[source]:-}" ]]; then
+    cat >>"$env" <<EOF
+S3_SOURCE_ENDPOINT=http://127.0.0.1:${S3_PORTS[source]}
+S3_TARGET_ENDPOINT=http://127.0.0.1:${S3_PORTS[target]}
+S3_SOURCE_DIR=$DIR/s3-source
+S3_TARGET_DIR=$DIR/s3-target
+AWS_ACCESS_KEY_ID=S3RVER
+AWS_SECRET_ACCESS_KEY=S3RVER
+EOF
+  fi
+  cat >>"$env" <<EOF
+BLOBFERRY_STORAGE_CONFIG=$DIR/storage.yml
+STACK_DIR=$DIR
+EOF
+  mv "$env" "$DIR/env"
+}
+
+s3_service_yaml() {
+  local name="$1" port="$2"
+  cat <<EOF
+$name:
+  service: S3
+  access_key_id: <%= ENV.fetch("AWS_ACCESS_KEY_ID", "S3RVER") %>
+  secret_access_key: <%= ENV.fetch("AWS_SECRET_ACCESS_KEY", "S3RVER") %>
+  region: us-east-1
+  bucket: $name
+  endpoint: http://127.0.0.1:$port
+  force_path_style: true
+
+EOF
+}
+
+write_storage_yml() {
+  mkdir -p "$DIR/disk"
+  {
+    echo "# Written by ops/dev-stack.sh: the dev stack's services, as a Rails app's config/storage.yml."
+    if [[ -n "${S3_PORTS[source]:-}" ]]; then
+      s3_service_yaml source "${S3_PORTS[source]}"
+      s3_service_yaml target "${S3_PORTS[target]}"
+    fi
+    cat <<EOF
+local:
+  service: Disk
+  root: $DIR/disk
+EOF
+  } >"$DIR/storage.yml"
+}
+
+# --- commands --------------------------------------------------------------
+
+cmd_up() {
+  mkdir -p "$DIR"
+  DIR="$(cd "$DIR" && pwd)"
+  if stack_is_running; then
+    log "stack in $DIR is already running"
+    cat "$DIR/env"
+    return 0
+  fi
+  stop_recorded  # leftovers of a stack that half died
+  mkdir -p "$DIR/logs"
+  trap on_interrupt INT TERM
+  REDIS_PORT="" PG_PORT=""
+  declare -gA S3_PORTS=()
+  [[ ",$ONLY," == *,redis,* ]] && start_redis
+  [[ ",$ONLY," == *,postgres,* ]] && start_postgres
+  if [[ ",$ONLY," == *,s3,* ]]; then
+    start_s3rver source
+    start_s3rver target
+  fi
+  [[ -n "$OWNER_PID" ]] && start_watcher "$OWNER_PID"
+  write_storage_yml
+  write_env
+  trap - INT TERM
+  log "stack running in $DIR"
+  cat "$DIR/env"
+}
+
+cmd_env() {
+  [[ -f "$DIR/env" ]] || die_usage "no stack in $DIR (run: ops/dev-stack.sh up --dir $DIR)"
+  cat "$DIR/env"
+}
+
+cmd_down() {
+  if [[ ! -d "$DIR" ]]; then
+    log "no stack in $DIR"
+    return 0
+  fi
+  DIR="$(cd "$DIR" && pwd)"
+  mkdir -p "$DIR/logs"
+  stop_recorded
+  log "stack in $DIR stopped"
+}
+
+main() {
+  local command="" only="redis,postgres,s3" part
+  DIR="$ROOT/.stack"
+  REDIS_AOF=0
+  OWNER_PID=""
+  while [[ $# -gt 0 ]]; do
+    case "$1" in
+      -h | --help) usage; exit 0 ;;
+      --dir) [[ $# -ge 2 ]] || die_usage "--dir needs a folder"; DIR="$2"; shift 2 ;;
+      --dir=*) DIR="${1#--dir=}"; shift ;;
+      --only) [[ $# -ge 2 ]] || die_usage "--only needs a list"; only="$2"; shift 2 ;;
+      --only=*) only="${1#--only=}"; shift ;;
+      --redis-aof) REDIS_AOF=1; shift ;;
+      --owner-pid) [[ $# -ge 2 && "$2" =~ ^[0-9]+$ ]] || die_usage "--owner-pid needs a pid"; OWNER_PID="$2"; shift 2 ;;
+      up | down | env) [[ -z "$command" ]] || die_usage "one command only"; command="$1"; shift ;;
+      *) die_usage "unknown argument: $1" ;;
+    esac
+  done
+  [[ -n "$DIR" ]] || die_usage "--dir must not be empty"
+  for part in ${only//,/ }; do
+    [[ "$part" == redis || "$part" == postgres || "$part" == s3 ]] ||
+      die_usage "--only takes redis, postgres and s3, not: $part"
+  done
+  ONLY="$only"
+  PG_BIN="$(find_pg_bin || true)"
+  case "$command" in
+    up) cmd_up ;;
+    down) cmd_down ;;
+    env) cmd_env ;;
+    "") usage >&2; exit 2 ;;
+  esac
+}
+
+main "$@"

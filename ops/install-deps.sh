@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# Installs everything needed to build and test blobferry; idempotent and quick when all is there.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+S3RVER_VERSION="3.7.1"
+
+APT_PACKAGES=(
+  build-essential cmake pkg-config git
+  libhiredis-dev libcurl4-openssl-dev libssl-dev libpq-dev
+  nlohmann-json3-dev libspdlog-dev libcli11-dev libyaml-cpp-dev libpugixml-dev
+  libgtest-dev googletest
+  redis-server postgresql rclone
+  clang libclang-rt-14-dev curl
+)
+
+log() { echo "install-deps: $*" >&2; }
+
+as_root() {
+  if [[ "$(id -u)" -eq 0 ]]; then
+    "$@"
+  else
+    sudo "$@"
+  fi
+}
+
+is_installed() {
+  [[ "$(dpkg-query -W -f='${db:Status-Status}' "$1" 2>/dev/null || true)" == "installed" ]]
+}
+
+APT_UPDATED=0
+apt_install() {
+  if [[ "$APT_UPDATED" -eq 0 ]]; then
+    log "apt-get update"
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get update -q >&2
+    APT_UPDATED=1
+  fi
+  log "apt-get install $*"
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "$@" >&2
+}
+
+install_apt_packages() {
+  local missing=() package
+  for package in "${APT_PACKAGES[@]}"; do
+    is_installed "$package" || missing+=("$package")
+  done
+  # Node may come from elsewhere (nodesource, nvm); apt's npm would conflict with it.
+  if ! command -v node >/dev/null 2>&1; then missing+=(nodejs); fi
+  if ! command -v npm >/dev/null 2>&1; then missing+=(npm); fi
+  if [[ ${#missing[@]} -gt 0 ]]; then
+    apt_install "${missing[@]}"
+  fi
+}
+
+installed_s3rver_version() {
+  local manifest="$ROOT/.deps/node_modules/s3rver/package.json"
+  [[ -x "$ROOT/.deps/node_modules/.bin/s3rver" && -f "$manifest" ]] || return 0
+  node -e 'process.stdout.write(require(process.argv[1]).version)' "$manifest" 2>/dev/null || true
+}
+
+install_s3rver() {
+  if [[ "$(installed_s3rver_version)" == "$S3RVER_VERSION" ]]; then
+    return
+  fi
+  log "npm install s3rver@$S3RVER_VERSION into $ROOT/.deps"
+  mkdir -p "$ROOT/.deps"
+  npm install --prefix "$ROOT/.deps" --no-audit --no-fund "s3rver@$S3RVER_VERSION" >&2
+}
+
+install_apt_packages
+install_s3rver
+log "all dependencies present"
