@@ -1,0 +1,220 @@
+// Job JSON: round trips, compactness, and every malformed form rejected clearly.
+#include "common/job.h"
+
+#include <set>
+#include <string>
+
+#include <gtest/gtest.h>
+
+#include "common/error.h"
+
+namespace blobferry {
+namespace {
+
+Job realistic_copy_job() {
+  Job job;
+  job.id = new_job_id();
+  job.migration = "spaces-to-r2-prd";  // 16 characters
+  job.source = "digitalocean";
+  job.target = "cloudflare";
+  JobObject object;
+  object.key = "xk3v9qz0b7m2c8d1f4g6h5j7l0np";  // 28 characters, like ActiveStorage's
+  object.size = 2'483'921'117ULL;
+  object.checksum = "nhB9nTcrtoJr2B01QqQZ1g==";
+  object.content_type = "image/jpeg";
+  object.blob_id = 18'204'332'117LL;
+  job.objects.push_back(object);
+  return job;
+}
+
+Job listing_job() {
+  Job job;
+  job.id = "00000000000000ff";
+  job.type = JobType::kListing;
+  job.migration = "m";
+  job.source = "src";
+  job.target = "dst";
+  job.listing = {"photos/a", "photos/a0", "token+/=", 2};
+  return job;
+}
+
+// Expects decode_job to reject `payload` with a message containing `fragment`.
+void expect_malformed(const std::string& payload, const std::string& fragment) {
+  try {
+    decode_job(payload);
+    ADD_FAILURE() << "accepted: " << payload;
+  } catch (const Error& error) {
+    EXPECT_EQ(error.kind(), ErrorKind::kPermanent) << payload;
+    EXPECT_EQ(error.reason(), "malformed_job") << payload;
+    EXPECT_NE(std::string(error.what()).find(fragment), std::string::npos)
+        << "message \"" << error.what() << "\" lacks \"" << fragment << "\"";
+  }
+}
+
+TEST(Job, CopyJobRoundTrips) {
+  Job job = realistic_copy_job();
+  job.objects[0].target_key = "attachments/2024/photo.jpg";
+  job.attempts = 2;
+  job.recoveries = 1;
+  EXPECT_EQ(decode_job(encode_job(job)), job);
+}
+
+TEST(Job, BatchRoundTripsWithUnknownFieldsOmitted) {
+  Job job = realistic_copy_job();
+  JobObject bare;
+  bare.key = "only/a/key";
+  job.objects.push_back(bare);
+  std::string payload = encode_job(job);
+  EXPECT_EQ(decode_job(payload), job);
+  // The bare object carries its key and nothing else.
+  EXPECT_NE(payload.find(R"({"k":"only/a/key"})"), std::string::npos) << payload;
+  EXPECT_EQ(payload.find("\"a\":"), std::string::npos) << "zero attempts must be omitted: " << payload;
+}
+
+TEST(Job, ListingJobRoundTrips) {
+  Job job = listing_job();
+  std::string payload = encode_job(job);
+  EXPECT_EQ(decode_job(payload), job);
+  EXPECT_EQ(payload.find("\"o\""), std::string::npos) << payload;
+}
+
+TEST(Job, KeysWithAnyCharactersRoundTrip) {
+  Job job = realistic_copy_job();
+  job.objects[0].key = "dir/\"quoted\"\\back\nnew line/\xC3\xA9t\xC3\xA9 %2F*?{x}";
+  EXPECT_EQ(decode_job(encode_job(job)).objects[0].key, job.objects[0].key);
+}
+
+TEST(Job, QueuedSingleObjectJobIsWellUnder300Bytes) {
+  std::string payload = encode_job(realistic_copy_job());
+  EXPECT_LT(payload.size(), 300u) << payload;
+  EXPECT_LT(payload.size(), 220u) << payload;
+}
+
+TEST(Job, PayloadNeverMentionsCredentialsFields) {
+  std::string payload = encode_job(realistic_copy_job());
+  for (const char* word : {"secret", "access_key", "token", "password"}) {
+    EXPECT_EQ(payload.find(word), std::string::npos) << payload;
+  }
+}
+
+TEST(Job, NewJobIdsAreSixteenHexDigitsAndDistinct) {
+  std::set<std::string> ids;
+  for (int i = 0; i < 1000; ++i) {
+    std::string id = new_job_id();
+    ASSERT_EQ(id.size(), 16u);
+    EXPECT_EQ(id.find_first_not_of("0123456789abcdef"), std::string::npos) << id;
+    ids.insert(id);
+  }
+  EXPECT_EQ(ids.size(), 1000u);
+}
+
+TEST(Job, RejectsNotJson) { expect_malformed("{not json", "not JSON"); }
+TEST(Job, RejectsEmptyPayload) { expect_malformed("", "not JSON"); }
+TEST(Job, RejectsNonObject) { expect_malformed("[1,2]", "not a JSON object"); }
+TEST(Job, RejectsMissingId) {
+  expect_malformed(R"({"m":"x","s":"a","t":"b","o":[{"k":"k"}]})", "missing field \"i\"");
+}
+TEST(Job, RejectsMissingMigration) {
+  expect_malformed(R"({"i":"1","s":"a","t":"b","o":[{"k":"k"}]})", "missing field \"m\"");
+}
+TEST(Job, RejectsMissingTarget) {
+  expect_malformed(R"({"i":"1","m":"x","s":"a","o":[{"k":"k"}]})", "missing field \"t\"");
+}
+TEST(Job, RejectsWrongTypeOfService) {
+  expect_malformed(R"({"i":"1","m":"x","s":5,"t":"b","o":[{"k":"k"}]})", "\"s\" must be a string");
+}
+TEST(Job, RejectsEmptySource) {
+  expect_malformed(R"({"i":"1","m":"x","s":"","t":"b","o":[{"k":"k"}]})", "\"s\" is empty");
+}
+TEST(Job, RejectsCopyJobWithoutObjects) {
+  expect_malformed(R"({"i":"1","m":"x","s":"a","t":"b"})", "without field \"o\"");
+}
+TEST(Job, RejectsObjectsThatAreNotAnArray) {
+  expect_malformed(R"({"i":"1","m":"x","s":"a","t":"b","o":{"k":"k"}})", "must be an array");
+}
+TEST(Job, RejectsEmptyBatch) {
+  expect_malformed(R"({"i":"1","m":"x","s":"a","t":"b","o":[]})", "\"o\" (objects) is empty");
+}
+TEST(Job, RejectsEmptyKey) {
+  expect_malformed(R"({"i":"1","m":"x","s":"a","t":"b","o":[{"k":""}]})", "object 0: field \"k\" is empty");
+}
+TEST(Job, RejectsMissingKeyNamingTheObject) {
+  expect_malformed(R"({"i":"1","m":"x","s":"a","t":"b","o":[{"k":"a"},{"n":1}]})",
+                   "object 1: missing field \"k\"");
+}
+TEST(Job, RejectsEmptyTargetKey) {
+  expect_malformed(R"({"i":"1","m":"x","s":"a","t":"b","o":[{"k":"a","tk":""}]})", "\"tk\" is empty");
+}
+TEST(Job, RejectsNegativeSize) {
+  expect_malformed(R"({"i":"1","m":"x","s":"a","t":"b","o":[{"k":"a","n":-4}]})", "(size)");
+}
+TEST(Job, RejectsSizeAsString) {
+  expect_malformed(R"({"i":"1","m":"x","s":"a","t":"b","o":[{"k":"a","n":"4"}]})", "(size)");
+}
+TEST(Job, RejectsChecksumThatIsNotBase64Md5) {
+  expect_malformed(R"({"i":"1","m":"x","s":"a","t":"b","o":[{"k":"a","c":"9e107d9d372bb6826bd81d3542a419d6"}]})",
+                   "(checksum) must be a base64 MD5");
+}
+TEST(Job, RejectsFractionalBlobId) {
+  expect_malformed(R"({"i":"1","m":"x","s":"a","t":"b","o":[{"k":"a","b":1.5}]})", "(blob id)");
+}
+TEST(Job, RejectsUnknownType) {
+  expect_malformed(R"({"i":"1","ty":"delete","m":"x","s":"a","t":"b"})", "unknown job type \"delete\"");
+}
+TEST(Job, RejectsNegativeAttempts) {
+  expect_malformed(R"({"i":"1","m":"x","s":"a","t":"b","o":[{"k":"k"}],"a":-1})", "\"a\" must be a non-negative");
+}
+TEST(Job, RejectsTooDeepListing) {
+  expect_malformed(R"({"i":"1","ty":"list","m":"x","s":"a","t":"b","dd":99})", "delimiter depth");
+}
+
+TEST(Job, RejectsOversizedBatch) {
+  std::string payload = R"({"i":"1","m":"x","s":"a","t":"b","o":[)";
+  for (std::size_t i = 0; i <= kMaxBatchObjects; ++i) payload += (i ? ",{\"k\":\"k\"}" : "{\"k\":\"k\"}");
+  payload += "]}";
+  expect_malformed(payload, "exceeds the limit of 1000");
+}
+
+TEST(Job, AcceptsFullBatchAndIgnoresUnknownFields) {
+  std::string payload = R"({"i":"1","future":{"x":1},"m":"x","s":"a","t":"b","o":[)";
+  for (std::size_t i = 0; i < kMaxBatchObjects; ++i) payload += (i ? ",{\"k\":\"k\"}" : "{\"k\":\"k\"}");
+  payload += "]}";
+  EXPECT_EQ(decode_job(payload).objects.size(), kMaxBatchObjects);
+}
+
+TEST(Job, FailureKeyAndRetryJobForBatchItem) {
+  Job job = realistic_copy_job();
+  JobObject second;
+  second.key = "second";
+  job.objects.push_back(second);
+  job.attempts = 4;
+  job.recoveries = 2;
+  EXPECT_EQ(failure_key(job, 1), "second");
+  Job retry = retry_job_for(job, 1);
+  ASSERT_EQ(retry.objects.size(), 1u);
+  EXPECT_EQ(retry.objects[0].key, "second");
+  EXPECT_EQ(retry.attempts, 0);
+  EXPECT_EQ(retry.recoveries, 0);
+  EXPECT_NE(retry.id, job.id);
+  EXPECT_EQ(retry.source, job.source);
+  EXPECT_EQ(failure_key(listing_job(), 0), "listing:photos/a");
+  EXPECT_EQ(retry_job_for(listing_job(), 0).listing, listing_job().listing);
+}
+
+TEST(Job, MigrationNamesAreValidatedAtTheBoundary) {
+  EXPECT_NO_THROW(validate_migration_name("spaces-to-r2_2024.v1"));
+  for (const char* bad : {"", "a*b", "a{b}", "has space", "slash/name", "colon:name"}) {
+    try {
+      validate_migration_name(bad);
+      ADD_FAILURE() << "accepted \"" << bad << "\"";
+    } catch (const Error& error) {
+      EXPECT_EQ(error.kind(), ErrorKind::kConfig);
+      EXPECT_NE(std::string(error.what()).find("letters, digits"), std::string::npos);
+    }
+  }
+  EXPECT_THROW(validate_migration_name(std::string(65, 'a')), Error);
+  EXPECT_NO_THROW(validate_migration_name(std::string(64, 'a')));
+}
+
+}  // namespace
+}  // namespace blobferry
