@@ -1,0 +1,189 @@
+// The dev stack starts real servers that answer, and stops exactly them.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <csignal>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <curl/curl.h>
+#include <gtest/gtest.h>
+#include <hiredis/hiredis.h>
+#include <libpq-fe.h>
+
+#include "tests/support/test_stack.h"
+
+namespace blobferry::testing {
+namespace {
+
+struct RedisContextDeleter {
+  void operator()(redisContext* context) const { redisFree(context); }
+};
+struct RedisReplyDeleter {
+  void operator()(redisReply* reply) const { freeReplyObject(reply); }
+};
+struct PgConnDeleter {
+  void operator()(PGconn* connection) const { PQfinish(connection); }
+};
+struct PgResultDeleter {
+  void operator()(PGresult* result) const { PQclear(result); }
+};
+struct CurlDeleter {
+  void operator()(CURL* handle) const { curl_easy_cleanup(handle); }
+};
+
+// "redis://127.0.0.1:6379/0" or "http://127.0.0.1:9000" -> 6379 / 9000.
+int port_of(const std::string& url) {
+  auto host = url.find("127.0.0.1:");
+  if (host == std::string::npos) return 0;
+  return std::atoi(url.c_str() + host + std::string("127.0.0.1:").size());
+}
+
+bool port_accepts_connections(int port) {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return false;
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_port = htons(static_cast<uint16_t>(port));
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  bool connected = ::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0;
+  ::close(fd);
+  return connected;
+}
+
+// Nobody may reap servers adopted by a minimal init, so a zombie counts as gone.
+bool process_is_running(pid_t pid) {
+  if (::kill(pid, 0) != 0) return errno == EPERM;
+  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+  std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
+  auto after_name = text.rfind(") ");
+  return after_name == std::string::npos || text[after_name + 2] != 'Z';
+}
+
+std::vector<std::pair<std::string, pid_t>> recorded_pids(const std::string& dir) {
+  std::ifstream file(dir + "/pids");
+  std::vector<std::pair<std::string, pid_t>> pids;
+  std::string name;
+  pid_t pid;
+  while (file >> name >> pid) pids.emplace_back(name, pid);
+  return pids;
+}
+
+std::optional<std::string> redis_ping(const std::string& redis_url) {
+  std::unique_ptr<redisContext, RedisContextDeleter> context(redisConnect("127.0.0.1", port_of(redis_url)));
+  if (!context || context->err) return std::nullopt;
+  std::unique_ptr<redisReply, RedisReplyDeleter> reply(
+      static_cast<redisReply*>(redisCommand(context.get(), "PING")));
+  if (!reply || reply->type != REDIS_REPLY_STATUS) return std::nullopt;
+  return std::string(reply->str, reply->len);
+}
+
+std::optional<std::string> postgres_select_one(const std::string& database_url) {
+  std::unique_ptr<PGconn, PgConnDeleter> connection(PQconnectdb(database_url.c_str()));
+  if (!connection || PQstatus(connection.get()) != CONNECTION_OK) return std::nullopt;
+  std::unique_ptr<PGresult, PgResultDeleter> result(PQexec(connection.get(), "SELECT 1"));
+  if (!result || PQresultStatus(result.get()) != PGRES_TUPLES_OK || PQntuples(result.get()) != 1) {
+    return std::nullopt;
+  }
+  return std::string(PQgetvalue(result.get(), 0, 0));
+}
+
+// HEAD on a bucket: s3rver answers anonymous requests, 200 when it exists.
+long http_head_status(const std::string& url) {
+  std::unique_ptr<CURL, CurlDeleter> curl(curl_easy_init());
+  curl_easy_setopt(curl.get(), CURLOPT_URL, url.c_str());
+  curl_easy_setopt(curl.get(), CURLOPT_NOBODY, 1L);
+  curl_easy_setopt(curl.get(), CURLOPT_TIMEOUT, 10L);
+  if (curl_easy_perform(curl.get()) != CURLE_OK) return 0;
+  long status = 0;
+  curl_easy_getinfo(curl.get(), CURLINFO_RESPONSE_CODE, &status);
+  return status;
+}
+
+std::string read_file(const std::string& path) {
+  std::ifstream file(path);
+  return std::string((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
+}
+
+TEST(DevStack, EveryServerAnswersAndIsGoneAfterwards) {
+  std::vector<std::pair<std::string, pid_t>> pids;
+  std::vector<int> ports;
+  std::string dir;
+  {
+    TestStack stack({.redis = true, .postgres = true, .s3 = true});
+    dir = stack.dir();
+    EXPECT_EQ(redis_ping(stack.redis_url()), "PONG");
+    EXPECT_EQ(postgres_select_one(stack.database_url()), "1");
+    EXPECT_EQ(stack.env("PGDATABASE"), "blobferry");
+    EXPECT_EQ(http_head_status(stack.env("S3_SOURCE_ENDPOINT") + "/source"), 200);
+    EXPECT_EQ(http_head_status(stack.env("S3_TARGET_ENDPOINT") + "/target"), 200);
+    EXPECT_EQ(http_head_status(stack.env("S3_TARGET_ENDPOINT") + "/no-such-bucket"), 404);
+    EXPECT_TRUE(std::filesystem::is_directory(stack.env("S3_SOURCE_DIR")));
+    EXPECT_TRUE(std::filesystem::is_directory(stack.env("S3_TARGET_DIR")));
+    EXPECT_EQ(stack.env("AWS_ACCESS_KEY_ID"), "S3RVER");
+    EXPECT_EQ(stack.env("NOT_SET_BY_THE_STACK"), "");
+
+    std::string yml = read_file(stack.storage_config());
+    EXPECT_NE(yml.find("source:\n  service: S3"), std::string::npos) << yml;
+    EXPECT_NE(yml.find("target:\n  service: S3"), std::string::npos) << yml;
+    EXPECT_NE(yml.find("endpoint: " + stack.env("S3_TARGET_ENDPOINT") + "\n"), std::string::npos) << yml;
+    EXPECT_NE(yml.find("force_path_style: true"), std::string::npos) << yml;
+    EXPECT_NE(yml.find("local:\n  service: Disk\n  root: " + dir + "/disk"), std::string::npos) << yml;
+    EXPECT_EQ(yml.find("S3RVER\n"), std::string::npos) << "credentials must come through ERB, not literally";
+
+    pids = recorded_pids(dir);
+    ports = {port_of(stack.redis_url()), std::atoi(stack.env("PGPORT").c_str()),
+             port_of(stack.env("S3_SOURCE_ENDPOINT")), port_of(stack.env("S3_TARGET_ENDPOINT"))};
+    ASSERT_EQ(pids.size(), 5u) << "redis, postgres, s3-source, s3-target and the watcher";
+    for (const auto& [name, pid] : pids) EXPECT_TRUE(process_is_running(pid)) << name;
+    for (int port : ports) EXPECT_TRUE(port_accepts_connections(port)) << port;
+  }
+  for (const auto& [name, pid] : pids) EXPECT_FALSE(process_is_running(pid)) << name << " pid " << pid;
+  for (int port : ports) EXPECT_FALSE(port_accepts_connections(port)) << port;
+  EXPECT_FALSE(std::filesystem::exists(dir));
+}
+
+TEST(DevStack, StartsOnlyWhatIsAsked) {
+  TestStack stack({.redis = true});
+  EXPECT_EQ(redis_ping(stack.redis_url()), "PONG");
+  EXPECT_EQ(stack.database_url(), "");
+  EXPECT_EQ(stack.env("S3_SOURCE_ENDPOINT"), "");
+  EXPECT_EQ(recorded_pids(stack.dir()).size(), 2u) << "redis and the watcher";
+}
+
+TEST(DevStack, TwoStacksRunSideBySide) {
+  TestStack first({.redis = true});
+  TestStack second({.redis = true});
+  EXPECT_NE(first.redis_url(), second.redis_url());
+  EXPECT_EQ(redis_ping(first.redis_url()), "PONG");
+  EXPECT_EQ(redis_ping(second.redis_url()), "PONG");
+}
+
+TEST(DevStack, AServerThatCannotStartIsNamedAndNothingIsLeftRunning) {
+  ASSERT_EQ(::setenv("S3RVER", "/nonexistent/s3rver", 1), 0);
+  std::string message;
+  try {
+    TestStack stack({.redis = true, .s3 = true});
+  } catch (const std::runtime_error& error) {
+    message = error.what();
+  }
+  ::unsetenv("S3RVER");
+  EXPECT_NE(message.find("s3-source failed to start"), std::string::npos) << message;
+  auto stopping = message.find("stopping redis (pid ");
+  ASSERT_NE(stopping, std::string::npos) << message;
+  pid_t redis_pid = std::atoi(message.c_str() + stopping + std::string("stopping redis (pid ").size());
+  ASSERT_GT(redis_pid, 0) << message;
+  EXPECT_FALSE(process_is_running(redis_pid));
+}
+
+}  // namespace
+}  // namespace blobferry::testing
