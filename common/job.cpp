@@ -2,6 +2,7 @@
 #include "common/job.h"
 
 #include <cstdio>
+#include <ctime>
 #include <limits>
 #include <random>
 
@@ -204,12 +205,31 @@ std::string failure_key(const Job& job, std::size_t index) {
   return job.objects.at(index).key;
 }
 
+std::optional<std::size_t> find_object_index(const Job& job, std::string_view key) {
+  if (job.type == JobType::kListing) {
+    return key == failure_key(job, 0) ? std::optional<std::size_t>(0) : std::nullopt;
+  }
+  for (std::size_t i = 0; i < job.objects.size(); ++i) {
+    if (job.objects[i].key == key) return i;
+  }
+  return std::nullopt;
+}
+
 Job retry_job_for(const Job& job, std::size_t index) {
   if (job.type == JobType::kListing || job.objects.size() == 1) return reset_for_retry(job);
   Job single = job;
   single.id = job.id + "-" + std::to_string(index);
   single.objects = {job.objects.at(index)};
   return reset_for_retry(std::move(single));
+}
+
+std::string utc_timestamp(std::chrono::system_clock::time_point time) {
+  std::time_t seconds = std::chrono::system_clock::to_time_t(time);
+  std::tm parts{};
+  gmtime_r(&seconds, &parts);
+  char text[32];
+  std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &parts);
+  return text;
 }
 
 void validate_migration_name(std::string_view name) {

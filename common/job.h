@@ -1,6 +1,7 @@
 // The unit of work a queue carries: copy one object or a batch, or list a prefix.
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <optional>
@@ -75,10 +76,16 @@ std::string new_job_id();
 // key for a copy job, "listing:<prefix>" for a listing job (index ignored).
 std::string failure_key(const Job& job, std::size_t index);
 
+// Which object of `job` a failure_key() names; nullopt when none does.
+std::optional<std::size_t> find_object_index(const Job& job, std::string_view key);
+
 // The job that retries only object `index` of `job`, with attempts and
 // recoveries reset: what a failure record keeps so `requeue` retries exactly
 // the failed keys. A listing job is returned whole (reset likewise).
 Job retry_job_for(const Job& job, std::size_t index);
+
+// "2024-05-01T12:00:00Z": the time failure and dead records carry.
+std::string utc_timestamp(std::chrono::system_clock::time_point time);
 
 // CLI boundary check: letters, digits, '-', '_', '.', 1 to 64 characters.
 // Throws Error of kind kConfig naming the name and the rule.

@@ -201,6 +201,23 @@ TEST(Job, FailureKeyAndRetryJobForBatchItem) {
   EXPECT_EQ(retry_job_for(listing_job(), 0).listing, listing_job().listing);
 }
 
+TEST(Job, FindObjectIndexByFailureKey) {
+  Job job = realistic_copy_job();
+  JobObject second;
+  second.key = "second";
+  job.objects.push_back(second);
+  EXPECT_EQ(find_object_index(job, "second"), std::optional<std::size_t>(1));
+  EXPECT_EQ(find_object_index(job, job.objects[0].key), std::optional<std::size_t>(0));
+  EXPECT_EQ(find_object_index(job, "absent"), std::nullopt);
+  EXPECT_EQ(find_object_index(listing_job(), "listing:photos/a"), std::optional<std::size_t>(0));
+  EXPECT_EQ(find_object_index(listing_job(), "photos/a"), std::nullopt);
+}
+
+TEST(Job, UtcTimestampIsIso8601) {
+  using namespace std::chrono;
+  EXPECT_EQ(utc_timestamp(system_clock::time_point{seconds{1714564800}}), "2024-05-01T12:00:00Z");
+}
+
 TEST(Job, MigrationNamesAreValidatedAtTheBoundary) {
   EXPECT_NO_THROW(validate_migration_name("spaces-to-r2_2024.v1"));
   for (const char* bad : {"", "a*b", "a{b}", "has space", "slash/name", "colon:name"}) {
