@@ -1,7 +1,96 @@
 // blobferry: one binary, subcommands for the control plane and the data plane.
 #include <cstdio>
+#include <cstdlib>
+#include <memory>
+#include <string>
+#include <vector>
 
-int main() {
-  std::puts("blobferry: not yet");
-  return 0;
+#include <CLI/CLI.hpp>
+#include <spdlog/spdlog.h>
+
+#include "common/command.h"
+#include "common/error.h"
+#include "common/logging.h"
+#include "enqueuer/services_command.h"
+
+namespace {
+
+using blobferry::Command;
+
+struct Entry {
+  const char* name;
+  const char* description;
+  std::unique_ptr<Command> command;
+};
+
+std::vector<Entry> all_commands() {
+  std::vector<Entry> entries;
+  entries.push_back({"services", "List the services of storage.yml, check each, count blobs per service",
+                     std::make_unique<blobferry::ServicesCommand>()});
+  return entries;
+}
+
+std::string env_or(const char* name, const std::string& fallback) {
+  const char* value = std::getenv(name);
+  return value && *value ? value : fallback;
+}
+
+// Global options live on the top-level app; fallthrough lets them follow the
+// subcommand's name too, as the command-line contract promises.
+void define_global_options(CLI::App& app, blobferry::GlobalOptions& global) {
+  global.storage_config = env_or("BLOBFERRY_STORAGE_CONFIG", global.storage_config);
+  global.database_url = env_or("DATABASE_URL", "");
+  global.redis_url = env_or("REDIS_URL", "");
+  app.add_option("--storage-config", global.storage_config,
+                 "storage.yml path (env BLOBFERRY_STORAGE_CONFIG)")->capture_default_str();
+  app.add_option("--database-url", global.database_url, "PostgreSQL URL (env DATABASE_URL)");
+  app.add_option("--redis-url", global.redis_url, "Redis URL (env REDIS_URL)");
+  app.add_option("--log-format", global.log_format, "text or json")
+      ->check(CLI::IsMember({"text", "json"}))->capture_default_str();
+  app.add_option("--log-level", global.log_level, "trace, debug, info, warn, error, critical, off")
+      ->capture_default_str();
+  app.fallthrough();
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"blobferry: move every stored file of an application to another storage service"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "blobferry 0.1.0");
+  blobferry::GlobalOptions global;
+  define_global_options(app, global);
+
+  std::vector<Entry> entries = all_commands();
+  for (Entry& entry : entries) {
+    CLI::App* sub = app.add_subcommand(entry.name, entry.description);
+    entry.command->define(*sub);
+  }
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    std::fprintf(stderr, "blobferry: %s; see blobferry --help\n", e.what());
+    return 2;
+  }
+
+  try {
+    blobferry::setup_logging(global.log_format, global.log_level);
+    for (Entry& entry : entries) {
+      if (app.got_subcommand(entry.name)) return entry.command->run(global);
+    }
+  } catch (const blobferry::Error& e) {
+    std::fprintf(stderr, "blobferry: %s\n", e.what());
+    return e.kind() == blobferry::ErrorKind::kConfig ? 2 : 1;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "blobferry: %s\n", e.what());
+    return 1;
+  }
+  return 2;
 }
