@@ -1,0 +1,30 @@
+// Runs a listing job: one page of the source bucket becomes copy jobs, and the
+// rest of the listing becomes further listing jobs.
+#pragma once
+
+#include "common/job.h"
+#include "common/job_queue.h"
+#include "worker/service_registry.h"
+
+namespace blobferry {
+
+// One page per job keeps every listing checkpointed in the queue itself: a
+// worker killed mid-listing loses at most one page, which its successor lists
+// again (the copies it queued twice are then skipped as already present).
+class ListingRunner {
+ public:
+  ListingRunner(JobQueue& queue, ServiceRegistry& services) : queue_(queue), services_(services) {}
+
+  // Lists one page of job.listing on job.source and pushes a copy job per
+  // object, a child listing job per common prefix (while delimiter_depth > 0)
+  // and a listing job for the next page. Throws Error.
+  void run(const Job& job);
+
+  static constexpr int kPageSize = 1000;
+
+ private:
+  JobQueue& queue_;
+  ServiceRegistry& services_;
+};
+
+}  // namespace blobferry

@@ -1,0 +1,30 @@
+// Opens each storage.yml service once, on first use, and shares it across threads.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "common/storage.h"
+#include "common/storage_config.h"
+
+namespace blobferry {
+
+// Jobs name services; each worker resolves them from its own storage.yml and
+// environment, which is why credentials never travel through the queue.
+class ServiceRegistry {
+ public:
+  explicit ServiceRegistry(StorageConfig config) : config_(std::move(config)) {}
+
+  // Throws Error kConfig for an unknown or unusable service.
+  Storage& get(const std::string& name);
+  const StorageConfig& config() const { return config_; }
+
+ private:
+  StorageConfig config_;
+  std::mutex mutex_;
+  std::map<std::string, std::unique_ptr<Storage>> open_;
+};
+
+}  // namespace blobferry
