@@ -65,6 +65,10 @@ class HttpListener {
   int wake_fd() const { return wake_read_.get(); }
   void wake() const;
 
+  // Stops listening (new clients are refused); port() and address() remain.
+  // Call it only once no thread polls fd() any more.
+  void close() { socket_.reset(); }
+
  private:
   OwnedFd socket_;
   OwnedFd wake_read_;

@@ -107,6 +107,7 @@ void MetricsServer::stop() {
   stopping_.store(true);
   listener_.wake();
   if (thread_.joinable()) thread_.join();
+  listener_.close();
 }
 
 void MetricsServer::run() {
