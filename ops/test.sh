@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# The test command: installs what is missing, builds Release and ASan+UBSan, runs every test.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+# A CA bundle meant for real endpoints must not leak into tests of local servers.
+unset AWS_CA_BUNDLE
+JOBS="$(nproc)"
+STARTED=$SECONDS
+FAILED=()
+
+step() { echo "==> [$((SECONDS - STARTED))s] $*" >&2; }
+
+# Runs ctest, keeping its output for the summary; a failure is remembered, not fatal,
+# so one run's failures never hide the other's.
+run_ctest() {
+  local name="$1" log="$2"
+  shift 2
+  step "ctest: $name"
+  if ! ctest "$@" 2>&1 | tee "$log"; then
+    FAILED+=("$name")
+  fi
+}
+
+print_summary() {
+  local name="$1" log="$2"
+  echo "==> summary: $name"
+  # ctest ends with "N% tests passed, …", the total time and the failed tests.
+  sed -n '/tests passed/,$p' "$log"
+}
+
+step "dependencies"
+bash ops/install-deps.sh
+
+step "Release build in build/"
+cmake -S . -B build -DCMAKE_BUILD_TYPE=Release
+cmake --build build -j"$JOBS"
+
+step "ASan+UBSan build of the unit tests in build-asan/"
+cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DBLOBFERRY_SANITIZE=ON
+cmake --build build-asan --target unit_tests -j"$JOBS"
+
+export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}"
+export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
+run_ctest "unit tests under ASan+UBSan" build-asan/ctest.log --test-dir build-asan -L unit --output-on-failure -j"$JOBS"
+run_ctest "all tests, Release" build/ctest.log --test-dir build --output-on-failure -j2
+
+if [[ "${CI:-}" == "true" ]]; then
+  print_summary "unit tests under ASan+UBSan" build-asan/ctest.log
+  print_summary "all tests, Release" build/ctest.log
+fi
+
+step "done in $((SECONDS - STARTED))s"
+if [[ ${#FAILED[@]} -gt 0 ]]; then
+  printf 'FAILED: %s\n' "${FAILED[@]}" >&2
+  exit 1
+fi
