@@ -12,6 +12,7 @@
 #include "common/error.h"
 #include "common/logging.h"
 #include "enqueuer/services_command.h"
+#include "worker/worker_command.h"
 
 namespace {
 
@@ -27,6 +28,8 @@ std::vector<Entry> all_commands() {
   std::vector<Entry> entries;
   entries.push_back({"services", "List the services of storage.yml, check each, count blobs per service",
                      std::make_unique<blobferry::ServicesCommand>()});
+  entries.push_back({"worker", "Pop and run a migration's copy jobs until SIGTERM",
+                     std::make_unique<blobferry::WorkerCommand>()});
   return entries;
 }
 
