@@ -1,0 +1,41 @@
+// What a migration moves, stored with its queue so every later command
+// (validate, switch, status, a resumed enqueue) agrees on it.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "common/job_queue.h"
+#include "enqueuer/blob_table.h"
+
+namespace blobferry {
+
+enum class SourceKind { kBlobs, kListing, kManifest, kPaperclip };
+
+const char* to_string(SourceKind kind);
+// Throws Error kConfig naming the value and the choices.
+SourceKind parse_source_kind(const std::string& text);
+
+struct MigrationPlan {
+  std::string migration;
+  SourceKind source = SourceKind::kBlobs;
+  std::string from;  // service names of storage.yml
+  std::string to;
+  BlobFilter filter;     // --source blobs
+  std::string prefix;    // --source listing
+  std::string manifest;  // --source manifest: the file's path, for the record
+  std::int64_t started_at = 0;  // epoch seconds of the first enqueue
+
+  std::string to_json() const;
+  static MigrationPlan from_json(const std::string& json);  // throws Error kConfig when unreadable
+};
+
+// The plan of an existing migration, if any.
+std::optional<MigrationPlan> load_plan(JobQueue& queue);
+// Stores `plan` for a new migration, or checks it matches the stored one
+// (same source kind, services and filters); a mismatch is a kConfig error that
+// tells the user to pick another --migration name.
+MigrationPlan save_or_check_plan(JobQueue& queue, const MigrationPlan& plan);
+
+}  // namespace blobferry
