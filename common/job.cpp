@@ -29,6 +29,7 @@ constexpr const char* kAttempts = "a";
 constexpr const char* kRecoveries = "r";
 constexpr const char* kPrefix = "p";
 constexpr const char* kStartAfter = "sa";
+constexpr const char* kEndAt = "ea";
 constexpr const char* kContinuation = "lc";
 constexpr const char* kDelimiterDepth = "dd";
 constexpr const char* kKey = "k";
@@ -123,6 +124,7 @@ void decode_objects(const Json& in, Job& job) {
 void decode_listing(const Json& in, Job& job) {
   job.listing.prefix = read_string(in, kPrefix, "", false);
   job.listing.start_after = read_string(in, kStartAfter, "", false);
+  job.listing.end_at = read_string(in, kEndAt, "", false);
   job.listing.continuation_token = read_string(in, kContinuation, "", false);
   job.listing.delimiter_depth = read_count(in, kDelimiterDepth);
   if (job.listing.delimiter_depth > kMaxDelimiterDepth) {
@@ -159,6 +161,7 @@ std::string encode_job(const Job& job) {
   } else {
     put_if_set(out, kPrefix, job.listing.prefix);
     put_if_set(out, kStartAfter, job.listing.start_after);
+    put_if_set(out, kEndAt, job.listing.end_at);
     put_if_set(out, kContinuation, job.listing.continuation_token);
     if (job.listing.delimiter_depth != 0) out[kDelimiterDepth] = job.listing.delimiter_depth;
   }
@@ -201,7 +204,7 @@ std::string new_job_id() {
 }
 
 std::string failure_key(const Job& job, std::size_t index) {
-  if (job.type == JobType::kListing) return "listing:" + job.listing.prefix;
+  if (job.type == JobType::kListing) return "listing:" + job.listing.prefix + (job.listing.start_after.empty() ? "" : " after " + job.listing.start_after);
   return job.objects.at(index).key;
 }
 

@@ -111,6 +111,15 @@ class JobQueue {
   // id get new_job_id(). Counts them in queued_total.
   virtual void push(const std::vector<Job>& jobs) = 0;
 
+  // push() and set_cursor() as one step, so a planner killed in between can
+  // resume from its cursor without queuing anything twice or leaving a gap.
+  // The default is two steps; queues that can, make it atomic.
+  virtual void push_with_cursor(const std::vector<Job>& jobs, const std::string& cursor,
+                                const std::string& value) {
+    push(jobs);
+    set_cursor(cursor, value);
+  }
+
   // The next job, waiting up to `wait` for one (without busy-looping the
   // server); nullopt when none came. Due retries are promoted first.
   virtual std::optional<Lease> fetch(const std::string& worker_id,

@@ -38,21 +38,34 @@ void ListingRunner::run(const Job& job) {
   request.max_keys = kPageSize;
   const ListPage page = source.list(request);
 
+  // A range job stops at its end key; the next range's job lists the rest.
+  auto beyond_end = [&spec](const std::string& key) { return !spec.end_at.empty() && key > spec.end_at; };
+  bool reached_end = false;
+
   std::vector<Job> jobs;
   jobs.reserve(page.objects.size() + page.common_prefixes.size() + 1);
   for (const ObjectInfo& info : page.objects) {
+    if (beyond_end(info.key)) {
+      reached_end = true;
+      break;
+    }
     Job copy = child_of(job);
     copy.objects.push_back(object_from(info));
     jobs.push_back(std::move(copy));
   }
   for (const std::string& prefix : page.common_prefixes) {
+    if (beyond_end(prefix)) {
+      reached_end = true;
+      continue;
+    }
     Job listing = child_of(job);
     listing.type = JobType::kListing;
     listing.listing.prefix = prefix;
     listing.listing.delimiter_depth = spec.delimiter_depth - 1;
+    listing.listing.end_at = spec.end_at.rfind(prefix, 0) == 0 ? spec.end_at : "";
     jobs.push_back(std::move(listing));
   }
-  if (!page.next_continuation_token.empty()) {
+  if (!page.next_continuation_token.empty() && !reached_end) {
     Job next = child_of(job);
     next.type = JobType::kListing;
     next.listing = spec;

@@ -1,0 +1,146 @@
+// Turns active_storage_blobs rows into copy jobs: keyset pages, a resumable
+// cursor in Redis, backpressure on the queue, catch-up passes.
+#include "enqueuer/blob_enqueuer.h"
+
+#include <chrono>
+#include <ctime>
+#include <thread>
+
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+
+namespace blobferry {
+namespace {
+
+std::int64_t now_seconds() {
+  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+// "2024-05-01 12:00:00": ActiveStorage stores created_at in UTC without a zone.
+std::string utc_timestamp_text(std::int64_t epoch) {
+  const std::time_t t = static_cast<std::time_t>(epoch);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S", &tm);
+  return buf;
+}
+
+}  // namespace
+
+// Where the current pass stands. A finished pass leaves `complete` set; the
+// next run starts a catch-up pass over rows created since it began.
+struct BlobEnqueuer::Cursor {
+  std::string after_id;
+  std::int64_t pass_started_at = 0;
+  std::string created_floor;  // catch-up passes only read rows created at or after this
+  bool complete = false;
+};
+
+BlobEnqueuer::BlobEnqueuer(BlobTable& table, JobQueue& queue, MigrationPlan plan, EnqueueOptions options)
+    : table_(table), queue_(queue), plan_(std::move(plan)), options_(options) {}
+
+std::string BlobEnqueuer::cursor_name() const {
+  return "blobs:" + std::to_string(plan_.filter.shard_index) + "/" + std::to_string(plan_.filter.shard_count);
+}
+
+BlobEnqueuer::Cursor BlobEnqueuer::load_cursor() {
+  Cursor cursor;
+  if (auto stored = queue_.get_cursor(cursor_name())) {
+    const auto j = nlohmann::json::parse(*stored, nullptr, false);
+    if (j.is_object()) {
+      cursor.after_id = j.value("after", "");
+      cursor.pass_started_at = j.value("pass_started_at", std::int64_t{0});
+      cursor.created_floor = j.value("floor", "");
+      cursor.complete = j.value("complete", false);
+    }
+  }
+  return cursor;
+}
+
+void BlobEnqueuer::save_cursor(const Cursor& cursor) {
+  queue_.set_cursor(cursor_name(), nlohmann::json{{"after", cursor.after_id},
+                                                  {"pass_started_at", cursor.pass_started_at},
+                                                  {"floor", cursor.created_floor},
+                                                  {"complete", cursor.complete}}
+                                       .dump());
+}
+
+void BlobEnqueuer::wait_for_room(const std::atomic<bool>& stop) {
+  bool told = false;
+  while (!stop.load() && queue_.queue_length() > options_.max_queued) {
+    if (!told) {
+      spdlog::info("queue holds more than {} jobs: waiting for workers (--max-queued)", options_.max_queued);
+      told = true;
+    }
+    std::this_thread::sleep_for(options_.backpressure_poll);
+  }
+}
+
+Job BlobEnqueuer::job_for(const BlobRow& row) const {
+  Job job;
+  job.migration = plan_.migration;
+  job.source = plan_.from;
+  job.target = plan_.to;
+  JobObject object;
+  object.key = row.key;
+  object.size = row.byte_size;
+  object.checksum = row.checksum;
+  object.content_type = row.content_type;
+  // Integer ids travel with the job for reports; uuid ids stay in the table.
+  if (!row.id.empty() && row.id.size() < 19 && row.id.find_first_not_of("0123456789") == std::string::npos) {
+    object.blob_id = std::stoll(row.id);
+  }
+  job.objects.push_back(std::move(object));
+  return job;
+}
+
+EnqueueStats BlobEnqueuer::run(const std::atomic<bool>& stop,
+                               const std::function<void(const EnqueueStats&)>& progress) {
+  EnqueueStats stats;
+  Cursor cursor = load_cursor();
+  if (cursor.complete || cursor.pass_started_at == 0) {
+    stats.catch_up = cursor.complete;
+    if (cursor.complete) {
+      cursor.created_floor = utc_timestamp_text(cursor.pass_started_at - options_.catch_up_margin.count());
+    }
+    cursor.after_id.clear();
+    cursor.complete = false;
+    cursor.pass_started_at = now_seconds();
+    save_cursor(cursor);
+  }
+
+  BlobFilter filter = plan_.filter;
+  if (!cursor.created_floor.empty() &&
+      (filter.created_after.empty() || filter.created_after < cursor.created_floor)) {
+    filter.created_after = cursor.created_floor;
+  }
+
+  while (!stop.load()) {
+    wait_for_room(stop);
+    if (stop.load()) break;
+    const std::vector<BlobRow> rows = table_.page(filter, cursor.after_id, options_.page_size);
+    if (rows.empty()) {
+      cursor.complete = true;
+      save_cursor(cursor);
+      break;
+    }
+    std::vector<Job> jobs;
+    jobs.reserve(rows.size());
+    for (const BlobRow& row : rows) {
+      jobs.push_back(job_for(row));
+      stats.bytes += row.byte_size;
+    }
+    cursor.after_id = rows.back().id;
+    queue_.push_with_cursor(jobs, cursor_name(), nlohmann::json{{"after", cursor.after_id},
+                                                               {"pass_started_at", cursor.pass_started_at},
+                                                               {"floor", cursor.created_floor},
+                                                               {"complete", false}}
+                                                     .dump());
+    stats.jobs += jobs.size();
+    if (progress) progress(stats);
+  }
+  return stats;
+}
+
+}  // namespace blobferry

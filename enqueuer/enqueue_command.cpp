@@ -1,0 +1,65 @@
+// `blobferry enqueue`: pushes a migration's copy jobs to Redis.
+#include "enqueuer/enqueue_command.h"
+
+#include <atomic>
+#include <cstdio>
+
+#include <spdlog/spdlog.h>
+
+#include "common/queue_connection.h"
+#include "common/storage_factory.h"
+#include "enqueuer/enqueue_runner.h"
+#include "enqueuer/human_units.h"
+#include "worker/signal_watcher.h"
+
+namespace blobferry {
+
+void EnqueueCommand::define(CLI::App& sub) {
+  sub.add_option("--migration", migration_, "name of this migration (letters, digits, - _ .)")->required();
+  plan_options_.define(sub);
+  sub.add_flag("--dry-run", dry_run_, "count objects and bytes, queue nothing");
+}
+
+int EnqueueCommand::run(const GlobalOptions& global) {
+  std::atomic<bool> stop{false};
+  SignalWatcher signals([&stop](int) { stop.store(true); });
+
+  validate_migration_name(migration_);
+  const StorageConfig config = StorageConfig::load(global.storage_config);
+  MigrationPlan plan = plan_options_.plan(migration_, config);
+  auto source = open_storage(config.service(plan.from));
+  source->check();
+  open_storage(config.service(plan.to))->check();
+  auto queue = open_redis_queue(global.redis_url, migration_);
+
+  if (dry_run_) {
+    EnqueueRunner runner(plan, *queue, *source, global.database_url, plan_options_.enqueue_options());
+    const PlanTotals totals = runner.dry_run(stop);
+    std::printf("dry run: %llu objects, %s to copy from %s to %s; nothing queued\n",
+                static_cast<unsigned long long>(totals.objects), human_bytes(totals.bytes).c_str(),
+                plan.from.c_str(), plan.to.c_str());
+    if (totals.problems) std::printf("%llu manifest lines did not parse (see the log)\n", static_cast<unsigned long long>(totals.problems));
+    return totals.problems ? 1 : 0;
+  }
+
+  plan = save_or_check_plan(*queue, plan);
+  EnqueueRunner runner(plan, *queue, *source, global.database_url, plan_options_.enqueue_options());
+  runner.delimiter_depth = plan_options_.delimiter_depth();
+  const PlanTotals totals = runner.run(stop);
+  if (totals.listing_jobs) {
+    std::printf("queued %llu listing jobs for migration %s: workers list %s and queue copies as pages arrive\n",
+                static_cast<unsigned long long>(totals.listing_jobs), migration_.c_str(), plan.from.c_str());
+  } else {
+    std::printf("queued %llu copy jobs (%s) for migration %s%s%s\n", static_cast<unsigned long long>(totals.objects),
+                human_bytes(totals.bytes).c_str(), migration_.c_str(), totals.catch_up ? " (catch-up pass)" : "",
+                stop.load() ? "; interrupted, run again to continue" : "");
+  }
+  if (totals.problems) {
+    std::printf("%llu manifest lines did not parse (see the log); the rest were queued\n",
+                static_cast<unsigned long long>(totals.problems));
+    return 1;
+  }
+  return 0;
+}
+
+}  // namespace blobferry

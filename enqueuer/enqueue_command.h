@@ -1,0 +1,22 @@
+// `blobferry enqueue`: pushes a migration's copy jobs to Redis.
+#pragma once
+
+#include <string>
+
+#include "common/command.h"
+#include "enqueuer/plan_options.h"
+
+namespace blobferry {
+
+class EnqueueCommand : public Command {
+ public:
+  void define(CLI::App& sub) override;
+  int run(const GlobalOptions& global) override;
+
+ private:
+  std::string migration_;
+  PlanOptions plan_options_;
+  bool dry_run_ = false;
+};
+
+}  // namespace blobferry

@@ -1,0 +1,34 @@
+// The options that describe what a migration moves, shared by enqueue and migrate.
+#pragma once
+
+#include <string>
+
+#include <CLI/CLI.hpp>
+
+#include "common/storage_config.h"
+#include "enqueuer/blob_enqueuer.h"
+#include "enqueuer/migration_plan.h"
+
+namespace blobferry {
+
+class PlanOptions {
+ public:
+  // Adds --from, --to, --source, --prefix, --manifest, the blob filters,
+  // --max-queued and --page-size to `sub`.
+  void define(CLI::App& sub);
+
+  // Checks the values against each other and storage.yml (known services,
+  // not a Mirror, source differs from target). Throws Error kConfig.
+  MigrationPlan plan(const std::string& migration, const StorageConfig& config) const;
+  EnqueueOptions enqueue_options() const;
+  int delimiter_depth() const { return delimiter_depth_; }
+
+ private:
+  std::string from_, to_, source_ = "blobs", prefix_, manifest_;
+  std::string key_prefix_, created_before_, created_after_, id_range_, shard_;
+  std::uint64_t max_queued_ = 100000;
+  int page_size_ = 1000;
+  int delimiter_depth_ = 0;
+};
+
+}  // namespace blobferry
