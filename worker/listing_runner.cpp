@@ -62,7 +62,9 @@ void ListingRunner::run(const Job& job) {
     listing.type = JobType::kListing;
     listing.listing.prefix = prefix;
     listing.listing.delimiter_depth = spec.delimiter_depth - 1;
+    // A child inherits the range bounds that fall inside its prefix.
     listing.listing.end_at = spec.end_at.rfind(prefix, 0) == 0 ? spec.end_at : "";
+    listing.listing.start_after = spec.start_after.rfind(prefix, 0) == 0 ? spec.start_after : "";
     jobs.push_back(std::move(listing));
   }
   if (!page.next_continuation_token.empty() && !reached_end) {
