@@ -11,7 +11,10 @@
 #include "common/command.h"
 #include "common/error.h"
 #include "common/logging.h"
+#include "enqueuer/enqueue_command.h"
 #include "enqueuer/services_command.h"
+#include "enqueuer/switch_command.h"
+#include "enqueuer/validate_command.h"
 #include "worker/worker_command.h"
 
 namespace {
@@ -28,6 +31,12 @@ std::vector<Entry> all_commands() {
   std::vector<Entry> entries;
   entries.push_back({"services", "List the services of storage.yml, check each, count blobs per service",
                      std::make_unique<blobferry::ServicesCommand>()});
+  entries.push_back({"enqueue", "Push a migration's copy jobs to Redis (from the blob table, a listing or a manifest)",
+                     std::make_unique<blobferry::EnqueueCommand>()});
+  entries.push_back({"validate", "Prove every object of a migration is on the target with the right size and checksum",
+                     std::make_unique<blobferry::ValidateCommand>()});
+  entries.push_back({"switch", "Point verified blobs at the target service, in small batches",
+                     std::make_unique<blobferry::SwitchCommand>()});
   entries.push_back({"worker", "Pop and run a migration's copy jobs until SIGTERM",
                      std::make_unique<blobferry::WorkerCommand>()});
   return entries;

@@ -6,6 +6,7 @@
 #include <set>
 
 #include "common/error.h"
+#include "enqueuer/verification_store.h"
 
 namespace blobferry {
 namespace {
@@ -80,6 +81,15 @@ std::string BlobTable::where_clause(const BlobFilter& filter, PgParams& params) 
     where += " AND id BETWEEN " + next_param(params, std::to_string(filter.id_range->first)) + "::bigint AND " +
              next_param(params, std::to_string(filter.id_range->second)) + "::bigint";
   }
+  if (filter.key_not_base36_next) {
+    where += " AND substr(key, " + next_param(params, std::to_string(filter.key_prefix.size() + 1)) +
+             "::int, 1) !~ '^[0-9a-z]$'";
+  }
+  if (!filter.unverified_in.empty()) {
+    where += std::string(" AND NOT EXISTS (SELECT 1 FROM ") + VerificationStore::kTable +
+             " v WHERE v.migration = " + next_param(params, filter.unverified_in) +
+             " AND v.blob_id = active_storage_blobs.id::text)";
+  }
   if (filter.shard_count > 1) {
     // Integer ids shard by value; uuids by a stable hash of their text.
     const std::string hashed = uuid_ids_ ? "abs(hashtext(id::text)::bigint)" : "id";
@@ -116,20 +126,30 @@ std::vector<BlobRow> BlobTable::page(const BlobFilter& filter, const std::string
   return rows;
 }
 
-long long BlobTable::switch_service(const std::vector<std::string>& ids, const std::string& from, const std::string& to) {
+long long BlobTable::switch_verified(const std::vector<std::string>& ids, const std::string& from,
+                                    const std::string& to, const std::string& migration) {
   if (!has_service_name_) {
     throw config_error("active_storage_blobs has no service_name column (Rails 5.2/6.0): there is nothing to switch; "
-                       "change the service in config/storage.yml instead");
+                       "point the service's entry in config/storage.yml at the new bucket instead");
   }
   if (ids.empty()) return 0;
   long long changed = 0;
   db_.transaction([&](PgConnection& db) {
     changed = db.exec("UPDATE active_storage_blobs SET service_name = $1 WHERE id = ANY($2::" + id_array_type() +
-                      ") AND service_name = $3",
-                      {to, pg_array_literal(ids), from})
+                      ") AND service_name = $3 AND id::text IN (SELECT blob_id FROM " +
+                      VerificationStore::kTable + " WHERE migration = $4 AND blob_id = ANY($5::text[]))",
+                      {to, pg_array_literal(ids), from, migration, pg_array_literal(ids)})
                   .affected();
   });
   return changed;
+}
+
+long long BlobTable::count_verified(const std::vector<std::string>& ids, const std::string& migration) {
+  if (ids.empty()) return 0;
+  PgResult r = db_.exec(std::string("SELECT count(*) FROM ") + VerificationStore::kTable +
+                            " WHERE migration = $1 AND blob_id = ANY($2::text[])",
+                        {migration, pg_array_literal(ids)});
+  return std::atoll(r.value(0, 0).c_str());
 }
 
 }  // namespace blobferry

@@ -36,6 +36,9 @@ struct BlobFilter {
   std::optional<std::pair<long long, long long>> id_range;  // inclusive, integer ids only
   int shard_index = 0;  // --shard i/n: rows whose id hashes to i modulo n
   int shard_count = 1;
+  // Set by validate/switch, never by users:
+  std::string unverified_in;     // only rows not yet verified for this migration
+  bool key_not_base36_next = false;  // only keys whose character after key_prefix is not [0-9a-z]
 };
 
 class BlobTable {
@@ -55,9 +58,13 @@ class BlobTable {
   // One short read-only statement, no transaction held.
   std::vector<BlobRow> page(const BlobFilter& filter, const std::string& after_id, int limit);
 
-  // Sets service_name = to for the given ids that are still on `from`, in one
-  // short transaction. Returns the rows changed.
-  long long switch_service(const std::vector<std::string>& ids, const std::string& from, const std::string& to);
+  // Sets service_name = to for those of `ids` that are still on `from` and
+  // that validate verified for `migration`, in one short transaction.
+  // Returns the rows changed.
+  long long switch_verified(const std::vector<std::string>& ids, const std::string& from, const std::string& to,
+                            const std::string& migration);
+  // How many of `ids` validate verified for `migration`.
+  long long count_verified(const std::vector<std::string>& ids, const std::string& migration);
 
  private:
   std::string where_clause(const BlobFilter& filter, PgParams& params) const;
