@@ -112,7 +112,8 @@ void WorkerLoop::job_thread() {
     if (!lease) {
       if (options_.exit_when_empty && ++idle_checks >= 2) {
         try {
-          if (queue_.idle()) request_stop();
+          const bool planned = !options_.planning_done || options_.planning_done();
+          if (planned && queue_.idle()) request_stop();
         } catch (const std::exception& e) {
           note_queue_error("idle", e);
         }

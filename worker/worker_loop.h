@@ -6,6 +6,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -26,6 +27,9 @@ struct WorkerOptions {
   std::string worker_id;  // unique per process: host:pid:random
   int concurrency = 16;
   bool exit_when_empty = false;
+  // With exit_when_empty: also wait until this says planning is over (the
+  // embedded migrate plans while it copies). Empty means no planner to wait for.
+  std::function<bool()> planning_done;
   std::chrono::milliseconds drain{std::chrono::seconds(30)};
   std::chrono::milliseconds lease{std::chrono::seconds(30)};  // the queue's lease; renewed every third of it
   std::chrono::milliseconds poll_wait{std::chrono::milliseconds(500)};
