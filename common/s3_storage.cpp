@@ -475,6 +475,13 @@ auto parse_document(const std::string& body, const std::string& operation, Parse
   }
 }
 
+bool has_encryption_header(const std::vector<std::pair<std::string, std::string>>& headers) {
+  return std::any_of(headers.begin(), headers.end(), [](const auto& header) {
+    return header.first == "x-amz-server-side-encryption" ||
+           header.first == "x-amz-server-side-encryption-customer-algorithm";
+  });
+}
+
 ObjectInfo object_info_from(const std::string& key, const std::vector<std::pair<std::string, std::string>>& headers) {
   ObjectInfo info;
   info.key = key;
@@ -509,10 +516,12 @@ namespace {
 
 // A server that ignores Content-MD5 (s3rver, some S3-compatibles) would keep
 // corrupted bytes silently. Single-part ETags are the stored bytes' MD5, so
-// compare them too, except under SSE-KMS or SSE-C, where ETags are not MD5s.
-void verify_stored_md5(const std::string& etag, const std::string& content_md5,
-                       const std::string& encryption, bool customer_key, const std::string& operation) {
-  if (content_md5.empty() || customer_key || encryption.starts_with("aws:kms") || !is_hex_md5(etag)) return;
+// compare them too, but not for encrypted objects: their ETags need not be
+// MD5s (SSE-KMS, SSE-C, MinIO's SSE-S3), and the servers that encrypt (AWS,
+// MinIO) verify Content-MD5 themselves.
+void verify_stored_md5(const std::string& etag, const std::string& content_md5, bool encrypted,
+                       const std::string& operation) {
+  if (content_md5.empty() || encrypted || !is_hex_md5(etag)) return;
   const auto expected = base64_md5_to_hex(content_md5);
   if (!expected || lowercase(etag) == *expected) return;
   throw Error(ErrorKind::kIntegrity, "integrity",
@@ -554,6 +563,11 @@ void S3Storage::check() {
   if (code == "ExpiredToken" || code == "InvalidToken" || code == "TokenRefreshRequired") {
     throw Error(ErrorKind::kConfig, "config",
                 subject + ": session token rejected (" + why + "): renew session_token",
+                static_cast<int>(response.status));
+  }
+  if (code == "RequestTimeTooSkewed") {
+    throw Error(ErrorKind::kConfig, "config",
+                subject + ": the system clock is more than 15 minutes off (" + why + "): fix the clock (NTP)",
                 static_cast<int>(response.status));
   }
   if (const std::string region = response.header("x-amz-bucket-region");
@@ -624,9 +638,7 @@ std::string S3Storage::put(const std::string& key, ByteSource& body, const PutOp
   const Response response = perform(request);
   if (!is_success(response.status)) throw_failure(response, request.operation);
   const std::string etag = unquote_etag(response.header("etag"));
-  verify_stored_md5(etag, options.content_md5, response.header("x-amz-server-side-encryption"),
-                    !response.header("x-amz-server-side-encryption-customer-algorithm").empty(),
-                    request.operation);
+  verify_stored_md5(etag, options.content_md5, has_encryption_header(response.headers), request.operation);
   return etag;
 }
 
@@ -675,9 +687,7 @@ std::string S3Storage::upload_part(const std::string& key, const std::string& up
   const Response response = perform(request);
   if (!is_success(response.status)) throw_failure(response, request.operation);
   const std::string etag = unquote_etag(response.header("etag"));
-  verify_stored_md5(etag, content_md5, response.header("x-amz-server-side-encryption"),
-                    !response.header("x-amz-server-side-encryption-customer-algorithm").empty(),
-                    request.operation);
+  verify_stored_md5(etag, content_md5, has_encryption_header(response.headers), request.operation);
   return etag;
 }
 

@@ -648,6 +648,9 @@ TEST_F(S3StorageTest, TheInjectedClockDatesEveryRequest) {
   const Error error = error_from([&] { skewed.get("anything", [](std::string_view) {}); });
   EXPECT_EQ(error.http_status(), 403);
   EXPECT_NE(std::string(error.what()).find("RequestTimeTooSkewed"), std::string::npos) << error.what();
+  const Error check_error = error_from([&] { skewed.check(); });
+  EXPECT_EQ(check_error.kind(), ErrorKind::kConfig);
+  EXPECT_NE(std::string(check_error.what()).find("fix the clock"), std::string::npos) << check_error.what();
 }
 
 // --- on the wire: what s3rver cannot show --------------------------------------------
