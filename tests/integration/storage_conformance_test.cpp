@@ -19,6 +19,7 @@
 #include "common/service_config.h"
 #include "common/storage.h"
 #include "common/storage_factory.h"
+#include "tests/support/s3_server_quirks.h"
 #include "tests/support/temp_dir.h"
 #include "tests/support/test_stack.h"
 
@@ -79,6 +80,13 @@ testing::TestStack& s3_stack() {
   return stack;
 }
 
+// Probed on the source bucket, so the target bucket holds only what tests put.
+const testing::S3ServerQuirks& s3_quirks() {
+  static const testing::S3ServerQuirks quirks =
+      testing::probe_s3_server_quirks(s3_stack().env("S3_SOURCE_ENDPOINT") + "/source");
+  return quirks;
+}
+
 class StorageConformance : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
@@ -89,6 +97,14 @@ class StorageConformance : public ::testing::TestWithParam<std::string> {
   bool is_s3() const { return GetParam() == "s3"; }
   bool is_disk() const { return !is_s3(); }
   bool is_activestorage_layout() const { return GetParam() == "disk_activestorage"; }
+
+  // True when the backend runs on a test server known (probed) to lack what a
+  // check needs; the test then leaves out only that check and says so.
+  bool server_lacks(bool testing::S3ServerQuirks::*quirk) const { return is_s3() && s3_quirks().*quirk; }
+  void leave_out(const std::string& check) { left_out_ += (left_out_.empty() ? "" : "; ") + check; }
+  void skip_if_anything_was_left_out() {
+    if (!left_out_.empty()) GTEST_SKIP() << "all checked except what the test server lacks: " << left_out_;
+  }
 
   ServiceConfig service_config() {
     ServiceConfig config;
@@ -159,7 +175,16 @@ class StorageConformance : public ::testing::TestWithParam<std::string> {
   std::optional<testing::TempDir> disk_root_;
   std::unique_ptr<Storage> storage_;
   std::string ns_;
+  std::string left_out_;
 };
+
+// Cleanup after a check that may have failed half-way; its errors are not the point.
+void abort_quietly(Storage& storage, const std::string& key, const std::string& upload_id) {
+  try {
+    storage.abort_multipart(key, upload_id);
+  } catch (const Error&) {
+  }
+}
 
 TEST_P(StorageConformance, CheckAcceptsAUsableBucketOrRoot) { EXPECT_NO_THROW(storage_->check()); }
 
@@ -231,12 +256,17 @@ TEST_P(StorageConformance, RangesReturnExactlyTheRequestedBytes) {
   const std::string name = key("ranged");
   const std::string body = pseudo_random_bytes(1000, 2);
   put_bytes(name, body);
-  EXPECT_EQ(read(name, ByteRange{0, 0}), body.substr(0, 1));
+  if (server_lacks(&testing::S3ServerQuirks::range_ending_at_zero_is_ignored)) {
+    leave_out("range 0-0 (s3rver returns the whole object for bytes=0-0)");
+  } else {
+    EXPECT_EQ(read(name, ByteRange{0, 0}), body.substr(0, 1));
+  }
   EXPECT_EQ(read(name, ByteRange{10, 19}), body.substr(10, 10));
   EXPECT_EQ(read(name, ByteRange{990, 999}), body.substr(990));
   EXPECT_EQ(read(name, ByteRange{0, 999}), body);
   // As HTTP's Range: a last byte past the end stops at the end.
   EXPECT_EQ(read(name, ByteRange{995, 5000}), body.substr(995));
+  skip_if_anything_was_left_out();
 }
 
 TEST_P(StorageConformance, EmptyObjectsAreObjects) {
@@ -346,10 +376,13 @@ TEST_P(StorageConformance, ListPaginatesWithContinuationTokens) {
 TEST_P(StorageConformance, ListIsInUtf8ByteOrder) {
   std::vector<std::string> names = {"zzzz", "a0aa", "9aaa", "aaaa", "0aaa", "a9zz"};
   if (!is_activestorage_layout()) {
+    for (const char* name : {"Aaaa", "_aaa", "~aaa", "\xc3\xa9" "aaa"}) names.push_back(name);
+  }
+  if (server_lacks(&testing::S3ServerQuirks::lists_out_of_byte_order)) {
+    leave_out("\"a/b\" among \"a-b\", \"a.b\", \"a0\" (s3rver lists folders first and then repeats keys across pages)");
+  } else if (!is_activestorage_layout()) {
     // '-' < '.' < '/' < '0': a folder walk that lists "a/b" before "a-b" is wrong.
-    for (const char* name : {"Aaaa", "_aaa", "~aaa", "\xc3\xa9" "aaa", "a-b", "a.b", "a/b", "a0"}) {
-      names.push_back(name);
-    }
+    for (const char* name : {"a-b", "a.b", "a/b", "a0"}) names.push_back(name);
   }
   std::vector<std::string> expected;
   for (const std::string& name : names) {
@@ -358,6 +391,7 @@ TEST_P(StorageConformance, ListIsInUtf8ByteOrder) {
   }
   EXPECT_EQ(all_keys(under_namespace()), sorted(expected));
   EXPECT_EQ(all_keys(under_namespace(2)), sorted(expected)) << "the same order across small pages";
+  skip_if_anything_was_left_out();
 }
 
 TEST_P(StorageConformance, MultipartUploadConcatenatesItsParts) {
@@ -383,9 +417,13 @@ TEST_P(StorageConformance, MultipartUploadConcatenatesItsParts) {
   EXPECT_EQ(storage_->head(name), std::nullopt) << "nothing is visible before complete";
 
   const std::string etag = storage_->complete_multipart(name, upload_id, completed);
-  EXPECT_NE(etag.find('-'), std::string::npos) << etag;
-  if (is_s3()) {
-    EXPECT_EQ(etag, multipart_etag(parts));
+  if (server_lacks(&testing::S3ServerQuirks::multipart_etag_without_part_count)) {
+    leave_out("the multipart etag's \"-4\" (s3rver gives the MD5 of the whole object)");
+  } else {
+    EXPECT_NE(etag.find('-'), std::string::npos) << etag;
+    if (is_s3()) {
+      EXPECT_EQ(etag, multipart_etag(parts));
+    }
   }
 
   auto head = storage_->head(name);
@@ -397,6 +435,7 @@ TEST_P(StorageConformance, MultipartUploadConcatenatesItsParts) {
   EXPECT_TRUE(*read_back == whole) << "read " << read_back->size() << " bytes, md5 " << md5_hex(*read_back);
   const std::uint64_t boundary = 5 * kMiB;
   EXPECT_EQ(read(name, ByteRange{boundary - 10, boundary + 9}), whole.substr(boundary - 10, 20));
+  skip_if_anything_was_left_out();
 }
 
 TEST_P(StorageConformance, AbortedMultipartUploadLeavesNothing) {
@@ -405,12 +444,22 @@ TEST_P(StorageConformance, AbortedMultipartUploadLeavesNothing) {
   const std::string upload_id = storage_->create_multipart(name, {});
   MemoryByteSource body(part);
   storage_->upload_part(name, upload_id, 1, body, md5_base64(part));
+  EXPECT_EQ(storage_->head(name), std::nullopt) << "parts are not an object";
+  if (server_lacks(&testing::S3ServerQuirks::no_abort_multipart)) {
+    GTEST_SKIP() << "checked that parts are invisible; the abort itself cannot be (s3rver answers "
+                    "AbortMultipartUpload with 405 MethodNotAllowed)";
+  }
   storage_->abort_multipart(name, upload_id);
   EXPECT_EQ(storage_->head(name), std::nullopt);
   EXPECT_TRUE(storage_->list(under_namespace()).objects.empty());
+  EXPECT_THROW(storage_->complete_multipart(name, upload_id, {{1, md5_hex(part)}}), Error)
+      << "an aborted upload cannot be completed";
 }
 
 TEST_P(StorageConformance, PartWithWrongContentMd5IsAnIntegrityError) {
+  if (server_lacks(&testing::S3ServerQuirks::ignores_content_md5)) {
+    GTEST_SKIP() << "s3rver stores parts whatever their Content-MD5 says (S3 answers 400 BadDigest)";
+  }
   const std::string name = key("badpart");
   const std::string part = pseudo_random_bytes(5 * kMiB, 31);
   const std::string upload_id = storage_->create_multipart(name, {});
@@ -421,12 +470,19 @@ TEST_P(StorageConformance, PartWithWrongContentMd5IsAnIntegrityError) {
   } catch (const Error& error) {
     EXPECT_EQ(error.kind(), ErrorKind::kIntegrity) << error.what();
   }
-  storage_->abort_multipart(name, upload_id);
+  abort_quietly(*storage_, name, upload_id);
   EXPECT_EQ(storage_->head(name), std::nullopt);
 }
 
 TEST_P(StorageConformance, ContentMd5MismatchIsAnIntegrityErrorAndStoresNothing) {
   const std::string fresh = key("badmd5");
+  PutOptions right;
+  right.content_md5 = md5_base64("this body");
+  EXPECT_EQ(put_bytes(key("goodmd5"), "this body", right), md5_hex("this body"));
+  if (server_lacks(&testing::S3ServerQuirks::ignores_content_md5)) {
+    GTEST_SKIP() << "checked a matching Content-MD5 only: s3rver stores bodies whatever their Content-MD5 "
+                    "says (S3 answers 400 BadDigest)";
+  }
   PutOptions wrong;
   wrong.content_md5 = md5_base64("not this body");
   try {
@@ -441,10 +497,6 @@ TEST_P(StorageConformance, ContentMd5MismatchIsAnIntegrityErrorAndStoresNothing)
   put_bytes(existing, "old body");
   EXPECT_THROW(put_bytes(existing, "new body", wrong), Error);
   EXPECT_EQ(read(existing), "old body") << "a rejected put replaces nothing";
-
-  PutOptions right;
-  right.content_md5 = md5_base64("this body");
-  EXPECT_EQ(put_bytes(fresh, "this body", right), md5_hex("this body"));
 }
 
 TEST_P(StorageConformance, OddKeysRoundTripExactly) {
@@ -469,6 +521,10 @@ TEST_P(StorageConformance, OddKeysRoundTripExactly) {
     const std::string odd = key(name);
     SCOPED_TRACE("key \"" + odd + "\"");
     const std::string body = "body of " + odd;
+    if (name.find("//") != std::string::npos && server_lacks(&testing::S3ServerQuirks::rejects_double_slash)) {
+      leave_out("a key with \"//\" (s3rver answers 404 to such paths)");
+      continue;
+    }
     // Files cannot tell "a//b" from "a/b": refusing such a key is honest, aliasing it is not.
     if (!is_s3() && odd.find("//") != std::string::npos) {
       try {
@@ -488,6 +544,7 @@ TEST_P(StorageConformance, OddKeysRoundTripExactly) {
   }
   EXPECT_EQ(all_keys(under_namespace()), sorted(stored));
   EXPECT_EQ(all_keys(under_namespace(3)), sorted(stored)) << "odd keys survive continuation tokens";
+  skip_if_anything_was_left_out();
 }
 
 TEST_P(StorageConformance, MetadataIsPreservedThroughHeadAndGet) {
