@@ -67,6 +67,16 @@ std::string etag_md5(const std::string& etag) {
   return hex_md5_to_base64(etag).value_or(std::string{});
 }
 
+// Whether what the target reports proves it holds bytes of this base64 MD5.
+bool proves_md5(const ObjectInfo& info, const std::string& md5) {
+  return !md5.empty() && (etag_md5(info.etag) == md5 || metadata_value(info.metadata, kMd5Metadata) == md5);
+}
+
+// How backends say an upload id is unknown (S3's NoSuchUpload, Disk's).
+bool upload_gone(const Error& error) {
+  return error.reason() == "not_found" || error.reason() == "no_such_upload";
+}
+
 Error integrity_error(const std::string& message) {
   return Error(ErrorKind::kIntegrity, "integrity", message);
 }
@@ -176,9 +186,7 @@ std::optional<CopyResult> CopyEngine::skip_if_present(Run& run) const {
   if (!existing || existing->size != *run.size) return std::nullopt;
   if (run.md5.empty() && !run.source) head_source(run);
   if (run.md5.empty()) return std::nullopt;  // nothing to compare with: copy again
-  const bool proven = etag_md5(existing->etag) == run.md5 ||
-                      metadata_value(existing->metadata, kMd5Metadata) == run.md5;
-  if (!proven) return std::nullopt;
+  if (!proves_md5(*existing, run.md5)) return std::nullopt;
   return CopyResult{CopyResult::Status::kSkipped, *run.size, run.md5, run.attempts(), false};
 }
 
@@ -296,8 +304,24 @@ CopyResult CopyEngine::copy_multipart(Run& run) const {
     throw integrity_error("multipart copy of '" + task.source_key + "' from " +
                           task.source.describe() + ": MD5 " + md5 + ", expected " + run.md5);
   }
-  with_retries(run, "complete_multipart target", [&] { return upload.complete(); });
+  complete_streamed_upload(run, upload, md5);
   return CopyResult{CopyResult::Status::kCopied, total, md5, run.attempts(), false};
+}
+
+void CopyEngine::complete_streamed_upload(Run& run, MultipartUpload& upload, const std::string& md5) const {
+  const CopyTask& task = run.task;
+  const int retries_before = run.retries;
+  try {
+    with_retries(run, "complete_multipart target", [&] { return upload.complete(); });
+  } catch (const Error& error) {
+    // A completion whose answer was lost (a timeout on a big object) makes the
+    // retry find no upload: accept only what the target proves it holds.
+    if (run.retries == retries_before || !upload_gone(error)) throw;
+    const std::optional<ObjectInfo> landed = task.target.head(task.target_key);
+    if (!landed || landed->size != *run.size || !proves_md5(*landed, md5)) throw;
+    spdlog::debug("complete_multipart '{}': answer lost, object verified on {}", task.target_key,
+                  task.target.describe());
+  }
 }
 
 CopyResult CopyEngine::copy_server_side(Run& run) const {

@@ -13,6 +13,8 @@
 
 namespace blobferry {
 
+class MultipartUpload;
+
 struct CopyTask {
   Storage& source;
   Storage& target;
@@ -77,6 +79,7 @@ class CopyEngine {
   bool server_side_applies(Run& run) const;
   CopyResult copy_small(Run& run) const;
   CopyResult copy_multipart(Run& run) const;
+  void complete_streamed_upload(Run& run, MultipartUpload& upload, const std::string& md5) const;
   CopyResult copy_server_side(Run& run) const;
   void copy_parts_server_side(Run& run) const;
   Fetched fetch(Run& run, std::string& buffer, std::optional<ByteRange> range,

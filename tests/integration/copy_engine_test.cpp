@@ -141,6 +141,7 @@ class FaultyStorage : public Storage {
   std::function<void(const std::optional<ByteRange>&, std::string& chunk, int call)> on_get_chunk;
   std::function<void(int part_number)> on_upload_part;
   std::function<void(ObjectInfo&)> on_head;
+  std::function<void(int call)> after_complete;
 
   std::string describe() const override { return inner_.describe(); }
   void check() override { inner_.check(); }
@@ -181,8 +182,10 @@ class FaultyStorage : public Storage {
   }
   std::string complete_multipart(const std::string& key, const std::string& upload_id,
                                  const std::vector<CompletedPart>& completed) override {
-    ++completes;
-    return inner_.complete_multipart(key, upload_id, completed);
+    const int call = ++completes;
+    std::string etag = inner_.complete_multipart(key, upload_id, completed);
+    if (after_complete) after_complete(call);
+    return etag;
   }
   void abort_multipart(const std::string& key, const std::string& upload_id) override {
     {
@@ -795,6 +798,23 @@ TEST_F(CopyEngineTest, OnlyReadsFromTheSource) {
   EXPECT_EQ(watched_source.parts, 0);
   EXPECT_EQ(watched_source.completes, 0);
   EXPECT_TRUE(watched_source.aborted.empty());
+}
+
+TEST_F(CopyEngineTest, CompletionWhoseAnswerWasLostIsVerifiedNotFailed) {
+  TempDir root("blobferry-disk");
+  auto disk = open_storage(disk_service(root.path()));
+  FaultyStorage lossy(*disk);
+  lossy.after_complete = [](int call) {
+    if (call == 1) throw Error(ErrorKind::kTransient, "network", "complete_multipart: timeout (injected)");
+  };
+  const CopyEngine engine(multipart_options());
+  const CopyResult result = engine.copy({*source_, lossy, kLargeKey, "big.bin", std::nullopt, "", ""});
+  EXPECT_EQ(result.status, CopyResult::Status::kCopied);
+  EXPECT_EQ(result.attempts, 2);
+  EXPECT_EQ(lossy.completes, 2);
+  const auto bytes = read_object(*disk, "big.bin");
+  ASSERT_TRUE(bytes);
+  EXPECT_EQ(md5_base64(*bytes), md5_base64(*large_));
 }
 
 // Defined last so it runs after every copy above.
