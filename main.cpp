@@ -11,8 +11,12 @@
 #include "common/command.h"
 #include "common/error.h"
 #include "common/logging.h"
+#include "enqueuer/cancel_command.h"
 #include "enqueuer/enqueue_command.h"
+#include "enqueuer/report_command.h"
+#include "enqueuer/requeue_command.h"
 #include "enqueuer/services_command.h"
+#include "enqueuer/status_command.h"
 #include "enqueuer/switch_command.h"
 #include "enqueuer/validate_command.h"
 #include "worker/worker_command.h"
@@ -33,6 +37,14 @@ std::vector<Entry> all_commands() {
                      std::make_unique<blobferry::ServicesCommand>()});
   entries.push_back({"enqueue", "Push a migration's copy jobs to Redis (from the blob table, a listing or a manifest)",
                      std::make_unique<blobferry::EnqueueCommand>()});
+  entries.push_back({"status", "Show a migration's queue, results, rate, ETA and live workers",
+                     std::make_unique<blobferry::StatusCommand>()});
+  entries.push_back({"requeue", "Put a migration's failed keys back on its queue",
+                     std::make_unique<blobferry::RequeueCommand>()});
+  entries.push_back({"report", "List a migration's failed and dead keys and its success totals (CSV or JSONL)",
+                     std::make_unique<blobferry::ReportCommand>()});
+  entries.push_back({"cancel", "Show, or with --purge --yes delete, every Redis key of a migration",
+                     std::make_unique<blobferry::CancelCommand>()});
   entries.push_back({"validate", "Prove every object of a migration is on the target with the right size and checksum",
                      std::make_unique<blobferry::ValidateCommand>()});
   entries.push_back({"switch", "Point verified blobs at the target service, in small batches",
