@@ -33,7 +33,7 @@ constexpr char kUploadsFolder[] = ".blobferry-uploads";
 constexpr char kTempPrefix[] = ".blobferry-tmp-";
 constexpr char kProbePrefix[] = ".blobferry-probe-";
 constexpr char kUploadManifest[] = "upload.json";
-constexpr char kMd5Attribute[] = "user.blobferry.md5";
+constexpr char kEtagAttribute[] = "user.blobferry.md5";
 constexpr char kMetadataAttribute[] = "user.blobferry.metadata";
 constexpr int kMaxParts = 10000;
 
@@ -256,31 +256,35 @@ std::string hash_file(int fd, std::uint64_t size, const std::string& path, const
   return hex_encode(md5.finish());
 }
 
-// The MD5 cache is trusted only while size and mtime are what they were
+// The etag cache is trusted only while size and mtime are what they were
 // when it was written, so a file rewritten in place by someone else is
 // hashed again rather than reported with a stale etag.
-std::string md5_cache_value(const std::string& hex, const struct stat& st) {
-  return "v1 " + hex + " " + std::to_string(st.st_size) + " " + std::to_string(st.st_mtim.tv_sec) + " " +
+std::string etag_cache_value(const std::string& etag, const struct stat& st) {
+  return "v1 " + etag + " " + std::to_string(st.st_size) + " " + std::to_string(st.st_mtim.tv_sec) + " " +
          std::to_string(st.st_mtim.tv_nsec);
 }
 
-std::optional<std::string> cached_md5(int fd, const struct stat& st) {
+std::optional<std::string> cached_etag(int fd, const struct stat& st) {
   char value[128];
-  const ssize_t length = fgetxattr(fd, kMd5Attribute, value, sizeof value - 1);
+  const ssize_t length = fgetxattr(fd, kEtagAttribute, value, sizeof value - 1);
   if (length <= 0) return std::nullopt;
   const std::string text(value, static_cast<std::size_t>(length));
-  if (text.size() < 36 || text.compare(0, 3, "v1 ") != 0) return std::nullopt;
-  const std::string hex = text.substr(3, 32);
-  if (text != md5_cache_value(hex, st)) return std::nullopt;
-  return hex;
+  if (text.compare(0, 3, "v1 ") != 0) return std::nullopt;
+  const std::size_t end = text.find(' ', 3);
+  if (end == std::string::npos || end < 3 + 32) return std::nullopt;
+  const std::string etag = text.substr(3, end - 3);
+  if (text != etag_cache_value(etag, st)) return std::nullopt;
+  return etag;
 }
 
-// Best effort: without the cache head() hashes the file instead.
-void store_md5(int fd, const std::string& hex) {
+// Best effort: without the cache head() hashes the file instead. A multipart
+// object's cached etag is S3's "<md5 of part md5s>-<count>", so head() agrees
+// with what complete_multipart returned.
+void store_etag(int fd, const std::string& etag) {
   struct stat st {};
   if (fstat(fd, &st) != 0) return;
-  const std::string value = md5_cache_value(hex, st);
-  fsetxattr(fd, kMd5Attribute, value.data(), value.size(), 0);
+  const std::string value = etag_cache_value(etag, st);
+  fsetxattr(fd, kEtagAttribute, value.data(), value.size(), 0);
 }
 
 Metadata read_metadata(int fd) {
@@ -650,7 +654,7 @@ class DiskLister {
     ObjectInfo info;
     info.key = key;
     info.size = static_cast<std::uint64_t>(file.st.st_size);
-    info.etag = cached_md5(file.fd.get(), file.st).value_or("");
+    info.etag = cached_etag(file.fd.get(), file.st).value_or("");
     info.last_modified = iso8601(file.st.st_mtim);
     return add_object(std::move(info));
   }
@@ -803,7 +807,7 @@ std::optional<ObjectInfo> DiskStorage::head(const std::string& key) {
   info.size = static_cast<std::uint64_t>(file.st.st_size);
   info.last_modified = iso8601(file.st.st_mtim);
   info.metadata = read_metadata(file.fd.get());
-  auto cached = cached_md5(file.fd.get(), file.st);
+  auto cached = cached_etag(file.fd.get(), file.st);
   info.etag = cached ? *cached : hash_file(file.fd.get(), info.size, location.path, root_);
   return info;
 }
@@ -820,7 +824,7 @@ std::optional<ObjectInfo> DiskStorage::get(const std::string& key, const ByteSin
   info.size = static_cast<std::uint64_t>(file.st.st_size);
   info.last_modified = iso8601(file.st.st_mtim);
   info.metadata = read_metadata(file.fd.get());
-  const std::optional<std::string> cached = cached_md5(file.fd.get(), file.st);
+  const std::optional<std::string> cached = cached_etag(file.fd.get(), file.st);
 
   std::uint64_t first = 0;
   std::uint64_t end = info.size;  // exclusive
@@ -866,7 +870,7 @@ std::string DiskStorage::put(const std::string& key, ByteSource& body, const Put
   const WrittenBody written = write_body(temp.fd(), body, temp.path(), key, root_);
   verify_md5(written.md5_hex, options.content_md5, key);
   store_metadata(temp.fd(), options.metadata, temp.path(), root_);
-  store_md5(temp.fd(), written.md5_hex);
+  store_etag(temp.fd(), written.md5_hex);
   temp.commit(location.name, location.path, key, true);
   return written.md5_hex;
 }
@@ -929,7 +933,6 @@ std::string DiskStorage::complete_multipart(const std::string& key, const std::s
   Location location = resolver.locate(key, true);
   const std::string folder_path = location.path.substr(0, location.path.size() - location.name.size() - 1);
   TempFile temp(location.folder.get(), folder_path, root_);
-  Digest whole = Digest::md5();
   Digest part_md5 = Digest::md5();
   std::string part_digests;
   std::vector<char> buffer(kChunkSize);
@@ -945,7 +948,6 @@ std::string DiskStorage::complete_multipart(const std::string& key, const std::s
       const std::size_t got = read_at(file.fd.get(), buffer.data(), buffer.size(), offset, path, root_);
       if (got == 0) break;
       const std::string_view chunk(buffer.data(), got);
-      whole.update(chunk);
       part_md5.update(chunk);
       write_all(temp.fd(), chunk, temp.path(), root_);
       offset += got;
@@ -959,14 +961,15 @@ std::string DiskStorage::complete_multipart(const std::string& key, const std::s
     part_digests += digest;
   }
   store_metadata(temp.fd(), metadata, temp.path(), root_);
-  store_md5(temp.fd(), hex_encode(whole.finish()));
+  const std::string etag = hex_encode(md5_of(part_digests)) + "-" + std::to_string(parts.size());
+  store_etag(temp.fd(), etag);
   temp.commit(location.name, location.path, key, true);
   try {
     abort_multipart(key, upload_id);  // the staged parts are no longer needed
   } catch (const Error&) {
     // The object is complete and durable; a leftover staging folder is only litter.
   }
-  return hex_encode(md5_of(part_digests)) + "-" + std::to_string(parts.size());
+  return etag;
 }
 
 void DiskStorage::abort_multipart(const std::string& key, const std::string& upload_id) {

@@ -22,11 +22,12 @@ namespace blobferry {
 // itself may be one).
 //
 // Writes go to a temporary file beside the target, are fsynced and renamed
-// into place, so no partial file is ever visible under a key. The MD5 of what
-// blobferry writes and the metadata passed to put() are kept in extended
-// attributes (user.blobferry.md5, user.blobferry.metadata) where the
-// filesystem supports them; files written by others are hashed on head()
-// and never modified. Listings report an etag only when it is cached.
+// into place, so no partial file is ever visible under a key. The etag of
+// what blobferry writes (hex MD5, or S3's "…-N" for a multipart upload) and
+// the metadata passed to put() are kept in extended attributes
+// (user.blobferry.md5, user.blobferry.metadata) where the filesystem
+// supports them; files written by others are hashed by head() and never
+// modified. Listings and ranged reads report an etag only when it is cached.
 class DiskStorage : public Storage {
  public:
   explicit DiskStorage(const ServiceConfig& service);
