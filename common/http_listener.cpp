@@ -1,4 +1,4 @@
-// A listening TCP socket bound from "HOST:PORT", with a wake-up pipe so a poll() loop can stop promptly.
+// A TCP listening socket bound from "HOST:PORT", with a wake-up pipe to stop a poll() loop.
 #include "common/http_listener.h"
 
 #include <arpa/inet.h>
@@ -23,7 +23,9 @@ struct AddrInfoDeleter {
 };
 using AddrInfoPtr = std::unique_ptr<addrinfo, AddrInfoDeleter>;
 
-std::string errno_text(int error) { return std::error_code(error, std::generic_category()).message(); }
+std::string errno_text(int error) {
+  return std::error_code(error, std::generic_category()).message();
+}
 
 bool valid_port(std::string_view port) {
   if (port.empty() || port.size() > 5) return false;
@@ -132,8 +134,7 @@ HttpListener::HttpListener(const std::string& host_port, const std::string& opti
   int failed_errno = EADDRNOTAVAIL;
   for (addrinfo* candidate = candidates.get(); candidate != nullptr;
        candidate = candidate->ai_next) {
-    OwnedFd fd(::socket(candidate->ai_family,
-                        candidate->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK,
+    OwnedFd fd(::socket(candidate->ai_family, candidate->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK,
                         candidate->ai_protocol));
     if (!fd) {
       failed_call = "socket";

@@ -1,4 +1,4 @@
-// A listening TCP socket bound from "HOST:PORT", with a wake-up pipe so a poll() loop can stop promptly.
+// A TCP listening socket bound from "HOST:PORT", with a wake-up pipe to stop a poll() loop.
 #pragma once
 
 #include <optional>

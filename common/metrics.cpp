@@ -1,4 +1,4 @@
-// A thread-safe registry of Prometheus counters, gauges and histograms, rendered in text format 0.0.4.
+// A thread-safe registry of Prometheus counters, gauges and histograms (text format 0.0.4).
 #include "common/metrics.h"
 
 #include <algorithm>
@@ -118,7 +118,9 @@ struct Metrics::Family {
 
   std::invalid_argument mismatch() const {
     std::string expected;
-    for (const auto& label_name : label_names) expected += (expected.empty() ? "" : ",") + label_name;
+    for (const auto& label_name : label_names) {
+      expected += (expected.empty() ? "" : ",") + label_name;
+    }
     return std::invalid_argument("metric " + name + " takes exactly the labels {" + expected + "}");
   }
 
@@ -138,22 +140,30 @@ struct Metrics::Family {
     out += "# HELP " + name + ' ' + escape(help, false) + '\n';
     out += "# TYPE " + name + ' ' + type_name(type) + '\n';
     for (const auto& one : series) {
-      if (one->counter) out += name + label_set(one->values, nullptr) + ' ' + std::to_string(one->counter->value()) + '\n';
-      if (one->gauge) out += name + label_set(one->values, nullptr) + ' ' + format_double(one->gauge->value()) + '\n';
+      std::string labels = label_set(one->values, nullptr);
+      if (one->counter) sample(out, "", labels, std::to_string(one->counter->value()));
+      if (one->gauge) sample(out, "", labels, format_double(one->gauge->value()));
       if (one->histogram) render_histogram(*one, out);
     }
   }
 
   void render_histogram(const Series& one, std::string& out) const {
     const Histogram& histogram = *one.histogram;
+    const auto& bounds = histogram.bounds();
     auto counts = histogram.cumulative_counts();
     for (std::size_t i = 0; i < counts.size(); ++i) {
-      std::string le = i < histogram.bounds().size() ? format_double(histogram.bounds()[i]) : "+Inf";
-      out += name + "_bucket" + label_set(one.values, &le) + ' ' + std::to_string(counts[i]) + '\n';
+      std::string le = i < bounds.size() ? format_double(bounds[i]) : "+Inf";
+      sample(out, "_bucket", label_set(one.values, &le), std::to_string(counts[i]));
     }
     // _count is the +Inf bucket read above, so the two always agree in one scrape.
-    out += name + "_sum" + label_set(one.values, nullptr) + ' ' + format_double(histogram.sum()) + '\n';
-    out += name + "_count" + label_set(one.values, nullptr) + ' ' + std::to_string(counts.back()) + '\n';
+    std::string labels = label_set(one.values, nullptr);
+    sample(out, "_sum", labels, format_double(histogram.sum()));
+    sample(out, "_count", labels, std::to_string(counts.back()));
+  }
+
+  void sample(std::string& out, const char* suffix, const std::string& labels,
+              const std::string& value) const {
+    out += name + suffix + labels + ' ' + value + '\n';
   }
 };
 
@@ -193,10 +203,12 @@ Metrics::Family& Metrics::family(const std::string& name, const std::string& hel
   if (found != by_name_.end()) {
     Family& existing = *found->second;
     if (existing.type != wanted) {
-      throw std::invalid_argument("metric " + name + " is already a " + Family::type_name(existing.type));
+      throw std::invalid_argument("metric " + name + " is already a " +
+                                  Family::type_name(existing.type));
     }
     if (wanted == Type::kHistogram && existing.buckets != buckets) {
-      throw std::invalid_argument("histogram " + name + " is already registered with other buckets");
+      throw std::invalid_argument("histogram " + name +
+                                  " is already registered with other buckets");
     }
     return existing;
   }
@@ -240,9 +252,7 @@ Metrics::Gauge& Metrics::gauge(const std::string& name, const std::string& help,
 Metrics::Histogram& Metrics::histogram(const std::string& name, const std::string& help,
                                        const Labels& labels, const std::vector<double>& buckets) {
   std::lock_guard lock(mutex_);
-  return *family(name, help, Type::kHistogram, labels, buckets)
-              .series_for(labels)
-              .histogram;
+  return *family(name, help, Type::kHistogram, labels, buckets).series_for(labels).histogram;
 }
 
 std::string Metrics::render() const {

@@ -1,4 +1,4 @@
-// A thread-safe registry of Prometheus counters, gauges and histograms, rendered in text format 0.0.4.
+// A thread-safe registry of Prometheus counters, gauges and histograms (text format 0.0.4).
 #pragma once
 
 #include <atomic>
@@ -86,8 +86,8 @@ class Metrics {
  private:
   enum class Type { kCounter, kGauge, kHistogram };
   struct Family;
-  Family& family(const std::string& name, const std::string& help, Type type,
-                 const Labels& labels, const std::vector<double>& buckets);
+  Family& family(const std::string& name, const std::string& help, Type type, const Labels& labels,
+                 const std::vector<double>& buckets);
 
   mutable std::mutex mutex_;
   std::vector<std::unique_ptr<Family>> families_;

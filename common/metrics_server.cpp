@@ -87,8 +87,8 @@ std::string MetricsServer::respond(std::string_view request_head, const Metrics&
   }
   if (path == "/healthz") return serialize(text(200, "OK", "ok"), !head);
   if (path == "/ready") {
-    return serialize(ready ? text(200, "OK", "ready") : text(503, "Service Unavailable", "not ready"),
-                     !head);
+    return serialize(
+        ready ? text(200, "OK", "ready") : text(503, "Service Unavailable", "not ready"), !head);
   }
   return serialize(text(404, "Not Found", "not found\n"), !head);
 }
@@ -173,10 +173,11 @@ void MetricsServer::serve(Connection& connection) {
     connection.input.append(buffer, static_cast<std::size_t>(got));
     auto end = head_end(connection.input);
     if (end != std::string::npos && end <= kMaxRequestHead) {
-      connection.output = respond(std::string_view(connection.input).substr(0, end), metrics_, ready());
-    } else if (connection.input.size() > kMaxRequestHead) {
       connection.output =
-          serialize(text(431, "Request Header Fields Too Large", "request head over 8 KiB\n"), true);
+          respond(std::string_view(connection.input).substr(0, end), metrics_, ready());
+    } else if (connection.input.size() > kMaxRequestHead) {
+      connection.output = serialize(
+          text(431, "Request Header Fields Too Large", "request head over 8 KiB\n"), true);
     } else {
       return;
     }
@@ -195,7 +196,8 @@ void MetricsServer::serve(Connection& connection) {
     if (connection.sent < connection.output.size()) return;
     ::shutdown(connection.fd.get(), SHUT_WR);
     connection.phase = Phase::kDraining;
-    connection.deadline = Clock::now() + std::min<std::chrono::milliseconds>(read_timeout_, kDrainTimeout);
+    connection.deadline =
+        Clock::now() + std::min<std::chrono::milliseconds>(read_timeout_, kDrainTimeout);
   }
 }
 

@@ -1,4 +1,4 @@
-// FaultProxy in front of a real s3rver: each fault seen by a plain libcurl client, and a clean pass-through.
+// FaultProxy before a real s3rver: each fault as libcurl sees it, and a clean pass-through.
 #include <gtest/gtest.h>
 
 #include <chrono>
@@ -91,7 +91,9 @@ Reply perform(CURL* handle, const Call& call) {
   Reply reply;
   Upload upload{&call.body};
   CurlListPtr headers;
-  for (const auto& line : call.headers) headers.reset(curl_slist_append(headers.release(), line.c_str()));
+  for (const auto& line : call.headers) {
+    headers.reset(curl_slist_append(headers.release(), line.c_str()));
+  }
   curl_easy_setopt(handle, CURLOPT_URL, call.url.c_str());
   curl_easy_setopt(handle, CURLOPT_TIMEOUT_MS, call.timeout_ms);
   curl_easy_setopt(handle, CURLOPT_WRITEFUNCTION, on_body);
@@ -200,10 +202,8 @@ TEST_F(FaultProxyTest, WithoutFaultsResponsesAreByteIdenticalOverOneKeptAliveCon
   FaultProxy proxy(options());
   CurlPtr through(curl_easy_init());
   const std::vector<Call> calls = {
-      get_request("obj"),
-      get_request("missing-key"),
-      head_request("obj"),
-      get_request("obj", {"Range: bytes=10-99"}),
+      get_request("obj"),          get_request("missing-key"),
+      head_request("obj"),         get_request("obj", {"Range: bytes=10-99"}),
       get_request("?list-type=2"),
   };
   for (const auto& call : calls) {
@@ -216,7 +216,8 @@ TEST_F(FaultProxyTest, WithoutFaultsResponsesAreByteIdenticalOverOneKeptAliveCon
     ASSERT_EQ(got.code, CURLE_OK) << call.url << ": " << curl_easy_strerror(got.code);
     EXPECT_EQ(got.status, expected.status) << call.url;
     EXPECT_EQ(got.body, expected.body) << call.url;
-    for (const char* name : {"etag", "content-length", "content-type", "content-range", "last-modified"}) {
+    for (const char* name :
+         {"etag", "content-length", "content-type", "content-range", "last-modified"}) {
       EXPECT_EQ(got.headers[name], expected.headers[name]) << call.url << " " << name;
     }
   }
@@ -224,7 +225,8 @@ TEST_F(FaultProxyTest, WithoutFaultsResponsesAreByteIdenticalOverOneKeptAliveCon
 
   // An upload through the proxy lands exactly as sent.
   std::string body = "uploaded through the proxy " + std::string(5000, 'x');
-  Reply put = perform(through.get(), put_request(via(proxy, "put-plain"), body, {content_md5_header(body)}));
+  Reply put = perform(through.get(),
+                      put_request(via(proxy, "put-plain"), body, {content_md5_header(body)}));
   EXPECT_EQ(put.status, 200) << put.body;
   EXPECT_EQ(unquoted(put.headers["etag"]), hex_encode(md5_of(body)));
   EXPECT_EQ(perform(get_request(direct("put-plain"))).body, body);
@@ -242,7 +244,8 @@ TEST_F(FaultProxyTest, HandlesExpectContinueAndChunkedUploads) {
   CurlPtr through(curl_easy_init());
   std::string body(300 * 1024, 'e');
   auto started = Clock::now();
-  Reply expect = perform(through.get(), put_request(via(proxy, "expect"), body, {"Expect: 100-continue"}));
+  Reply expect =
+      perform(through.get(), put_request(via(proxy, "expect"), body, {"Expect: 100-continue"}));
   EXPECT_EQ(expect.status, 200) << expect.body;
   // Unanswered, curl would wait a whole second before sending the body anyway.
   EXPECT_LT(Clock::now() - started, milliseconds(800)) << "the proxy answered 100 Continue";
@@ -284,7 +287,8 @@ TEST_F(FaultProxyTest, SlowDownAppliesOnlyToTheMethodsNamed) {
   EXPECT_EQ(put.status, 503);
   EXPECT_EQ(put.headers["retry-after"], "1");
   EXPECT_NE(put.body.find("<Code>SlowDown</Code>"), std::string::npos) << put.body;
-  EXPECT_EQ(perform(get_request(direct("throttled"))).status, 404) << "the PUT never reached upstream";
+  EXPECT_EQ(perform(get_request(direct("throttled"))).status, 404)
+      << "the PUT never reached upstream";
 
   Reply get = perform(get_request(via(proxy, "obj")));
   EXPECT_EQ(get.status, 200);
@@ -367,7 +371,8 @@ TEST_F(FaultProxyTest, ContentMd5IsCheckedAsS3DoesEvenWithoutFaults) {
   Reply wrong = perform(put_request(via(proxy, "wrong-md5"), "abc", {content_md5_header("abd")}));
   EXPECT_EQ(wrong.status, 400);
   EXPECT_NE(wrong.body.find("<Code>BadDigest</Code>"), std::string::npos);
-  Reply invalid = perform(put_request(via(proxy, "wrong-md5"), "abc", {"Content-MD5: not-base64!"}));
+  Reply invalid =
+      perform(put_request(via(proxy, "wrong-md5"), "abc", {"Content-MD5: not-base64!"}));
   EXPECT_EQ(invalid.status, 400);
   EXPECT_NE(invalid.body.find("<Code>InvalidDigest</Code>"), std::string::npos);
   EXPECT_EQ(proxy.stats().bad_digests, 2u);
@@ -402,7 +407,9 @@ TEST_F(FaultProxyTest, TheSameSeedGivesTheSameFaults) {
     FaultProxy proxy(with);
     CurlPtr through(curl_easy_init());
     std::vector<long> seen;
-    for (int i = 0; i < 40; ++i) seen.push_back(perform(through.get(), get_request(via(proxy, "obj"))).status);
+    for (int i = 0; i < 40; ++i) {
+      seen.push_back(perform(through.get(), get_request(via(proxy, "obj"))).status);
+    }
     FaultProxyStats stats = proxy.stats();
     EXPECT_EQ(stats.server_errors + stats.slow_downs + stats.forwarded, 40u);
     return seen;
@@ -424,9 +431,7 @@ TEST_F(FaultProxyTest, StopIsPromptDuringAStallAndWithIdleConnections) {
   ASSERT_EQ(perform(idle.get(), get_request(via(*proxy, "obj"))).status, 200);  // stays open
 
   Reply stalled;
-  std::thread stalled_client([&] {
-    stalled = perform(put_request(via(*proxy, "never"), "x"));
-  });
+  std::thread stalled_client([&] { stalled = perform(put_request(via(*proxy, "never"), "x")); });
   while (proxy->stats().stalls == 0) std::this_thread::sleep_for(milliseconds(10));
 
   auto started = Clock::now();

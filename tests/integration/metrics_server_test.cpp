@@ -1,4 +1,4 @@
-// MetricsServer over real sockets: scrapes and probes through libcurl, slow and oversized clients, bad addresses.
+// MetricsServer over real sockets: libcurl scrapes and probes, slow clients, bad addresses.
 #include <gtest/gtest.h>
 
 #include <arpa/inet.h>
@@ -43,7 +43,9 @@ std::size_t append_body(char* data, std::size_t size, std::size_t count, void* o
 
 std::size_t capture_allow(char* data, std::size_t size, std::size_t count, void* out) {
   std::string line(data, size * count);
-  if (line.rfind("Allow:", 0) == 0) *static_cast<std::string*>(out) = line.substr(7, line.find('\r') - 7);
+  if (line.rfind("Allow:", 0) == 0) {
+    *static_cast<std::string*>(out) = line.substr(7, line.find('\r') - 7);
+  }
   return size * count;
 }
 
@@ -81,7 +83,9 @@ OwnedFd connect_raw(int port, milliseconds receive_timeout) {
   address.sin_family = AF_INET;
   address.sin_port = htons(static_cast<uint16_t>(port));
   address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&address), sizeof address) != 0) return OwnedFd();
+  if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&address), sizeof address) != 0) {
+    return OwnedFd();
+  }
   return fd;
 }
 
@@ -89,7 +93,9 @@ std::string receive_all(int fd) {
   std::string text;
   char buffer[4096];
   ssize_t got;
-  while ((got = ::recv(fd, buffer, sizeof buffer, 0)) > 0) text.append(buffer, static_cast<std::size_t>(got));
+  while ((got = ::recv(fd, buffer, sizeof buffer, 0)) > 0) {
+    text.append(buffer, static_cast<std::size_t>(got));
+  }
   return text;
 }
 
@@ -203,7 +209,8 @@ TEST(MetricsServer, OversizedRequestHeadGets431) {
   OwnedFd client = connect_raw(server.port(), milliseconds(3000));
   ASSERT_TRUE(client);
   std::string head = "GET /metrics HTTP/1.1\r\nX-Filler: " + std::string(9000, 'a') + "\r\n\r\n";
-  ASSERT_EQ(::send(client.get(), head.data(), head.size(), MSG_NOSIGNAL), static_cast<ssize_t>(head.size()));
+  ASSERT_EQ(::send(client.get(), head.data(), head.size(), MSG_NOSIGNAL),
+            static_cast<ssize_t>(head.size()));
   EXPECT_EQ(receive_all(client.get()).rfind("HTTP/1.1 431 ", 0), 0u);
 }
 

@@ -1,4 +1,4 @@
-// An HTTP/1.1 reverse proxy for tests that injects S3's failures between a client and an upstream server.
+// An HTTP/1.1 reverse proxy for tests that injects S3's failures between client and upstream.
 #include "tests/support/fault_proxy.h"
 
 #include <netdb.h>
@@ -76,8 +76,8 @@ bool lists(const Headers& headers, std::string_view name, std::string_view token
 // Headers about one hop, which a proxy must not pass on; framing is redone too.
 bool hop_by_hop(const std::string& name) {
   static const std::set<std::string> kNames = {
-      "connection", "keep-alive", "proxy-connection", "te",     "trailer",
-      "upgrade",    "expect",     "transfer-encoding", "content-length"};
+      "connection", "keep-alive", "proxy-connection", "te", "trailer", "upgrade", "expect",
+      "transfer-encoding", "content-length"};
   return kNames.count(lowercase(name)) > 0;
 }
 
@@ -130,7 +130,8 @@ bool read_chunked(Buffered& in, std::string& out) {
     if (!line) return false;
     std::string_view size_text = trim(std::string_view(*line).substr(0, line->find(';')));
     std::size_t size = 0;
-    auto [end, ec] = std::from_chars(size_text.data(), size_text.data() + size_text.size(), size, 16);
+    auto [end, ec] =
+        std::from_chars(size_text.data(), size_text.data() + size_text.size(), size, 16);
     if (ec != std::errc{} || end != size_text.data() + size_text.size()) return false;
     if (size == 0) {
       // Trailer fields, if any, end with an empty line; they are dropped.
@@ -170,7 +171,8 @@ std::optional<Head> read_head(Buffered& in) {
     rest = line_end == std::string_view::npos ? std::string_view() : rest.substr(line_end + 2);
     auto colon = line.find(':');
     if (colon == std::string_view::npos || colon == 0) continue;
-    head.headers.emplace_back(std::string(line.substr(0, colon)), std::string(trim(line.substr(colon + 1))));
+    head.headers.emplace_back(std::string(line.substr(0, colon)),
+                              std::string(trim(line.substr(colon + 1))));
   }
   return head;
 }
@@ -211,9 +213,9 @@ std::string xml_escape(std::string_view text) {
 std::string s3_error(int status, const char* reason, const char* code, const char* message,
                      const std::string& target, const std::string& extra_headers, bool keep_alive) {
   std::string resource = target.substr(0, target.find('?'));
-  std::string body = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>" + std::string(code) +
-                     "</Code><Message>" + message + "</Message><Resource>" + xml_escape(resource) +
-                     "</Resource><RequestId>fault-proxy</RequestId></Error>";
+  std::string body = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>" +
+                     std::string(code) + "</Code><Message>" + message + "</Message><Resource>" +
+                     xml_escape(resource) + "</Resource><RequestId>fault-proxy</RequestId></Error>";
   std::string out = "HTTP/1.1 " + std::to_string(status) + " " + reason + "\r\n";
   out += "Content-Type: application/xml\r\n";
   out += "Content-Length: " + std::to_string(body.size()) + "\r\n";
@@ -230,7 +232,9 @@ std::string response_head(const Head& head, bool bodiless, std::size_t body_size
   }
   if (bodiless) {
     // A HEAD answer's Content-Length is the object's size: pass it on as it came.
-    if (auto length = header(head.headers, "content-length")) out += "Content-Length: " + *length + "\r\n";
+    if (auto length = header(head.headers, "content-length")) {
+      out += "Content-Length: " + *length + "\r\n";
+    }
   } else {
     out += "Content-Length: " + std::to_string(body_size) + "\r\n";
   }
@@ -275,8 +279,8 @@ const char* to_string(Fault fault) {
 
 struct FaultProxy::Counters {
   std::atomic<std::uint64_t> connections{0}, requests{0}, forwarded{0}, server_errors{0},
-      slow_downs{0}, resets{0}, truncations{0}, flipped_response_bytes{0},
-      flipped_request_bytes{0}, stalls{0}, bad_digests{0}, upstream_errors{0};
+      slow_downs{0}, resets{0}, truncations{0}, flipped_response_bytes{0}, flipped_request_bytes{0},
+      stalls{0}, bad_digests{0}, upstream_errors{0};
 };
 
 struct FaultProxy::Client {
@@ -337,13 +341,14 @@ std::optional<std::string> digest_rejection(const FaultProxy::Request& request) 
   if (!claimed) return std::nullopt;
   auto digest = base64_decode(trim(*claimed));
   if (!digest || digest->size() != 16) {
-    return s3_error(400, "Bad Request", "InvalidDigest", "The Content-MD5 you specified was invalid.",
-                    request.target, "", request.keep_alive);
+    return s3_error(400, "Bad Request", "InvalidDigest",
+                    "The Content-MD5 you specified was invalid.", request.target, "",
+                    request.keep_alive);
   }
   if (*digest == md5_of(request.body)) return std::nullopt;
   return s3_error(400, "Bad Request", "BadDigest",
-                  "The Content-MD5 you specified did not match what we received.", request.target, "",
-                  request.keep_alive);
+                  "The Content-MD5 you specified did not match what we received.", request.target,
+                  "", request.keep_alive);
 }
 
 // The request as upstream sees it: one hop, a sized body, a connection used once.
@@ -556,7 +561,6 @@ std::size_t FaultProxy::random_index(std::size_t size) {
   return static_cast<std::size_t>(rng_() % size);
 }
 
-
 void FaultProxy::serve_client(Client& client) {
   Buffered in{client.fd.get(), {}};
   while (true) {
@@ -593,8 +597,7 @@ bool FaultProxy::answer(int fd, Request& request) {
       counters_->flipped_request_bytes++;
       request.body[random_index(request.body.size())] ^= static_cast<char>(0xFF);
       break;
-    default:
-      break;
+    default: break;
   }
 
   if (options_.check_content_md5) {
@@ -637,7 +640,8 @@ bool FaultProxy::send_response(int fd, const Request& request, Response& respons
     counters_->flipped_response_bytes++;
     body[random_index(body.size())] ^= static_cast<char>(0xFF);
   }
-  std::string bytes = response_head(response.head, response.bodiless, body.size(), request.keep_alive);
+  std::string bytes =
+      response_head(response.head, response.bodiless, body.size(), request.keep_alive);
   if (!response.bodiless) bytes += body;
   return send_all(fd, bytes) && request.keep_alive;
 }

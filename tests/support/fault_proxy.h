@@ -1,4 +1,4 @@
-// An HTTP/1.1 reverse proxy for tests that injects S3's failures between a client and an upstream server.
+// An HTTP/1.1 reverse proxy for tests that injects S3's failures between client and upstream.
 #pragma once
 
 #include <atomic>

@@ -1,4 +1,4 @@
-// Unit tests of the metrics registry's exposition format, its thread safety and the metrics server's routing.
+// Unit tests: the metrics exposition format, thread safety, and the metrics server's routing.
 #include <gtest/gtest.h>
 
 #include <limits>
@@ -50,8 +50,9 @@ TEST(Metrics, RendersGaugesWithAndWithoutLabels) {
 
 TEST(Metrics, EscapesLabelValuesAndHelpText) {
   Metrics metrics;
-  metrics.counter("escaped_total", "a \\ back\nslash \"quoted\"",
-                  {{"migration", "we\\ird \"name\"\nline2"}})
+  metrics
+      .counter("escaped_total", "a \\ back\nslash \"quoted\"",
+               {{"migration", "we\\ird \"name\"\nline2"}})
       .inc();
 
   EXPECT_EQ(metrics.render(),
@@ -142,7 +143,8 @@ TEST(Metrics, ConcurrentIncrementsAndRegistrationsAreExact) {
           metrics.counter("shared_total", "s", {{"migration", "m"}}).inc();
         }
         gauge.inc();
-        metrics.histogram("h_seconds", "h", {{"migration", "m"}}, {1}).observe(i % 2 == 0 ? 0.5 : 2);
+        metrics.histogram("h_seconds", "h", {{"migration", "m"}}, {1})
+            .observe(i % 2 == 0 ? 0.5 : 2);
         if (i % 10000 == 0) metrics.render();  // scrapes while copies run
       }
     });
@@ -161,27 +163,35 @@ TEST(MetricsServerRespond, RoutesPathsAndMethods) {
   Metrics metrics;
   metrics.counter("x_total", "x").inc();
 
-  std::string scrape = MetricsServer::respond("GET /metrics HTTP/1.1\r\nHost: a\r\n", metrics, false);
+  std::string scrape =
+      MetricsServer::respond("GET /metrics HTTP/1.1\r\nHost: a\r\n", metrics, false);
   EXPECT_EQ(scrape.rfind("HTTP/1.1 200 OK\r\n", 0), 0u) << scrape;
-  EXPECT_NE(scrape.find("Content-Type: text/plain; version=0.0.4; charset=utf-8\r\n"), std::string::npos);
+  EXPECT_NE(scrape.find("Content-Type: text/plain; version=0.0.4; charset=utf-8\r\n"),
+            std::string::npos);
   EXPECT_NE(scrape.find("Connection: close\r\n"), std::string::npos);
   std::string body = metrics.render();
-  EXPECT_NE(scrape.find("Content-Length: " + std::to_string(body.size()) + "\r\n"), std::string::npos);
+  EXPECT_NE(scrape.find("Content-Length: " + std::to_string(body.size()) + "\r\n"),
+            std::string::npos);
   EXPECT_EQ(scrape.substr(scrape.size() - body.size()), body);
 
   std::string head = MetricsServer::respond("HEAD /metrics?x=1 HTTP/1.1", metrics, false);
   EXPECT_EQ(head.rfind("HTTP/1.1 200 OK\r\n", 0), 0u);
   EXPECT_EQ(head.substr(head.size() - 4), "\r\n\r\n") << "HEAD has no body";
 
-  EXPECT_EQ(MetricsServer::respond("GET /healthz HTTP/1.1", metrics, false).rfind("HTTP/1.1 200", 0), 0u);
-  EXPECT_EQ(MetricsServer::respond("GET /ready HTTP/1.1", metrics, false).rfind("HTTP/1.1 503", 0), 0u);
-  EXPECT_EQ(MetricsServer::respond("GET /ready HTTP/1.1", metrics, true).rfind("HTTP/1.1 200", 0), 0u);
-  EXPECT_EQ(MetricsServer::respond("GET /nope HTTP/1.1", metrics, true).rfind("HTTP/1.1 404", 0), 0u);
+  EXPECT_EQ(
+      MetricsServer::respond("GET /healthz HTTP/1.1", metrics, false).rfind("HTTP/1.1 200", 0), 0u);
+  EXPECT_EQ(MetricsServer::respond("GET /ready HTTP/1.1", metrics, false).rfind("HTTP/1.1 503", 0),
+            0u);
+  EXPECT_EQ(MetricsServer::respond("GET /ready HTTP/1.1", metrics, true).rfind("HTTP/1.1 200", 0),
+            0u);
+  EXPECT_EQ(MetricsServer::respond("GET /nope HTTP/1.1", metrics, true).rfind("HTTP/1.1 404", 0),
+            0u);
   std::string post = MetricsServer::respond("POST /metrics HTTP/1.1", metrics, true);
   EXPECT_EQ(post.rfind("HTTP/1.1 405", 0), 0u);
   EXPECT_NE(post.find("Allow: GET, HEAD\r\n"), std::string::npos);
   EXPECT_EQ(MetricsServer::respond("garbage", metrics, true).rfind("HTTP/1.1 400", 0), 0u);
-  EXPECT_EQ(MetricsServer::respond("GET /metrics FTP/1", metrics, true).rfind("HTTP/1.1 400", 0), 0u);
+  EXPECT_EQ(MetricsServer::respond("GET /metrics FTP/1", metrics, true).rfind("HTTP/1.1 400", 0),
+            0u);
 }
 
 TEST(ParseListenAddress, AcceptsHostPortFormsAndRejectsTheRest) {
@@ -197,9 +207,9 @@ TEST(ParseListenAddress, AcceptsHostPortFormsAndRejectsTheRest) {
   ASSERT_TRUE(any);
   EXPECT_EQ(any->host, "");
 
-  for (const char* bad : {"", "9464", "127.0.0.1", "127.0.0.1:", "127.0.0.1:65536",
-                          "127.0.0.1:-1", "127.0.0.1:94a", "::1:9464", "[::1]9464", "[]:1",
-                          "[::1:80", "local host:80", "127.0.0.1:123456"}) {
+  for (const char* bad :
+       {"", "9464", "127.0.0.1", "127.0.0.1:", "127.0.0.1:65536", "127.0.0.1:-1", "127.0.0.1:94a",
+        "::1:9464", "[::1]9464", "[]:1", "[::1:80", "local host:80", "127.0.0.1:123456"}) {
     EXPECT_FALSE(parse_listen_address(bad)) << bad;
   }
 }
