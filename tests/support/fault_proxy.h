@@ -1,7 +1,6 @@
 // An HTTP/1.1 reverse proxy for tests that injects S3's failures between client and upstream.
 #pragma once
 
-#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
