@@ -267,6 +267,68 @@ void set_option(CURL* handle, CURLoption option, T value) {
   }
 }
 
+// Options every request shares: what libcurl may do, how long it may wait,
+// and whom it trusts.
+void set_connection_options(CURL* handle, const ServiceConfig& service) {
+  set_option(handle, CURLOPT_PROTOCOLS_STR, "http,https");
+  set_option(handle, CURLOPT_PATH_AS_IS, 1L);  // keys may hold "//", "/./" and "/../"
+  set_option(handle, CURLOPT_NOSIGNAL, 1L);
+  set_option(handle, CURLOPT_CONNECTTIMEOUT, static_cast<long>(std::max(1, service.http_open_timeout)));
+  // A transfer is stalled, not slow, when not one byte moves for the read timeout.
+  set_option(handle, CURLOPT_LOW_SPEED_LIMIT, 1L);
+  set_option(handle, CURLOPT_LOW_SPEED_TIME, static_cast<long>(std::max(1, service.http_read_timeout)));
+  set_option(handle, CURLOPT_TCP_KEEPALIVE, 1L);
+  set_option(handle, CURLOPT_TCP_KEEPIDLE, 30L);
+  set_option(handle, CURLOPT_TCP_KEEPINTVL, 15L);
+  set_option(handle, CURLOPT_SSL_VERIFYPEER, service.verify_tls ? 1L : 0L);
+  set_option(handle, CURLOPT_SSL_VERIFYHOST, service.verify_tls ? 2L : 0L);
+  if (!service.ca_bundle.empty()) set_option(handle, CURLOPT_CAINFO, service.ca_bundle.c_str());
+  set_option(handle, CURLOPT_BUFFERSIZE, kTransferBufferSize);
+}
+
+void set_callbacks(CURL* handle, TransferState& state) {
+  set_option(handle, CURLOPT_HEADERFUNCTION, on_header);
+  set_option(handle, CURLOPT_HEADERDATA, &state);
+  set_option(handle, CURLOPT_WRITEFUNCTION, on_body);
+  set_option(handle, CURLOPT_WRITEDATA, &state);
+}
+
+// PUT and POST both go through libcurl's upload path, so a body is always
+// streamed from a ByteSource (empty_body when there is none) and libcurl
+// never adds a form Content-Type of its own.
+void set_method(CURL* handle, const std::string& method, TransferState& state, ByteSource& empty_body) {
+  if (method == "HEAD") {
+    set_option(handle, CURLOPT_NOBODY, 1L);
+    return;
+  }
+  if (method == "GET") {
+    set_option(handle, CURLOPT_HTTPGET, 1L);
+    return;
+  }
+  if (method == "DELETE") {
+    set_option(handle, CURLOPT_CUSTOMREQUEST, "DELETE");
+    return;
+  }
+  if (!state.source) state.source = &empty_body;
+  set_option(handle, CURLOPT_UPLOAD, 1L);
+  set_option(handle, CURLOPT_UPLOAD_BUFFERSIZE, kTransferBufferSize);
+  set_option(handle, CURLOPT_INFILESIZE_LARGE, static_cast<curl_off_t>(state.source->size()));
+  set_option(handle, CURLOPT_READFUNCTION, on_read);
+  set_option(handle, CURLOPT_READDATA, &state);
+  set_option(handle, CURLOPT_SEEKFUNCTION, on_seek);
+  set_option(handle, CURLOPT_SEEKDATA, &state);
+  if (method != "PUT") set_option(handle, CURLOPT_CUSTOMREQUEST, method.c_str());
+}
+
+CurlSlistPtr curl_header_list(const HttpHeaderList& headers) {
+  CurlSlistPtr list;
+  for (const auto& [name, value] : headers) {
+    // "Name;" is libcurl's way to send a header with an empty value.
+    append_curl_header(list, value.empty() ? name + ";" : name + ": " + value);
+  }
+  return list;
+}
+
 std::optional<std::uint64_t> parse_number(std::string_view text) {
   std::uint64_t value = 0;
   const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
@@ -370,11 +432,7 @@ S3Storage::Response S3Storage::perform(Request& request) {
   }
   signer_.sign_s3_request(to_sign, clock_());
 
-  CurlSlistPtr header_list;
-  for (const auto& [name, value] : to_sign.headers) {
-    // "Name;" is libcurl's way to send a header with an empty value.
-    append_curl_header(header_list, value.empty() ? name + ";" : name + ": " + value);
-  }
+  const CurlSlistPtr header_list = curl_header_list(to_sign.headers);
 
   std::string url = scheme_ + "://" + request_host() + uri_encode_path(to_sign.path);
   if (const std::string query = SigV4Signer::canonical_query_string(request.query); !query.empty()) {
@@ -400,46 +458,11 @@ S3Storage::Response S3Storage::perform(Request& request) {
 
   set_option(handle, CURLOPT_URL, url.c_str());
   set_option(handle, CURLOPT_HTTPHEADER, header_list.get());
-  set_option(handle, CURLOPT_PROTOCOLS_STR, "http,https");
-  set_option(handle, CURLOPT_PATH_AS_IS, 1L);  // keys may hold "//", "/./" and "/../"
-  set_option(handle, CURLOPT_NOSIGNAL, 1L);
-  set_option(handle, CURLOPT_CONNECTTIMEOUT, static_cast<long>(std::max(1, service_.http_open_timeout)));
-  // A transfer is stalled, not slow, when not one byte moves for the read timeout.
-  set_option(handle, CURLOPT_LOW_SPEED_LIMIT, 1L);
-  set_option(handle, CURLOPT_LOW_SPEED_TIME, static_cast<long>(std::max(1, service_.http_read_timeout)));
-  set_option(handle, CURLOPT_TCP_KEEPALIVE, 1L);
-  set_option(handle, CURLOPT_TCP_KEEPIDLE, 30L);
-  set_option(handle, CURLOPT_TCP_KEEPINTVL, 15L);
-  set_option(handle, CURLOPT_SSL_VERIFYPEER, service_.verify_tls ? 1L : 0L);
-  set_option(handle, CURLOPT_SSL_VERIFYHOST, service_.verify_tls ? 2L : 0L);
-  if (!service_.ca_bundle.empty()) set_option(handle, CURLOPT_CAINFO, service_.ca_bundle.c_str());
   set_option(handle, CURLOPT_ERRORBUFFER, error_buffer);
-  set_option(handle, CURLOPT_BUFFERSIZE, kTransferBufferSize);
-  set_option(handle, CURLOPT_HEADERFUNCTION, on_header);
-  set_option(handle, CURLOPT_HEADERDATA, &state);
-  set_option(handle, CURLOPT_WRITEFUNCTION, on_body);
-  set_option(handle, CURLOPT_WRITEDATA, &state);
-
-  MemoryByteSource no_body("");
-  if (request.method == "HEAD") {
-    set_option(handle, CURLOPT_NOBODY, 1L);
-  } else if (request.method == "GET") {
-    set_option(handle, CURLOPT_HTTPGET, 1L);
-  } else if (request.method == "DELETE") {
-    set_option(handle, CURLOPT_CUSTOMREQUEST, "DELETE");
-  } else {
-    // PUT and POST both go through the upload path so that a body is always
-    // streamed from a ByteSource and libcurl never adds a form Content-Type.
-    if (!state.source) state.source = &no_body;
-    set_option(handle, CURLOPT_UPLOAD, 1L);
-    set_option(handle, CURLOPT_UPLOAD_BUFFERSIZE, kTransferBufferSize);
-    set_option(handle, CURLOPT_INFILESIZE_LARGE, static_cast<curl_off_t>(state.source->size()));
-    set_option(handle, CURLOPT_READFUNCTION, on_read);
-    set_option(handle, CURLOPT_READDATA, &state);
-    set_option(handle, CURLOPT_SEEKFUNCTION, on_seek);
-    set_option(handle, CURLOPT_SEEKDATA, &state);
-    if (request.method != "PUT") set_option(handle, CURLOPT_CUSTOMREQUEST, request.method.c_str());
-  }
+  set_connection_options(handle, service_);
+  set_callbacks(handle, state);
+  MemoryByteSource empty_body("");
+  set_method(handle, request.method, state, empty_body);
 
   const CURLcode code = curl_easy_perform(handle);
   if (state.failure) std::rethrow_exception(state.failure);
