@@ -13,6 +13,7 @@
 #include "common/logging.h"
 #include "enqueuer/cancel_command.h"
 #include "enqueuer/enqueue_command.h"
+#include "enqueuer/migrate_command.h"
 #include "enqueuer/report_command.h"
 #include "enqueuer/requeue_command.h"
 #include "enqueuer/services_command.h"
@@ -35,6 +36,8 @@ std::vector<Entry> all_commands() {
   std::vector<Entry> entries;
   entries.push_back({"services", "List the services of storage.yml, check each, count blobs per service",
                      std::make_unique<blobferry::ServicesCommand>()});
+  entries.push_back({"migrate", "Embedded mode, no Redis: plan, copy, validate (and --switch) in one process",
+                     std::make_unique<blobferry::MigrateCommand>()});
   entries.push_back({"enqueue", "Push a migration's copy jobs to Redis (from the blob table, a listing or a manifest)",
                      std::make_unique<blobferry::EnqueueCommand>()});
   entries.push_back({"status", "Show a migration's queue, results, rate, ETA and live workers",

@@ -35,9 +35,9 @@ struct JobObject {
 struct ListingSpec {
   std::string prefix;
   std::string start_after;
-  std::string end_at;  // inclusive upper bound of the range; empty: to the end of the prefix
   std::string continuation_token;
   int delimiter_depth = 0;  // how many more "/" levels to split into child listing jobs before listing flat
+  std::string end_at;       // inclusive upper bound of the range; empty: to the end of the prefix
 
   bool operator==(const ListingSpec&) const = default;
 };

@@ -22,6 +22,8 @@ class PlanOptions {
   MigrationPlan plan(const std::string& migration, const StorageConfig& config) const;
   EnqueueOptions enqueue_options() const;
   int delimiter_depth() const { return delimiter_depth_; }
+  const std::string& from() const { return from_; }
+  const std::string& to() const { return to_; }
 
  private:
   std::string from_, to_, source_ = "blobs", prefix_, manifest_;
