@@ -8,6 +8,7 @@
 #include <condition_variable>
 #include <cstdio>
 #include <ctime>
+#include <deque>
 #include <mutex>
 
 #include "common/error.h"
@@ -28,6 +29,7 @@ constexpr const char* kPlanCursor = "plan";
 // kept rather than overwritten so rapid calls still measure a useful window.
 constexpr double kMinSampleAgeSeconds = 1.0;
 constexpr std::size_t kBarWidth = 30;
+constexpr double kWatchRateWindowSeconds = 30.0;
 
 double epoch_seconds() {
   using namespace std::chrono;
@@ -250,8 +252,8 @@ void StatusCommand::define(CLI::App& sub) {
       ->capture_default_str();
   sub.footer(
       "Rates count copied and skipped objects and their bytes. A single status compares with the sample the "
-      "previous status stored in Redis (or with the migration's start); --watch compares consecutive frames. "
-      "The ETA counts pending jobs (a batch job holds many small objects) at the recent job rate.");
+      "previous status stored in Redis (or with the migration's start); --watch compares with its frame of about "
+      "30 s before. The ETA counts pending jobs (a batch job holds many small objects) at the recent job rate.");
 }
 
 int StatusCommand::run(const GlobalOptions& global) {
@@ -324,14 +326,19 @@ int StatusCommand::watch(RedisQueue& queue) {
   ProgressBar block(stdout, terminal);
   const auto interval = std::chrono::duration<double>(interval_seconds_);
 
-  std::optional<StatusSample> baseline = stored_baseline(queue, epoch_seconds());
+  // Frames of the last kWatchRateWindow: comparing with the oldest smooths
+  // the rate without hiding a stall for long.
+  std::deque<StatusSample> history;
+  if (auto stored = stored_baseline(queue, epoch_seconds())) history.push_back(*stored);
   for (;;) {
     try {
       const double now = epoch_seconds();
-      const StatusView view = snapshot(queue, baseline, now);
+      while (history.size() > 1 && history[1].time <= now - kWatchRateWindowSeconds) history.pop_front();
+      const StatusView view =
+          snapshot(queue, history.empty() ? std::nullopt : std::optional<StatusSample>(history.front()), now);
       const StatusSample current = sample_of(view.counts, now);
       remember(queue, current);
-      baseline = current;
+      history.push_back(current);
       if (json_) print(view, 0);
       else if (terminal) block.draw(status_lines(view, kBarWidth));
       else block.draw({clock_time(now) + " " + status_summary_line(view)});
