@@ -49,6 +49,8 @@ void PgConnection::connect() {
     throw config_error("cannot connect to PostgreSQL at " + description_ + ": " + message +
                        "; check --database-url or DATABASE_URL");
   }
+  // NOTICEs ("relation already exists, skipping") are not for our users' terminals.
+  PQsetNoticeProcessor(conn_.get(), [](void*, const char*) {}, nullptr);
 }
 
 PgResult PgConnection::exec(const std::string& sql, const PgParams& params) {

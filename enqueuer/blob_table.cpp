@@ -114,8 +114,10 @@ std::vector<BlobRow> BlobTable::page(const BlobFilter& filter, const std::string
   const std::string sql = "SELECT id::text, key, byte_size, coalesce(checksum, ''), " +
                           std::string(has_content_type_ ? "coalesce(content_type, '')" : "''") + ", " +
                           (has_service_name_ ? "service_name" : "''") +
-                          " FROM active_storage_blobs WHERE " + where + " ORDER BY id LIMIT " +
+                          " FROM active_storage_blobs WHERE " + where + " ORDER BY active_storage_blobs.id LIMIT " +
                           next_param(params, std::to_string(limit)) + "::bigint";
+  // ORDER BY names the table's column: a bare "id" would mean the text
+  // output column and order 10 before 9.
   PgResult result = db_.exec(sql, params);
   std::vector<BlobRow> rows;
   rows.reserve(result.rows());

@@ -81,8 +81,11 @@ PlanTotals EnqueueRunner::run_blobs(const std::atomic<bool>& stop, bool dry) {
     return totals;
   }
   BlobEnqueuer enqueuer(table, queue_, plan_, options_);
-  const EnqueueStats stats = enqueuer.run(stop, [](const EnqueueStats& s) {
-    if (s.jobs % 100000 < 1000) spdlog::info("enqueued {} jobs so far", s.jobs);
+  std::uint64_t reported = 0;
+  const EnqueueStats stats = enqueuer.run(stop, [&reported](const EnqueueStats& s) {
+    if (s.jobs / 100000 == reported / 100000) return;
+    reported = s.jobs;
+    spdlog::info("enqueued {} jobs so far", s.jobs);
   });
   totals.objects = stats.jobs;
   totals.bytes = stats.bytes;

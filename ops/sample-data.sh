@@ -30,7 +30,7 @@ set -a
 source "$DIR/env"
 set +a
 
-psql -q -v ON_ERROR_STOP=1 "$DATABASE_URL" <<'SQL'
+PGOPTIONS="--client-min-messages=warning" psql -q -v ON_ERROR_STOP=1 "$DATABASE_URL" <<'SQL'
 CREATE TABLE IF NOT EXISTS active_storage_blobs (
   id bigserial PRIMARY KEY,
   key varchar NOT NULL,
@@ -58,7 +58,7 @@ for ((i = 0; i < COUNT; i++)); do
   head -c "$size" /dev/urandom > "$work/$key"
   checksum="$(openssl dgst -md5 -binary "$work/$key" | base64)"
   curl -sf --aws-sigv4 "aws:amz:us-east-1:s3" --user "$AWS_ACCESS_KEY_ID:$AWS_SECRET_ACCESS_KEY" \
-    -H "Content-Type: image/jpeg" -T "$work/$key" "$S3_SOURCE_ENDPOINT/source/$key" > /dev/null
+    -H "x-amz-content-sha256: UNSIGNED-PAYLOAD" -H "Content-Type: image/jpeg" -T "$work/$key" "$S3_SOURCE_ENDPOINT/source/$key" > /dev/null
   printf '%s\tphoto-%d.jpg\timage/jpeg\t{"identified":true}\tsource\t%d\t%s\t%s\n' \
     "$key" "$i" "$size" "$checksum" "$(date -u '+%Y-%m-%d %H:%M:%S')" >> "$rows"
   rm -f "$work/$key"
