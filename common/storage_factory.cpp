@@ -3,10 +3,7 @@
 
 #include "common/disk_storage.h"
 #include "common/error.h"
-#if __has_include("common/s3_storage.h")
 #include "common/s3_storage.h"
-#define BLOBFERRY_HAVE_S3_STORAGE 1
-#endif
 
 namespace blobferry {
 namespace {
@@ -24,11 +21,7 @@ std::unique_ptr<Storage> open_storage(const ServiceConfig& service) {
     case ServiceKind::kDisk:
       return std::make_unique<DiskStorage>(service);
     case ServiceKind::kS3:
-#ifdef BLOBFERRY_HAVE_S3_STORAGE
       return std::make_unique<S3Storage>(service);
-#else
-      throw config_error("service " + service.name + " uses S3, which this build cannot open yet");
-#endif
     case ServiceKind::kMirror:
       // A Mirror is the app's dual write; blobferry copies between its members.
       throw config_error("service " + service.name + " is a Mirror (primary " +

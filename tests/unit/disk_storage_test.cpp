@@ -453,7 +453,8 @@ TEST_P(DiskStorageTest, MultipartCompleteConcatenatesInOrderAndCleansUp) {
 
 TEST_P(DiskStorageTest, MultipartAbortRemovesTheStagingFolder) {
   const std::string upload = storage_.create_multipart("abortedkey", {});
-  MemoryByteSource body(std::string(1000, 'x'));
+  const std::string part(1000, 'x');
+  MemoryByteSource body(part);
   storage_.upload_part("abortedkey", upload, 1, body, "");
   EXPECT_TRUE(fs::exists(root() + "/.blobferry-uploads/" + upload));
   storage_.abort_multipart("abortedkey", upload);

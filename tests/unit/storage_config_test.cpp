@@ -252,6 +252,16 @@ TEST(StorageConfig, FactoryOpensDisk) {
   EXPECT_EQ(storage->describe(), "disk /srv/app/storage (activestorage layout)");
 }
 
+TEST(StorageConfig, FactoryOpensS3WithoutShowingCredentials) {
+  const StorageConfig config = providers();
+  auto storage = open_storage(config.service("r2"));
+  ASSERT_NE(storage, nullptr);
+  const std::string description = storage->describe();
+  EXPECT_NE(description.find("acme-media"), std::string::npos) << description;
+  EXPECT_EQ(description.find("r2-secret"), std::string::npos) << description;
+  EXPECT_EQ(description.find("r2-key-id"), std::string::npos) << description;
+}
+
 TEST(StorageConfig, UnknownServiceListsTheKnownOnes) {
   const StorageConfig config = providers();
   const Error error = error_of([&] { config.service("amazn"); });
