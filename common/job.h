@@ -74,7 +74,8 @@ Job decode_job(std::string_view payload);
 std::string new_job_id();
 
 // The key a failure of object `index` of `job` is recorded under: the object's
-// key for a copy job, "listing:<prefix>" for a listing job (index ignored).
+// key for a copy job, "listing:<prefix>[ after <start_after>]" for a listing
+// job (index ignored).
 std::string failure_key(const Job& job, std::size_t index);
 
 // Which object of `job` a failure_key() names; nullopt when none does.

@@ -31,7 +31,7 @@ enum class OutcomeKind { kCopied, kSkipped, kFailed };
 
 // What happened to one object of a copy job (or to a listing job as a whole).
 struct ObjectOutcome {
-  std::string key;  // failure_key(job, index): object key, or "listing:<prefix>"
+  std::string key;  // failure_key(job, index): the object's key, or the listing job's
   OutcomeKind kind = OutcomeKind::kCopied;
   std::uint64_t bytes = 0;  // copied or skipped bytes
   std::string reason;       // failed: Error::reason() class ("not_found", "network", …)

@@ -24,7 +24,7 @@ std::optional<Job> try_decode(const std::string& payload) {
 MemoryQueue::MemoryQueue(std::string migration, MemoryQueueOptions options)
     : migration_(std::move(migration)), options_(options) {}
 
-void MemoryQueue::push(const std::vector<Job>& jobs) {
+std::vector<std::string> MemoryQueue::encode_with_ids(const std::vector<Job>& jobs) const {
   std::vector<std::string> payloads;
   payloads.reserve(jobs.size());
   for (const auto& job : jobs) {
@@ -36,10 +36,27 @@ void MemoryQueue::push(const std::vector<Job>& jobs) {
       payloads.push_back(encode_job(job));
     }
   }
+  return payloads;
+}
+
+void MemoryQueue::push(const std::vector<Job>& jobs) {
+  std::vector<std::string> payloads = encode_with_ids(jobs);
   {
     std::lock_guard lock(mutex_);
     for (auto& payload : payloads) queue_.push_back(std::move(payload));
     totals_.queued_total += jobs.size();
+  }
+  changed_.notify_all();
+}
+
+void MemoryQueue::push_with_cursor(const std::vector<Job>& jobs, const std::string& cursor,
+                                   const std::string& value) {
+  std::vector<std::string> payloads = encode_with_ids(jobs);
+  {
+    std::lock_guard lock(mutex_);
+    for (auto& payload : payloads) queue_.push_back(std::move(payload));
+    totals_.queued_total += jobs.size();
+    cursors_[cursor] = value;
   }
   changed_.notify_all();
 }

@@ -28,6 +28,9 @@ class MemoryQueue : public JobQueue {
   explicit MemoryQueue(std::string migration, MemoryQueueOptions options = {});
 
   void push(const std::vector<Job>& jobs) override;
+  // Atomic: the jobs and the cursor change under one lock.
+  void push_with_cursor(const std::vector<Job>& jobs, const std::string& cursor,
+                        const std::string& value) override;
   std::optional<Lease> fetch(const std::string& worker_id, std::chrono::milliseconds wait) override;
   bool renew(const Lease& lease) override;
   bool complete(const Lease& lease, const Outcome& outcome) override;
@@ -62,6 +65,7 @@ class MemoryQueue : public JobQueue {
     Clock::time_point seen;
   };
 
+  std::vector<std::string> encode_with_ids(const std::vector<Job>& jobs) const;
   // Each *_locked helper expects mutex_ held.
   std::size_t promote_due_locked(Clock::time_point now);
   std::optional<std::string> end_lease_locked(const std::string& token);

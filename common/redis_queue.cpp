@@ -28,6 +28,7 @@ const std::vector<std::string>& key_names() {
 constexpr const char* kMigrationsKey = "bf:migrations";
 constexpr std::size_t kPromoteBatch = 100;
 constexpr std::size_t kRecoverBatch = 100;
+constexpr int kMaxRecoverBatches = 10;
 constexpr std::size_t kScanCount = 500;
 constexpr std::chrono::hours kForgetWorkersAfter{1};
 
@@ -362,35 +363,46 @@ bool RedisQueue::run_flag(std::string_view body, const RedisArgs& args) {
 void RedisQueue::push(const std::vector<Job>& jobs) {
   const std::size_t per_round_trip = options_.push_chunk * options_.chunks_per_round_trip;
   for (std::size_t start = 0; start < jobs.size(); start += per_round_trip) {
-    std::size_t end = std::min(jobs.size(), start + per_round_trip);
-    // MULTI/EXEC makes each round trip all or nothing, so a connection lost
-    // mid-way never leaves half a round trip queued without its count.
-    std::vector<RedisArgs> commands{{"SADD", kMigrationsKey, migration_}, {"MULTI"}};
-    for (std::size_t chunk = start; chunk < end; chunk += options_.push_chunk) {
-      RedisArgs rpush{"RPUSH", key("queue")};
-      for (std::size_t i = chunk; i < std::min(end, chunk + options_.push_chunk); ++i) {
-        if (jobs[i].id.empty()) {
-          Job with_id = jobs[i];
-          with_id.id = new_job_id();
-          rpush.push_back(encode_job(with_id));
-        } else {
-          rpush.push_back(encode_job(jobs[i]));
-        }
+    push_transaction(jobs, start, std::min(jobs.size(), start + per_round_trip), nullptr);
+  }
+}
+
+void RedisQueue::push_with_cursor(const std::vector<Job>& jobs, const std::string& cursor,
+                                  const std::string& value) {
+  const std::pair<std::string, std::string> cursor_value{cursor, value};
+  push_transaction(jobs, 0, jobs.size(), &cursor_value);
+}
+
+void RedisQueue::push_transaction(const std::vector<Job>& jobs, std::size_t begin, std::size_t end,
+                                  const std::pair<std::string, std::string>* cursor) {
+  // MULTI/EXEC makes each transaction all or nothing: a connection lost
+  // mid-way never leaves jobs queued without their count or their cursor.
+  std::vector<RedisArgs> commands{{"SADD", kMigrationsKey, migration_}, {"MULTI"}};
+  for (std::size_t chunk = begin; chunk < end; chunk += options_.push_chunk) {
+    RedisArgs rpush{"RPUSH", key("queue")};
+    for (std::size_t i = chunk; i < std::min(end, chunk + options_.push_chunk); ++i) {
+      if (jobs[i].id.empty()) {
+        Job with_id = jobs[i];
+        with_id.id = new_job_id();
+        rpush.push_back(encode_job(with_id));
+      } else {
+        rpush.push_back(encode_job(jobs[i]));
       }
-      commands.push_back(std::move(rpush));
     }
-    commands.push_back({"HINCRBY", key("stats"), "queued_total", std::to_string(end - start)});
-    commands.push_back({"EXEC"});
-    auto replies = client_->pipeline(commands);
-    const redisReply& exec = *replies.back();
-    if (exec.type != REDIS_REPLY_ARRAY) {
-      throw Error(ErrorKind::kTransient, "redis", "redis EXEC of push to " + key("queue") + " was aborted");
-    }
-    for (std::size_t i = 0; i < exec.elements; ++i) {
-      if (exec.element[i]->type == REDIS_REPLY_ERROR) {
-        throw Error(ErrorKind::kPermanent, "redis",
-                    "redis RPUSH to " + key("queue") + ": " + std::string(exec.element[i]->str));
-      }
+    commands.push_back(std::move(rpush));
+  }
+  if (end > begin) commands.push_back({"HINCRBY", key("stats"), "queued_total", std::to_string(end - begin)});
+  if (cursor) commands.push_back({"HSET", key("cursors"), cursor->first, cursor->second});
+  commands.push_back({"EXEC"});
+  auto replies = client_->pipeline(commands);
+  const redisReply& exec = *replies.back();
+  if (exec.type != REDIS_REPLY_ARRAY) {
+    throw Error(ErrorKind::kTransient, "redis", "redis EXEC of push to " + key("queue") + " was aborted");
+  }
+  for (std::size_t i = 0; i < exec.elements; ++i) {
+    if (exec.element[i]->type == REDIS_REPLY_ERROR) {
+      throw Error(ErrorKind::kPermanent, "redis",
+                  "redis push to " + key("queue") + ": " + std::string(exec.element[i]->str));
     }
   }
 }
@@ -476,6 +488,18 @@ bool RedisQueue::bury(const Lease& lease, const std::string& error) {
 }
 
 std::size_t RedisQueue::recover_expired() {
+  // Batches keep each script short; the cap keeps one call bounded when a
+  // whole fleet died at once (the next call goes on).
+  std::size_t ended = 0;
+  for (int batch = 0; batch < kMaxRecoverBatches; ++batch) {
+    auto [found, recovered] = recover_batch();
+    ended += recovered;
+    if (found < kRecoverBatch) break;
+  }
+  return ended;
+}
+
+std::pair<std::size_t, std::size_t> RedisQueue::recover_batch() {
   auto expired = run(kExpired, {std::to_string(kRecoverBatch)});
   std::size_t ended = 0;
   for (std::size_t i = 0; i + 1 < expired->elements; i += 2) {
@@ -507,7 +531,7 @@ std::size_t RedisQueue::recover_expired() {
     }
     if (run_flag(kRecover, args)) ++ended;
   }
-  return ended;
+  return {expired->elements / 2, ended};
 }
 
 std::size_t RedisQueue::promote_due() {

@@ -8,6 +8,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "common/job_queue.h"
@@ -46,6 +47,9 @@ class RedisQueue : public JobQueue {
   RedisQueue(std::shared_ptr<RedisClient> client, std::string migration, RedisQueueOptions options = {});
 
   void push(const std::vector<Job>& jobs) override;
+  // Atomic: the jobs, their count and the cursor land in one MULTI/EXEC.
+  void push_with_cursor(const std::vector<Job>& jobs, const std::string& cursor,
+                        const std::string& value) override;
   std::optional<Lease> fetch(const std::string& worker_id, std::chrono::milliseconds wait) override;
   bool renew(const Lease& lease) override;
   bool complete(const Lease& lease, const Outcome& outcome) override;
@@ -74,8 +78,11 @@ class RedisQueue : public JobQueue {
   static std::vector<std::string> migrations(RedisClient& client);
 
  private:
+  void push_transaction(const std::vector<Job>& jobs, std::size_t begin, std::size_t end,
+                        const std::pair<std::string, std::string>* cursor);
   std::optional<Lease> try_fetch(const std::string& worker_id);
   void recover_if_due();
+  std::pair<std::size_t, std::size_t> recover_batch();  // (expired leases found, leases ended)
   RedisReplyPtr run(std::string_view script, const RedisArgs& args);
   bool run_flag(std::string_view script, const RedisArgs& args);
 

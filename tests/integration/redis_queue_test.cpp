@@ -184,6 +184,21 @@ TEST_F(RedisQueueTest, ExpiredLeaseReturnsToTheQueueWithRecoveryCounted) {
   EXPECT_EQ(again.id, decode_job(lease.payload).id);
 }
 
+TEST_F(RedisQueueTest, OneRecoveryCallReturnsMoreThanOneBatchOfDeadLeases) {
+  auto q = queue("", short_leases(300ms));
+  std::vector<Job> jobs;
+  for (int i = 0; i < 250; ++i) jobs.push_back(copy_job(q->migration(), "k" + std::to_string(i)));
+  q->push(jobs);
+  for (int i = 0; i < 250; ++i) must_fetch(*q, "fleet-" + std::to_string(i % 5));
+  EXPECT_EQ(q->counts().in_flight, 250u);
+  std::this_thread::sleep_for(400ms);
+  EXPECT_EQ(q->recover_expired(), 250u);
+  Counts counts = q->counts();
+  EXPECT_EQ(counts.queued, 250u);
+  EXPECT_EQ(counts.in_flight, 0u);
+  EXPECT_EQ(counts.recovered, 250u);
+}
+
 TEST_F(RedisQueueTest, SigkilledWorkerLosesNoJob) {
   auto q = queue("", short_leases(500ms));
   q->push({copy_job(q->migration(), "victim")});
@@ -475,6 +490,19 @@ TEST_F(RedisQueueTest, HeartbeatsListLiveWorkers) {
   workers = q->live_workers(200ms);
   ASSERT_EQ(workers.size(), 1u);
   EXPECT_EQ(workers[0].worker_id, "host-b:202");
+}
+
+TEST_F(RedisQueueTest, PushWithCursorStoresBothInOneTransaction) {
+  auto q = queue("");
+  std::vector<Job> jobs;
+  for (int i = 0; i < 2500; ++i) jobs.push_back(copy_job(q->migration(), "c" + std::to_string(i)));
+  q->push_with_cursor(jobs, "blobs", R"({"after":2500})");
+  EXPECT_EQ(q->queue_length(), 2500u);
+  EXPECT_EQ(q->counts().queued_total, 2500u);
+  EXPECT_EQ(q->get_cursor("blobs"), std::optional<std::string>(R"({"after":2500})"));
+  q->push_with_cursor({}, "blobs", "done");
+  EXPECT_EQ(q->get_cursor("blobs"), std::optional<std::string>("done"));
+  EXPECT_EQ(q->counts().queued_total, 2500u);
 }
 
 TEST_F(RedisQueueTest, CursorsStoreSmallValues) {

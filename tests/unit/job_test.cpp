@@ -34,7 +34,8 @@ Job listing_job() {
   job.migration = "m";
   job.source = "src";
   job.target = "dst";
-  job.listing = {"photos/a", "photos/a0", "token+/=", 2};
+  job.listing = {.prefix = "photos/a", .start_after = "photos/a0", .continuation_token = "token+/=",
+                 .delimiter_depth = 2, .end_at = "photos/am"};
   return job;
 }
 
@@ -75,6 +76,7 @@ TEST(Job, ListingJobRoundTrips) {
   Job job = listing_job();
   std::string payload = encode_job(job);
   EXPECT_EQ(decode_job(payload), job);
+  EXPECT_EQ(decode_job(payload).listing.end_at, "photos/am");
   EXPECT_EQ(payload.find("\"o\""), std::string::npos) << payload;
 }
 
@@ -197,7 +199,10 @@ TEST(Job, FailureKeyAndRetryJobForBatchItem) {
   EXPECT_EQ(retry.recoveries, 0);
   EXPECT_NE(retry.id, job.id);
   EXPECT_EQ(retry.source, job.source);
-  EXPECT_EQ(failure_key(listing_job(), 0), "listing:photos/a");
+  EXPECT_EQ(failure_key(listing_job(), 0), "listing:photos/a after photos/a0");
+  Job whole_prefix = listing_job();
+  whole_prefix.listing.start_after.clear();
+  EXPECT_EQ(failure_key(whole_prefix, 0), "listing:photos/a");
   EXPECT_EQ(retry_job_for(listing_job(), 0).listing, listing_job().listing);
 }
 
@@ -209,8 +214,8 @@ TEST(Job, FindObjectIndexByFailureKey) {
   EXPECT_EQ(find_object_index(job, "second"), std::optional<std::size_t>(1));
   EXPECT_EQ(find_object_index(job, job.objects[0].key), std::optional<std::size_t>(0));
   EXPECT_EQ(find_object_index(job, "absent"), std::nullopt);
-  EXPECT_EQ(find_object_index(listing_job(), "listing:photos/a"), std::optional<std::size_t>(0));
-  EXPECT_EQ(find_object_index(listing_job(), "photos/a"), std::nullopt);
+  EXPECT_EQ(find_object_index(listing_job(), failure_key(listing_job(), 0)), std::optional<std::size_t>(0));
+  EXPECT_EQ(find_object_index(listing_job(), "listing:photos/a"), std::nullopt);
 }
 
 TEST(Job, UtcTimestampIsIso8601) {

@@ -228,6 +228,14 @@ TEST(MemoryQueue, HeartbeatsCursorsAndPurge) {
   EXPECT_EQ(queue.counts().queued_total, 0u);
 }
 
+TEST(MemoryQueue, PushWithCursorStoresBoth) {
+  MemoryQueue queue("m");
+  queue.push_with_cursor({copy_job("a"), copy_job("b")}, "manifest", "2");
+  EXPECT_EQ(queue.queue_length(), 2u);
+  EXPECT_EQ(queue.get_cursor("manifest"), std::optional<std::string>("2"));
+  EXPECT_EQ(queue.counts().queued_total, 2u);
+}
+
 TEST(MemoryQueue, ConcurrentProducersAndConsumersLoseNothing) {
   MemoryQueue queue("m");
   constexpr int kProducers = 4, kJobsEach = 1000, kConsumers = 4;
