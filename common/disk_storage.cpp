@@ -350,8 +350,31 @@ void verify_md5(const std::string& actual_hex, const std::string& content_md5, c
   }
 }
 
-// Names in a folder except "." and "..".
-std::vector<std::string> folder_names(int folder, const std::string& path, const std::string& root) {
+enum class EntryType { kFolder, kFile, kOther };
+
+struct FolderEntry {
+  std::string name;
+  EntryType type;
+};
+
+// What a folder entry is, without following a link: readdir's d_type when
+// the filesystem fills it in (no extra system call per entry), else lstat.
+EntryType entry_type(int folder, const struct dirent& entry) {
+  switch (entry.d_type) {
+    case DT_DIR: return EntryType::kFolder;
+    case DT_REG: return EntryType::kFile;
+    case DT_UNKNOWN: break;
+    default: return EntryType::kOther;  // symbolic links are never followed
+  }
+  struct stat st {};
+  if (fstatat(folder, entry.d_name, &st, AT_SYMLINK_NOFOLLOW) != 0) return EntryType::kOther;
+  if (S_ISDIR(st.st_mode)) return EntryType::kFolder;
+  if (S_ISREG(st.st_mode)) return EntryType::kFile;
+  return EntryType::kOther;
+}
+
+// Entries of a folder except "." and "..".
+std::vector<FolderEntry> folder_entries(int folder, const std::string& path, const std::string& root) {
   const int copy = fcntl(folder, F_DUPFD_CLOEXEC, 0);
   if (copy < 0) throw_system(errno, "dup", path, root);
   DirPtr dir(fdopendir(copy));
@@ -360,7 +383,7 @@ std::vector<std::string> folder_names(int folder, const std::string& path, const
     ::close(copy);
     throw_system(err, "opendir", path, root);
   }
-  std::vector<std::string> names;
+  std::vector<FolderEntry> entries;
   while (true) {
     errno = 0;
     const struct dirent* entry = readdir(dir.get());
@@ -369,19 +392,9 @@ std::vector<std::string> folder_names(int folder, const std::string& path, const
       break;
     }
     const std::string_view name = entry->d_name;
-    if (name != "." && name != "..") names.emplace_back(name);
+    if (name != "." && name != "..") entries.push_back({std::string(name), entry_type(folder, *entry)});
   }
-  return names;
-}
-
-enum class EntryType { kFolder, kFile, kOther };
-
-EntryType entry_type(int folder, const std::string& name) {
-  struct stat st {};
-  if (fstatat(folder, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) return EntryType::kOther;
-  if (S_ISDIR(st.st_mode)) return EntryType::kFolder;
-  if (S_ISREG(st.st_mode)) return EntryType::kFile;
-  return EntryType::kOther;  // symbolic links are never followed
+  return entries;
 }
 
 // Opens folder `name` inside parent without following a link. An empty fd
@@ -590,9 +603,8 @@ class DiskLister {
 
   std::vector<Entry> entries(int folder, const std::string& path, bool folders_only) const {
     std::vector<Entry> found;
-    for (std::string& name : folder_names(folder, path, root_)) {
+    for (auto& [name, type] : folder_entries(folder, path, root_)) {
       if (starts_with(name, kReservedPrefix)) continue;
-      const EntryType type = entry_type(folder, name);
       if (type == EntryType::kOther || (folders_only && type != EntryType::kFolder)) continue;
       std::string sort_key = name + (type == EntryType::kFolder && !folders_only ? "/" : "");
       found.push_back({std::move(name), type, std::move(sort_key)});
@@ -982,7 +994,7 @@ void DiskStorage::abort_multipart(const std::string& key, const std::string& upl
   if (!uploads) return;
   UniqueFd upload = open_child_folder(uploads.get(), upload_id, false, resolver.upload_path(upload_id), key, root_);
   if (!upload) return;
-  for (const std::string& name : folder_names(upload.get(), resolver.upload_path(upload_id), root_)) {
+  for (const auto& [name, type] : folder_entries(upload.get(), resolver.upload_path(upload_id), root_)) {
     if (unlinkat(upload.get(), name.c_str(), 0) != 0 && errno != ENOENT) {
       throw_system(errno, "unlink", resolver.upload_path(upload_id) + "/" + name, root_);
     }
