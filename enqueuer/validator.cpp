@@ -33,21 +33,22 @@ struct Listed {
 
 }  // namespace
 
-Verdict judge(std::uint64_t expected_size, const std::string& expected_md5, const ObjectInfo* found) {
+Verdict judge(std::uint64_t expected_size, const std::string& expected_md5, const ObjectInfo* found, bool headed) {
   if (!found) return Verdict::kMissing;
   if (found->size != expected_size) return Verdict::kSizeMismatch;
   if (expected_md5.empty()) return Verdict::kVerified;
   const auto expected_hex = base64_md5_to_hex(expected_md5);
   if (!expected_hex) return Verdict::kChecksumMismatch;  // a checksum that is no MD5 cannot match
-  const bool single_part = found->etag.size() == 32 && hex_decode(found->etag).has_value();
-  if (!single_part) {
-    const std::string stored = metadata_value(found->metadata, kStoredMd5);
-    if (stored.empty()) return Verdict::kNeedsHead;
-    return stored == expected_md5 ? Verdict::kVerified : Verdict::kChecksumMismatch;
-  }
   std::string etag = found->etag;
   for (char& c : etag) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return etag == *expected_hex ? Verdict::kVerified : Verdict::kChecksumMismatch;
+  if (etag == *expected_hex) return Verdict::kVerified;
+  const std::string stored = metadata_value(found->metadata, kStoredMd5);
+  if (!stored.empty()) return stored == expected_md5 ? Verdict::kVerified : Verdict::kChecksumMismatch;
+  if (!headed) return Verdict::kNeedsHead;
+  // Headed and nothing stored: a single-part ETag that differs is a different
+  // object; any other ETag proves nothing either way.
+  const bool single_part = etag.size() == 32 && hex_decode(etag).has_value();
+  return single_part ? Verdict::kChecksumMismatch : Verdict::kNeedsHead;
 }
 
 Validator::Validator(MigrationPlan plan, Storage& source, Storage& target, ValidateOptions options,
@@ -82,8 +83,8 @@ bool Validator::settle(const Expected& expected, const ObjectInfo* found, Valida
   if (verdict == Verdict::kNeedsHead) {
     ++result.head_requests;
     headed = target_.head(expected.key);
-    verdict = expected.size_known ? judge(expected.size, expected.md5, headed ? &*headed : nullptr)
-                                  : (headed ? judge(headed->size, expected.md5, &*headed) : Verdict::kMissing);
+    verdict = expected.size_known ? judge(expected.size, expected.md5, headed ? &*headed : nullptr, true)
+                                  : (headed ? judge(headed->size, expected.md5, &*headed, true) : Verdict::kMissing);
   }
   if (options_.deep && (verdict == Verdict::kVerified || verdict == Verdict::kNeedsHead)) {
     const std::string actual = hash_of_target(expected.key, result);

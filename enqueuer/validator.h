@@ -20,9 +20,12 @@ enum class Verdict { kVerified, kMissing, kSizeMismatch, kChecksumMismatch, kNee
 
 // Judges a listed (or HEAD) target object against what the source says.
 // found is null when the key is not on the target. expected_md5 is base64
-// and may be empty (then size alone is compared). A single-part ETag is the
-// hex MD5; anything else needs a HEAD (kNeedsHead) for blobferry's stored MD5.
-Verdict judge(std::uint64_t expected_size, const std::string& expected_md5, const ObjectInfo* found);
+// and may be empty (then size alone is compared). An ETag equal to the MD5
+// proves it; otherwise (multipart, encrypted, or a server with its own ETag
+// scheme) the MD5 blobferry stored in metadata decides, which a listing does
+// not carry: with headed false that answer is kNeedsHead.
+Verdict judge(std::uint64_t expected_size, const std::string& expected_md5, const ObjectInfo* found,
+              bool headed = false);
 
 struct ValidateOptions {
   bool deep = false;  // download and hash every object
