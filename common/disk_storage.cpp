@@ -795,9 +795,11 @@ std::string DiskStorage::path_for(const std::string& key) const {
   return root_ + "/" + join_segments(segments, segments.size());
 }
 
-void DiskStorage::check() {
+void DiskStorage::check(Access access) {
   try {
-    UniqueFd root_fd = Resolver{root_, layout_}.open_root(true);
+    // A source is read only to blobferry: no folder created, no probe written.
+    UniqueFd root_fd = Resolver{root_, layout_}.open_root(access == Access::kWrite);
+    if (access == Access::kRead) return;
     const std::string probe = kProbePrefix + random_hex(8);
     UniqueFd fd(openat(root_fd.get(), probe.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
     if (!fd) throw_system(errno, "open", root_ + "/" + probe, root_);

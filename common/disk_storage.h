@@ -33,7 +33,7 @@ class DiskStorage : public Storage {
   explicit DiskStorage(const ServiceConfig& service);
 
   std::string describe() const override;
-  void check() override;
+  void check(Access access = Access::kWrite) override;
   std::optional<ObjectInfo> head(const std::string& key) override;
   // ObjectInfo::size is the whole object's size, also for a range.
   std::optional<ObjectInfo> get(const std::string& key, const ByteSink& sink,

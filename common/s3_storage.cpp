@@ -557,7 +557,9 @@ void verify_stored_md5(const std::string& etag, const std::string& content_md5, 
 // ---------------------------------------------------------------------------
 // The Storage operations.
 
-void S3Storage::check() {
+// Listing is a read in either mode: S3 grants writes per object, so a
+// writable bucket shows only when the first copy lands.
+void S3Storage::check(Access) {
   Request request;
   request.method = "GET";
   request.query = {{"list-type", "2"}, {"max-keys", "1"}};

@@ -30,7 +30,7 @@ class S3Storage : public Storage {
   S3Storage& operator=(const S3Storage&) = delete;
 
   std::string describe() const override;
-  void check() override;
+  void check(Access access = Access::kWrite) override;
   std::optional<ObjectInfo> head(const std::string& key) override;
   std::optional<ObjectInfo> get(const std::string& key, const ByteSink& sink,
                                 std::optional<ByteRange> range = std::nullopt) override;

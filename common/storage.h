@@ -73,10 +73,12 @@ class Storage {
   // One line for logs and errors (kind, bucket or root, endpoint); never a credential.
   virtual std::string describe() const = 0;
 
-  // Proves the bucket or root is usable with these settings. Throws Error of
-  // kind kConfig for a missing bucket, bad credentials or an unwritable root,
-  // kTransient when the endpoint cannot be reached.
-  virtual void check() = 0;
+  // Proves the bucket or root is usable with these settings: readable for a
+  // source (kRead never writes anything), writable too for a target. Throws
+  // Error of kind kConfig for a missing bucket, bad credentials or an
+  // unusable root, kTransient when the endpoint cannot be reached.
+  enum class Access { kRead, kWrite };
+  virtual void check(Access access = Access::kWrite) = 0;
 
   // nullopt when the key does not exist. Throws Error otherwise.
   virtual std::optional<ObjectInfo> head(const std::string& key) = 0;

@@ -7,9 +7,9 @@
 #include <spdlog/spdlog.h>
 
 #include "common/queue_connection.h"
-#include "common/storage_factory.h"
 #include "enqueuer/enqueue_runner.h"
 #include "enqueuer/human_units.h"
+#include "worker/service_registry.h"
 #include "worker/signal_watcher.h"
 
 namespace blobferry {
@@ -25,15 +25,14 @@ int EnqueueCommand::run(const GlobalOptions& global) {
   SignalWatcher signals([&stop](int) { stop.store(true); });
 
   validate_migration_name(migration_);
-  const StorageConfig config = StorageConfig::load(global.storage_config);
-  MigrationPlan plan = plan_options_.plan(migration_, config);
-  auto source = open_storage(config.service(plan.from));
-  source->check();
-  open_storage(config.service(plan.to))->check();
+  ServiceRegistry services(StorageConfig::load(global.storage_config));
+  MigrationPlan plan = plan_options_.plan(migration_, services.config());
+  Storage& source = services.checked(plan.from, Storage::Access::kRead);
+  services.checked(plan.to, Storage::Access::kWrite);
   auto queue = open_redis_queue(global.redis_url, migration_);
 
   if (dry_run_) {
-    EnqueueRunner runner(plan, *queue, *source, global.database_url, plan_options_.enqueue_options());
+    EnqueueRunner runner(plan, *queue, source, global.database_url, plan_options_.enqueue_options());
     const PlanTotals totals = runner.dry_run(stop);
     std::printf("dry run: %llu objects, %s to copy from %s to %s; nothing queued\n",
                 static_cast<unsigned long long>(totals.objects), human_bytes(totals.bytes).c_str(),
@@ -43,7 +42,7 @@ int EnqueueCommand::run(const GlobalOptions& global) {
   }
 
   plan = save_or_check_plan(*queue, plan);
-  EnqueueRunner runner(plan, *queue, *source, global.database_url, plan_options_.enqueue_options());
+  EnqueueRunner runner(plan, *queue, source, global.database_url, plan_options_.enqueue_options());
   runner.delimiter_depth = plan_options_.delimiter_depth();
   const PlanTotals totals = runner.run(stop);
   if (totals.listing_jobs) {

@@ -97,10 +97,8 @@ int MigrateCommand::run(const GlobalOptions& global) {
   const std::string migration = migration_.empty() ? default_migration_name(plan_options_.from(), plan_options_.to()) : migration_;
   validate_migration_name(migration);
   const MigrationPlan plan = plan_options_.plan(migration, services.config());
-  Storage& source = services.get(plan.from);
-  Storage& target = services.get(plan.to);
-  source.check();
-  target.check();
+  Storage& source = services.checked(plan.from, Storage::Access::kRead);
+  Storage& target = services.checked(plan.to, Storage::Access::kWrite);
 
   MemoryQueue queue(migration);
   EnqueueOptions enqueue_options = plan_options_.enqueue_options();

@@ -48,8 +48,15 @@ std::string check_service(const StorageConfig& config, const std::string& name, 
     if (service.kind == ServiceKind::kMirror) {
       return "mirror: copy from its primary (" + service.primary + ") or to a mirror, not the Mirror itself";
     }
-    open_storage(service)->check();
-    return "ok";
+    auto storage = open_storage(service);
+    try {
+      storage->check(Storage::Access::kWrite);
+      return "ok";
+    } catch (const Error& write_error) {
+      // A read-only mount is a fine source; say so rather than fail it.
+      storage->check(Storage::Access::kRead);
+      return std::string("ok for reading only (usable as a source, not a target): ") + write_error.what();
+    }
   } catch (const Error& e) {
     *reachable = false;
     return std::string("FAILED: ") + e.what();

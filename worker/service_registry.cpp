@@ -1,6 +1,7 @@
 // Opens each storage.yml service once, on first use, and shares it across threads.
 #include "worker/service_registry.h"
 
+#include "common/error.h"
 #include "common/storage_factory.h"
 
 namespace blobferry {
@@ -13,6 +14,17 @@ Storage& ServiceRegistry::get(const std::string& name) {
   Storage& ref = *storage;
   open_.emplace(name, std::move(storage));
   return ref;
+}
+
+Storage& ServiceRegistry::checked(const std::string& name, Storage::Access access) {
+  Storage& storage = get(name);
+  try {
+    storage.check(access);
+  } catch (const Error& e) {
+    if (e.kind() == ErrorKind::kConfig) throw;
+    throw config_error("service " + name + " (" + storage.describe() + ") is not usable: " + e.what());
+  }
+  return storage;
 }
 
 }  // namespace blobferry

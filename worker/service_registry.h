@@ -19,6 +19,10 @@ class ServiceRegistry {
 
   // Throws Error kConfig for an unknown or unusable service.
   Storage& get(const std::string& name);
+  // get() and Storage::check(): any failure, an unreachable endpoint too, is
+  // a configuration error naming the service, so a command stops at once
+  // (exit 2) instead of failing every object later.
+  Storage& checked(const std::string& name, Storage::Access access);
   const StorageConfig& config() const { return config_; }
 
  private:

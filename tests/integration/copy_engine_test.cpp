@@ -144,7 +144,7 @@ class FaultyStorage : public Storage {
   std::function<void(int call)> after_complete;
 
   std::string describe() const override { return inner_.describe(); }
-  void check() override { inner_.check(); }
+  void check(Access access = Access::kWrite) override { inner_.check(access); }
   std::optional<ObjectInfo> head(const std::string& key) override {
     auto info = inner_.head(key);
     if (info && on_head) on_head(*info);
