@@ -10,6 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/encoding.h"
 #include "common/error.h"
 
 namespace blobferry {
@@ -250,8 +251,25 @@ std::string failure_record_json(const std::string& key, std::optional<std::int64
   return dump(record);
 }
 
+bool is_utf8(const std::string& text) {
+  try {
+    [[maybe_unused]] const std::string ignored = Json(text).dump();  // the strict handler throws on bad UTF-8
+    return true;
+  } catch (const Json::type_error&) {
+    return false;
+  }
+}
+
+// JSON strings hold UTF-8 only and dump() replaces other bytes, so a payload
+// that is not UTF-8 is kept as base64: the dead list must return it as pushed.
 std::string dead_entry_json(const std::string& reason, const std::string& error, const std::string& payload) {
-  return dump(Json{{"reason", reason}, {"error", error}, {"payload", payload}, {"time", now_timestamp()}});
+  Json entry{{"reason", reason}, {"error", error}, {"time", now_timestamp()}};
+  if (is_utf8(payload)) {
+    entry["payload"] = payload;
+  } else {
+    entry["payload_base64"] = base64_encode(payload);
+  }
+  return dump(entry);
 }
 
 std::optional<Job> try_decode(const std::string& payload) {
@@ -281,6 +299,12 @@ void append_failure(RedisArgs& args, const std::optional<Job>& job, const std::s
 std::string string_field(const Json& json, const char* name) {
   auto it = json.find(name);
   return it != json.end() && it->is_string() ? it->get<std::string>() : std::string();
+}
+
+std::string dead_payload(const Json& entry) {
+  auto base64 = entry.find("payload_base64");
+  if (base64 != entry.end() && base64->is_string()) return base64_decode(base64->get<std::string>()).value_or("");
+  return string_field(entry, "payload");
 }
 
 std::optional<FailureRecord> parse_failure(const std::string& key, const std::string& text) {
@@ -616,8 +640,7 @@ void RedisQueue::for_each_dead(const std::function<void(const DeadEntry&)>& visi
     for (std::size_t i = 0; i < page->elements; ++i) {
       Json json = Json::parse(reply_string(*page->element[i]), nullptr, false);
       if (!json.is_object()) continue;
-      visit({string_field(json, "reason"), string_field(json, "error"), string_field(json, "payload"),
-             string_field(json, "time")});
+      visit({string_field(json, "reason"), string_field(json, "error"), dead_payload(json), string_field(json, "time")});
     }
   }
 }
