@@ -519,7 +519,7 @@ TEST_F(WorkerDistributedTest, SurvivesTwoWorkersKilledMidRun) {
   const auto problems = not_intact_on_target(data);
   EXPECT_TRUE(problems.empty()) << problems.size() << " objects not intact, first: " << problems.front();
 
-  std::printf("[ figures  ] kill: %zu objects in %.1f s; done at first kill %s, at second %s; "
+  std::printf("[ figures  ] kill: %zu objects in %.1f s; copied at the first kill %s, at the second %s; "
               "leases lost %zu + %zu, recovered %llu; copied %s, skipped %s\n",
               data.size(), elapsed, after_first_kill["copied"].dump().c_str(),
               after_second_kill["copied"].dump().c_str(), lost_first, lost_second,
