@@ -95,6 +95,16 @@ Job BlobEnqueuer::job_for(const BlobRow& row) const {
   return job;
 }
 
+Job BlobEnqueuer::variants_listing_for(const BlobRow& row) const {
+  Job job;
+  job.type = JobType::kListing;
+  job.migration = plan_.migration;
+  job.source = plan_.from;
+  job.target = plan_.to;
+  job.listing.prefix = "variants/" + row.key + "/";
+  return job;
+}
+
 EnqueueStats BlobEnqueuer::run(const std::atomic<bool>& stop,
                                const std::function<void(const EnqueueStats&)>& progress) {
   EnqueueStats stats;
@@ -130,6 +140,7 @@ EnqueueStats BlobEnqueuer::run(const std::atomic<bool>& stop,
     for (const BlobRow& row : rows) {
       jobs.push_back(job_for(row));
       stats.bytes += row.byte_size;
+      if (plan_.include_untracked_variants) jobs.push_back(variants_listing_for(row));
     }
     cursor.after_id = rows.back().id;
     queue_.push_with_cursor(jobs, cursor_name(), nlohmann::json{{"after", cursor.after_id},

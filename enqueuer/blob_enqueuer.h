@@ -46,6 +46,7 @@ class BlobEnqueuer {
   std::string cursor_name() const;
   void wait_for_room(const std::atomic<bool>& stop);
   Job job_for(const BlobRow& row) const;
+  Job variants_listing_for(const BlobRow& row) const;
 
   BlobTable& table_;
   JobQueue& queue_;

@@ -66,6 +66,7 @@ std::string MigrationPlan::to_json() const {
   shared.shard_index = 0;
   shared.shard_count = 1;
   if (source == SourceKind::kBlobs) j["filter"] = filter_to_json(shared);
+  if (include_untracked_variants) j["untracked_variants"] = true;
   if (!prefix.empty() || source == SourceKind::kListing) j["prefix"] = prefix;
   if (!manifest.empty()) j["manifest"] = manifest;
   return j.dump();
@@ -83,6 +84,7 @@ MigrationPlan MigrationPlan::from_json(const std::string& json) {
     plan.filter = filter_from_json(j.value("filter", nlohmann::json::object()), plan.from);
     plan.prefix = j.value("prefix", "");
     plan.manifest = j.value("manifest", "");
+    plan.include_untracked_variants = j.value("untracked_variants", false);
     return plan;
   } catch (const nlohmann::json::exception& e) {
     throw config_error(std::string("the stored plan of this migration is unreadable (") + e.what() +

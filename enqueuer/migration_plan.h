@@ -23,6 +23,9 @@ struct MigrationPlan {
   std::string from;  // service names of storage.yml
   std::string to;
   BlobFilter filter;     // --source blobs
+  // --source blobs: also list variants/<key>/ under each blob, the variant
+  // files pre-6.1 Rails wrote without blob rows of their own.
+  bool include_untracked_variants = false;
   std::string prefix;    // --source listing
   std::string manifest;  // --source manifest: the file's path, for the record
   std::int64_t started_at = 0;  // epoch seconds of the first enqueue

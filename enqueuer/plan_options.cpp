@@ -36,6 +36,8 @@ void PlanOptions::define(CLI::App& sub) {
   sub.add_option("--created-after", created_after_, "--source blobs: only blobs created at or after this time (UTC)");
   sub.add_option("--id-range", id_range_, "--source blobs: only ids FIRST-LAST (inclusive, integer ids)");
   sub.add_option("--shard", shard_, "--source blobs: I/N, this enqueuer's slice of the table");
+  sub.add_flag("--include-untracked-variants", untracked_variants_,
+               "--source blobs: also copy variants/<key>/ files that pre-6.1 Rails wrote without blob rows");
   sub.add_option("--max-queued", max_queued_, "wait while more jobs than this are queued")->capture_default_str();
   sub.add_option("--page-size", page_size_, "rows per keyset page")->check(CLI::Range(1, 100000))->capture_default_str();
 }
@@ -56,6 +58,10 @@ MigrationPlan PlanOptions::plan(const std::string& migration, const StorageConfi
   }
   if (plan.source != SourceKind::kListing && (!prefix_.empty() || delimiter_depth_ > 0)) {
     throw config_error("--prefix and --delimiter-depth apply to --source listing; for blobs use --key-prefix");
+  }
+  plan.include_untracked_variants = untracked_variants_;
+  if (untracked_variants_ && plan.source != SourceKind::kBlobs) {
+    throw config_error("--include-untracked-variants applies to --source blobs");
   }
   BlobFilter& f = plan.filter;
   f.service_name = from_;

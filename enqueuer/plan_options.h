@@ -31,6 +31,7 @@ class PlanOptions {
   std::uint64_t max_queued_ = 100000;
   int page_size_ = 1000;
   int delimiter_depth_ = 0;
+  bool untracked_variants_ = false;
 };
 
 }  // namespace blobferry

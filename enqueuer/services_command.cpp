@@ -3,6 +3,7 @@
 #include "enqueuer/services_command.h"
 
 #include <cstdio>
+#include <optional>
 #include <string>
 
 #include "common/error.h"
@@ -64,10 +65,17 @@ std::string check_service(const StorageConfig& config, const std::string& name, 
 }
 
 void print_blob_counts(const std::string& database_url) {
-  PgConnection db(database_url);
-  BlobTable table(db);
+  PgConnection db(database_url);  // a database that is down is a configuration error (exit 2)
+  std::optional<BlobTable> table;
+  try {
+    table.emplace(db);
+  } catch (const Error& e) {
+    // The services are still worth listing for an app whose tables are not there yet.
+    std::printf("\nno blob counts: %s\n", e.what());
+    return;
+  }
   std::printf("\nblobs in active_storage_blobs (%s):\n", db.describe().c_str());
-  for (const auto& row : table.count_by_service()) {
+  for (const auto& row : table->count_by_service()) {
     std::printf("  %-20s %12lld blobs  %10s\n", row.service_name.empty() ? "(no service_name)" : row.service_name.c_str(),
                 row.blobs, human_bytes(row.bytes).c_str());
   }
