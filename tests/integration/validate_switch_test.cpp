@@ -1,0 +1,269 @@
+// validate and switch as a user runs them against real servers: a missing and
+// a corrupted target object, the repair through validate --requeue, a Rails
+// 6.0 table, and bad input answered in one line with exit 2 and no secret.
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "common/digest.h"
+#include "common/encoding.h"
+#include "common/job.h"
+#include "common/redis_client.h"
+#include "common/redis_queue.h"
+#include "common/redis_url.h"
+#include "common/storage_config.h"
+#include "common/storage_factory.h"
+#include "tests/support/blob_fixture.h"
+#include "tests/support/blobferry_cli.h"
+#include "tests/support/temp_dir.h"
+#include "tests/support/test_stack.h"
+
+namespace blobferry {
+namespace {
+
+using testing::BlobferryCli;
+using testing::BlobFixture;
+using testing::BlobSchema;
+using testing::CliResult;
+using testing::SeedRow;
+using testing::TempDir;
+using testing::TestStack;
+
+// A loopback port nothing listens on (bound, read, released).
+int closed_port() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t length = sizeof address;
+  if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0 ||
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) != 0) {
+    throw std::runtime_error("no free loopback port");
+  }
+  ::close(fd);
+  return ntohs(address.sin_port);
+}
+
+// The way s3rver stores an object: <dir>/<bucket>/<key>._S3rver_object and its companions.
+void delete_from_s3rver(const std::string& dir, const std::string& bucket, const std::string& key) {
+  const std::string base = dir + "/" + bucket + "/" + key;
+  ASSERT_TRUE(std::filesystem::remove(base + "._S3rver_object")) << base;
+  std::filesystem::remove(base + "._S3rver_object.md5");
+  std::filesystem::remove(base + "._S3rver_metadata.json");
+}
+
+std::string now_utc() { return testing::utc_text(std::chrono::system_clock::now()); }
+
+bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
+
+// A configuration error as the contract promises: exit 2, nothing on stdout,
+// one line on stderr.
+void expect_one_line_config_error(const CliResult& result, const std::string& what) {
+  EXPECT_EQ(result.exit_code, 2) << what << ": " << result.all();
+  EXPECT_EQ(result.out, "") << what;
+  EXPECT_EQ(testing::non_empty_lines(result.err).size(), 1u) << what << ": " << result.err;
+}
+
+class ValidateSwitchTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    stack_ = new TestStack({.redis = true, .postgres = true, .s3 = true});
+    scratch_ = new TempDir("bf-validate");
+  }
+  static void TearDownTestSuite() {
+    delete scratch_;
+    delete stack_;
+  }
+
+  BlobferryCli cli() const { return BlobferryCli(*stack_, scratch_->path()); }
+  std::string database(const std::string& name) const {
+    return BlobFixture::create_database(stack_->database_url(), name);
+  }
+  std::unique_ptr<Storage> open_service(const std::string& name) const {
+    return open_storage(StorageConfig::load(stack_->storage_config()).service(name));
+  }
+
+  static TestStack* stack_;
+  static TempDir* scratch_;
+};
+
+TestStack* ValidateSwitchTest::stack_ = nullptr;
+TempDir* ValidateSwitchTest::scratch_ = nullptr;
+
+TEST_F(ValidateSwitchTest, MissingAndCorruptedObjectsAreFoundRepairedAndSwitchedOnce) {
+  const std::string url = database("repair");
+  auto source = open_service("source");
+  auto target = open_service("target");
+  BlobFixture table(url, BlobSchema::kRails7);
+  std::vector<std::uint64_t> sizes;
+  for (int i = 0; i < 40; ++i) sizes.push_back(i == 0 ? 0 : 500 + 97 * i);
+  const std::vector<SeedRow> rows = table.add_objects(*source, sizes, now_utc());
+  // Every UPDATE of a blob row is logged, so a row switched twice would show.
+  table.db().exec("CREATE TABLE switch_log (blob_id bigint, old_service text, new_service text)");
+  table.db().exec(
+      "CREATE FUNCTION log_switch() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+      "INSERT INTO switch_log VALUES (NEW.id, OLD.service_name, NEW.service_name); RETURN NEW; END $$");
+  table.db().exec(
+      "CREATE TRIGGER log_switch AFTER UPDATE ON active_storage_blobs FOR EACH ROW EXECUTE FUNCTION log_switch()");
+
+  BlobferryCli runner = cli();
+  runner.set_env("DATABASE_URL", url);
+  const std::vector<std::string> worker{"worker", "--migration", "repair", "--exit-when-empty"};
+  const CliResult queued = runner.run({"enqueue", "--migration", "repair", "--from", "source", "--to", "target"});
+  ASSERT_EQ(queued.exit_code, 0) << queued.all();
+  const CliResult copied = runner.run(worker);
+  ASSERT_EQ(copied.exit_code, 0) << copied.all();
+
+  const SeedRow& deleted = rows[9];
+  const SeedRow& corrupted = rows[17];
+  delete_from_s3rver(stack_->env("S3_TARGET_DIR"), "target", deleted.key);
+  ASSERT_FALSE(target->head(deleted.key).has_value());
+  testing::put_object(*target, corrupted.key, testing::random_bytes(corrupted.byte_size, table.rng()));
+  const auto changed = target->head(corrupted.key);
+  ASSERT_TRUE(changed.has_value());
+  ASSERT_EQ(changed->size, corrupted.byte_size);
+
+  const CliResult found = runner.run({"validate", "--migration", "repair"});
+  EXPECT_EQ(found.exit_code, 1) << found.all();
+  EXPECT_TRUE(contains(found.out, deleted.key + " (blob " + deleted.id + "): missing on the target")) << found.out;
+  EXPECT_TRUE(contains(found.out, corrupted.key + " (blob " + corrupted.id + "): checksum on the target differs"))
+      << found.out;
+  EXPECT_TRUE(contains(found.out, "validated 40 objects of repair on target")) << found.out;
+  EXPECT_TRUE(contains(found.out, "38 verified, 1 missing, 1 differ")) << found.out;
+
+  const CliResult partly = runner.run({"switch", "--migration", "repair", "--batch-size", "7"});
+  EXPECT_EQ(partly.exit_code, 1) << partly.all();
+  EXPECT_TRUE(contains(partly.out, "switched 38 blobs from source to target")) << partly.out;
+  EXPECT_TRUE(contains(partly.out, "2 not verified yet")) << partly.out;
+  std::map<std::string, std::string> services = table.service_names();
+  for (const SeedRow& row : rows) {
+    const bool bad = row.id == deleted.id || row.id == corrupted.id;
+    EXPECT_EQ(services[row.id], bad ? "source" : "target") << "blob " << row.id;
+  }
+
+  const CliResult requeued = runner.run({"validate", "--migration", "repair", "--requeue"});
+  EXPECT_EQ(requeued.exit_code, 1) << requeued.all();
+  EXPECT_TRUE(contains(requeued.out, "validated 2 objects")) << requeued.out;
+  EXPECT_TRUE(contains(requeued.out, "copy jobs queued for the rest")) << requeued.out;
+  const CliResult repaired = runner.run(worker);
+  EXPECT_EQ(repaired.exit_code, 0) << repaired.all();
+  for (const SeedRow* row : {&deleted, &corrupted}) {
+    std::string bytes;
+    ASSERT_TRUE(target->get(row->key, [&bytes](std::string_view chunk) { bytes.append(chunk); }).has_value());
+    EXPECT_EQ(base64_encode(md5_of(bytes)), row->checksum) << row->key;
+  }
+
+  const CliResult clean = runner.run({"validate", "--migration", "repair"});
+  EXPECT_EQ(clean.exit_code, 0) << clean.all();
+  EXPECT_TRUE(contains(clean.out, "2 verified, 0 missing, 0 differ")) << clean.out;
+  const CliResult rest = runner.run({"switch", "--migration", "repair"});
+  EXPECT_EQ(rest.exit_code, 0) << rest.all();
+  EXPECT_TRUE(contains(rest.out, "switched 2 blobs from source to target")) << rest.out;
+  const CliResult nothing_left = runner.run({"switch", "--migration", "repair"});
+  EXPECT_EQ(nothing_left.exit_code, 0) << nothing_left.all();
+  EXPECT_TRUE(contains(nothing_left.out, "switched 0 blobs")) << nothing_left.out;
+
+  for (const auto& [id, service] : table.service_names()) EXPECT_EQ(service, "target") << "blob " << id;
+  PgResult log = table.db().exec(
+      "SELECT count(*), count(DISTINCT blob_id), "
+      "count(*) FILTER (WHERE old_service = 'source' AND new_service = 'target') FROM switch_log");
+  EXPECT_EQ(log.value(0, 0), "40") << "rows updated in all";
+  EXPECT_EQ(log.value(0, 1), "40") << "distinct rows updated";
+  EXPECT_EQ(log.value(0, 2), "40") << "updates from source to target";
+}
+
+// Rails 5.2/6.0 tables have no service_name: every row is a candidate, and
+// switch explains that it does not apply.
+TEST_F(ValidateSwitchTest, Rails60TableEnqueuesEveryRowAndSwitchDoesNotApply) {
+  const std::string url = database("rails60");
+  BlobFixture table(url, BlobSchema::kRails60);
+  std::vector<SeedRow> rows = table.add_rows(25, now_utc(), "local");
+  BlobferryCli runner = cli();
+  runner.set_env("DATABASE_URL", url);
+
+  const CliResult queued = runner.run({"enqueue", "--migration", "old-rails", "--from", "source", "--to", "target"});
+  EXPECT_EQ(queued.exit_code, 0) << queued.all();
+  EXPECT_TRUE(contains(queued.out, "queued 25 copy jobs")) << queued.out;
+  auto client = std::make_shared<RedisClient>(RedisUrl::parse(stack_->redis_url()));
+  RedisQueue queue(client, "old-rails");
+  auto payloads = client->command({"LRANGE", queue.key("queue"), "0", "-1"});
+  std::set<std::string> queued_ids, table_ids;
+  for (std::size_t i = 0; i < payloads->elements; ++i) {
+    const Job job = decode_job(reply_string(*payloads->element[i]));
+    queued_ids.insert(std::to_string(job.objects.at(0).blob_id.value_or(-1)));
+  }
+  for (const SeedRow& row : rows) table_ids.insert(row.id);
+  EXPECT_EQ(payloads->elements, 25u);
+  EXPECT_EQ(queued_ids, table_ids);
+
+  const CliResult switched = runner.run({"switch", "--migration", "old-rails"});
+  expect_one_line_config_error(switched, "switch on a Rails 6.0 table");
+  EXPECT_TRUE(contains(switched.err, "no service_name column")) << switched.err;
+  EXPECT_TRUE(contains(switched.err, "switch does not apply")) << switched.err;
+}
+
+TEST_F(ValidateSwitchTest, BadInputIsOneLineExitTwoWithoutSecrets) {
+  const BlobferryCli runner = cli();
+  for (const char* command : {"validate", "switch", "status"}) {
+    const CliResult unknown = runner.run({command, "--migration", "no-such-migration"});
+    expect_one_line_config_error(unknown, std::string(command) + " of an unknown migration");
+    EXPECT_TRUE(contains(unknown.err, "no migration no-such-migration")) << unknown.err;
+  }
+
+  const CliResult service =
+      runner.run({"enqueue", "--migration", "bad-service", "--from", "dropbox", "--to", "target"});
+  expect_one_line_config_error(service, "an unknown service");
+  for (const char* name : {"dropbox", "source", "target", "local"}) {
+    EXPECT_TRUE(contains(service.err, name)) << "the message should name " << name << ": " << service.err;
+  }
+
+  const std::string not_blobs = database("not_blobs");
+  BlobFixture table(not_blobs, BlobSchema::kNotActiveStorage);
+  table.add_rows(3, now_utc());
+  const CliResult columns = runner.run({"enqueue", "--migration", "bad-table", "--from", "source", "--to", "target",
+                                        "--database-url", not_blobs});
+  expect_one_line_config_error(columns, "a table without ActiveStorage columns");
+  EXPECT_TRUE(contains(columns.err, "has no column byte_size")) << columns.err;
+
+  const std::string pg_secret = "PgPass-7c1e9Zq";
+  const std::string pg_down = "postgresql://app:" + pg_secret + "@127.0.0.1:" + std::to_string(closed_port()) + "/app";
+  for (const std::vector<std::string>& args :
+       {std::vector<std::string>{"enqueue", "--migration", "pg-down", "--from", "source", "--to", "target"},
+        std::vector<std::string>{"migrate", "--from", "source", "--to", "target", "--no-progress"}}) {
+    std::vector<std::string> full = args;
+    full.insert(full.end(), {"--database-url", pg_down});
+    const CliResult down = runner.run(full);
+    expect_one_line_config_error(down, args[0] + " with PostgreSQL down");
+    EXPECT_FALSE(contains(down.all(), pg_secret)) << down.all();
+    EXPECT_TRUE(contains(down.err, "127.0.0.1")) << "the message should name the server: " << down.err;
+  }
+
+  const std::string redis_secret = "RedisPass-4f8aWx";
+  const std::string redis_down = "redis://:" + redis_secret + "@127.0.0.1:" + std::to_string(closed_port()) + "/0";
+  for (const std::vector<std::string>& args :
+       {std::vector<std::string>{"enqueue", "--migration", "redis-down", "--from", "source", "--to", "target"},
+        std::vector<std::string>{"worker", "--migration", "redis-down", "--exit-when-empty"},
+        std::vector<std::string>{"status", "--migration", "redis-down"},
+        std::vector<std::string>{"validate", "--migration", "redis-down"}}) {
+    std::vector<std::string> full = args;
+    full.insert(full.end(), {"--redis-url", redis_down});
+    const CliResult down = runner.run(full);
+    expect_one_line_config_error(down, args[0] + " with Redis down");
+    EXPECT_FALSE(contains(down.all(), redis_secret)) << down.all();
+    EXPECT_TRUE(contains(down.err, "127.0.0.1")) << "the message should name the server: " << down.err;
+  }
+}
+
+}  // namespace
+}  // namespace blobferry
