@@ -136,11 +136,15 @@ std::uint64_t CopyEngine::threshold() const {
 template <typename Step>
 auto CopyEngine::with_retries(Run& run, const char* what, Step&& step) const -> decltype(step()) {
   const RetryPolicy& policy = options_.retry_policy;
+  // Integrity failures have their own, smaller budget: a mismatch after a
+  // couple of network errors is not yet "a mismatch that repeats".
+  int integrity_failures = 0;
   for (int attempt = 0;; ++attempt) {
     try {
       return step();
     } catch (const Error& error) {
-      if (!policy.should_retry(error, attempt)) throw;
+      const int counted = error.kind() == ErrorKind::kIntegrity ? integrity_failures++ : attempt;
+      if (!policy.should_retry(error, counted)) throw;
       const auto pause = policy.delay(error, attempt);
       spdlog::debug("{} '{}' failed ({}), retry {} in {} ms: {}", what, run.task.source_key,
                     to_string(error.kind()), attempt + 1, pause.count(), error.what());
