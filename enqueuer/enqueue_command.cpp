@@ -6,13 +6,28 @@
 
 #include <spdlog/spdlog.h>
 
+#include "common/pg_connection.h"
 #include "common/queue_connection.h"
+#include "enqueuer/blob_table.h"
 #include "enqueuer/enqueue_runner.h"
 #include "enqueuer/human_units.h"
 #include "worker/service_registry.h"
 #include "worker/signal_watcher.h"
 
 namespace blobferry {
+namespace {
+
+// The database refuses some plans (unreachable, no blob table, a filter the
+// table cannot apply, like --id-range on uuid ids). Ask it before the plan is
+// stored: a stored plan fixes what the migration name means, so the corrected
+// command would otherwise be refused as "another plan".
+void check_blob_table(const std::string& database_url, const BlobFilter& filter) {
+  PgConnection db(database_url);
+  BlobTable table(db);
+  table.page(filter, "", 1);
+}
+
+}  // namespace
 
 void EnqueueCommand::define(CLI::App& sub) {
   sub.add_option("--migration", migration_, "name of this migration (letters, digits, - _ .)")->required();
@@ -41,6 +56,7 @@ int EnqueueCommand::run(const GlobalOptions& global) {
     return totals.problems ? 1 : 0;
   }
 
+  if (plan.source == SourceKind::kBlobs) check_blob_table(global.database_url, plan.filter);
   plan = save_or_check_plan(*queue, plan);
   EnqueueRunner runner(plan, *queue, source, global.database_url, plan_options_.enqueue_options());
   runner.delimiter_depth = plan_options_.delimiter_depth();

@@ -369,6 +369,10 @@ TEST_F(EnqueueTest, UuidKeyedTable) {
   EXPECT_EQ(range.exit_code, 2) << range.all();
   EXPECT_NE(range.err.find("uuid"), std::string::npos) << range.err;
   EXPECT_EQ(testing::non_empty_lines(range.err).size(), 1u) << range.err;
+  // Refused options leave nothing behind: the name is free for the corrected command.
+  const CliResult corrected = runner.run(enqueue_args("u-range", url));
+  EXPECT_EQ(corrected.exit_code, 0) << corrected.all();
+  EXPECT_EQ(probe("u-range").length(), 2500u);
 }
 
 }  // namespace
