@@ -183,6 +183,28 @@ TEST_F(ValidateSwitchTest, MissingAndCorruptedObjectsAreFoundRepairedAndSwitched
   EXPECT_EQ(log.value(0, 2), "40") << "updates from source to target";
 }
 
+// uuid ids travel through validate's records and switch's batches as text and uuid[].
+TEST_F(ValidateSwitchTest, UuidTableIsValidatedAndSwitched) {
+  const std::string url = database("uuid_app");
+  auto source = open_service("source");
+  BlobFixture table(url, BlobSchema::kRails7Uuid, 3);
+  const std::vector<SeedRow> rows = table.add_objects(*source, std::vector<std::uint64_t>(30, 1500), now_utc());
+  BlobferryCli runner = cli();
+  runner.set_env("DATABASE_URL", url);
+  ASSERT_EQ(runner.run({"enqueue", "--migration", "uuid-app", "--from", "source", "--to", "target"}).exit_code, 0);
+  ASSERT_EQ(runner.run({"worker", "--migration", "uuid-app", "--exit-when-empty"}).exit_code, 0);
+
+  const CliResult validated = runner.run({"validate", "--migration", "uuid-app"});
+  EXPECT_EQ(validated.exit_code, 0) << validated.all();
+  EXPECT_TRUE(contains(validated.out, "30 verified, 0 missing, 0 differ")) << validated.out;
+  const CliResult switched = runner.run({"switch", "--migration", "uuid-app", "--batch-size", "8"});
+  EXPECT_EQ(switched.exit_code, 0) << switched.all();
+  EXPECT_TRUE(contains(switched.out, "switched 30 blobs from source to target in 4 batches")) << switched.out;
+  const auto services = table.service_names();
+  EXPECT_EQ(services.size(), rows.size());
+  for (const auto& [id, service] : services) EXPECT_EQ(service, "target") << "blob " << id;
+}
+
 // Rails 5.2/6.0 tables have no service_name: every row is a candidate, and
 // switch explains that it does not apply.
 TEST_F(ValidateSwitchTest, Rails60TableEnqueuesEveryRowAndSwitchDoesNotApply) {
