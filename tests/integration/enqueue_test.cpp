@@ -150,7 +150,7 @@ TestStack* EnqueueTest::stack_ = nullptr;
 TempDir* EnqueueTest::scratch_ = nullptr;
 
 // 100,000 rows through a queue capped at 5,000: a slow consumer pops while a
-// sampler watches LLEN; the enqueuer is SIGKILLed twice and restarted; every
+// sampler watches LLEN; the enqueuer is SIGKILLed five times and restarted; every
 // id must come out exactly once, then a catch-up pass and a dry run follow.
 TEST_F(EnqueueTest, HundredThousandRowsBoundedDepthSurviveKillsAndCatchUp) {
   const std::string url = database("big");
@@ -180,6 +180,7 @@ TEST_F(EnqueueTest, HundredThousandRowsBoundedDepthSurviveKillsAndCatchUp) {
     // Starts once the queue is full, then pops about 10,000 jobs a second:
     // slower than the enqueuer, so the cap is what holds the queue back.
     for (std::uint64_t depth = 0; !done.load() && depth < kMaxQueued; depth = consumer.length()) {
+      if (depth > max_depth.load()) max_depth.store(depth);
       std::this_thread::sleep_for(5ms);
     }
     while (!done.load()) {
@@ -199,7 +200,7 @@ TEST_F(EnqueueTest, HundredThousandRowsBoundedDepthSurviveKillsAndCatchUp) {
   int kills = 0;
   CliResult last;
   QueueProbe watcher = probe(migration);
-  for (std::uint64_t kill_after : {30000ULL, 65000ULL, ~0ULL}) {
+  for (std::uint64_t kill_after : {15000ULL, 30000ULL, 45000ULL, 60000ULL, 75000ULL, ~0ULL}) {
     testing::ChildProcess enqueuer = runner.start(args);
     while (testing::still_running(enqueuer) && consumed.load() < kill_after) std::this_thread::sleep_for(5ms);
     // Kill it while it pushes (the queue just grew), not while it waits for room.
@@ -219,7 +220,7 @@ TEST_F(EnqueueTest, HundredThousandRowsBoundedDepthSurviveKillsAndCatchUp) {
   }
   const double enqueue_seconds = std::chrono::duration<double>(Clock::now() - started).count();
   EXPECT_EQ(last.exit_code, 0) << last.all();
-  EXPECT_EQ(kills, 2) << "the enqueuer finished before it could be killed twice";
+  EXPECT_EQ(kills, 5) << "the enqueuer finished before it could be killed five times";
   drain_now.store(true);
   for (auto deadline = Clock::now() + 60s; sampler.length() > 0 && Clock::now() < deadline;) {
     std::this_thread::sleep_for(20ms);
