@@ -20,6 +20,7 @@ void ValidateCommand::define(CLI::App& sub) {
   sub.add_flag("--wait", wait_, "validate again every --interval until everything is verified (exit 0 only then)");
   sub.add_option("--interval", interval_seconds_, "seconds between --wait rounds")->check(CLI::Range(1, 3600))->capture_default_str();
   sub.add_flag("--deep", deep_, "download and hash every object on the target");
+  sub.add_flag("--recheck", recheck_, "forget earlier verifications and prove every blob again (before a switch long after validation)");
   sub.add_flag("--requeue", requeue_, "queue copy jobs for every object that is missing or differs");
   sub.add_option("--show", show_, "problems to print (all are counted)")->capture_default_str();
 }
@@ -39,10 +40,12 @@ int ValidateCommand::run(const GlobalOptions& global) {
   ValidationRunOptions options;
   options.deep = deep_;
   options.requeue = requeue_;
+  options.recheck = recheck_;
   options.show = show_;
   options.database_url = global.database_url;
   for (;;) {
     const ValidationResult result = run_validation(*plan, *source, *target, *queue, options, stop);
+    options.recheck = false;  // --wait rounds check only what is still unverified
     if (result.all_verified()) return 0;
     if (!wait_ || stop.load()) return 1;
     std::printf("not all verified yet; validating again in %d s (Ctrl-C to stop)\n", interval_seconds_);

@@ -17,6 +17,7 @@ class ValidateCommand : public Command {
   bool wait_ = false;
   bool deep_ = false;
   bool requeue_ = false;
+  bool recheck_ = false;
   int interval_seconds_ = 10;
   int show_ = 20;
 };

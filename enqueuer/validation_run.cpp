@@ -6,6 +6,7 @@
 
 #include "common/error.h"
 #include "common/pg_connection.h"
+#include "enqueuer/verification_store.h"
 
 namespace blobferry {
 
@@ -38,6 +39,7 @@ ValidationResult run_validation(const MigrationPlan& plan, Storage& source, Stor
   switch (plan.source) {
     case SourceKind::kBlobs: {
       PgConnection db(options.database_url);
+      if (options.recheck) VerificationStore(db).forget(plan.migration);
       result = validator.validate_blobs(db, stop);
       break;
     }

@@ -17,6 +17,7 @@ struct ValidationRunOptions {
   int show = 20;         // problems printed
   std::string database_url;
   bool quiet = false;
+  bool recheck = false;  // forget earlier verifications and prove every object again
 };
 
 ValidationResult run_validation(const MigrationPlan& plan, Storage& source, Storage& target, JobQueue& queue,

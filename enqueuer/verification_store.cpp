@@ -37,6 +37,10 @@ void VerificationStore::unmark(const std::string& migration, const std::vector<s
            {migration, pg_array_literal(blob_ids)});
 }
 
+long long VerificationStore::forget(const std::string& migration) {
+  return db_.exec(std::string("DELETE FROM ") + kTable + " WHERE migration = $1", {migration}).affected();
+}
+
 long long VerificationStore::count(const std::string& migration) {
   PgResult r = db_.exec(std::string("SELECT count(*) FROM ") + kTable + " WHERE migration = $1", {migration});
   return std::atoll(r.value(0, 0).c_str());

@@ -22,6 +22,8 @@ class VerificationStore {
   // Forgets a blob (found missing or changed on a later validation).
   void unmark(const std::string& migration, const std::vector<std::string>& blob_ids);
   long long count(const std::string& migration);
+  // Forgets every verification of the migration (validate --recheck).
+  long long forget(const std::string& migration);
 
   static std::string create_statement();
 
