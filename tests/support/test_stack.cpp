@@ -40,7 +40,10 @@ std::string shell_quote(const std::string& text) {
 
 std::string only_list(const StackOptions& options) {
   std::string list;
-  auto add = [&list](const char* name) { list += (list.empty() ? "" : ",") + std::string(name); };
+  auto add = [&list](const char* name) {
+    if (!list.empty()) list += ',';
+    list += name;
+  };
   if (options.redis) add("redis");
   if (options.postgres) add("postgres");
   if (options.s3) add("s3");
