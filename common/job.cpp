@@ -38,6 +38,7 @@ constexpr const char* kSize = "n";
 constexpr const char* kChecksum = "c";
 constexpr const char* kContentType = "ct";
 constexpr const char* kBlobId = "b";
+constexpr const char* kTargetAbsent = "ta";
 constexpr const char* kListingType = "list";
 // A full batch of long keys stays far below this; anything bigger is garbage.
 constexpr std::size_t kMaxPayloadBytes = 4 << 20;
@@ -58,6 +59,7 @@ OrderedJson encode_object(const JobObject& object) {
   put_if_set(out, kChecksum, object.checksum);
   put_if_set(out, kContentType, object.content_type);
   if (object.blob_id) out[kBlobId] = *object.blob_id;
+  if (object.target_absent) out[kTargetAbsent] = 1;
   return out;
 }
 
@@ -104,6 +106,10 @@ JobObject decode_object(const Json& in, std::size_t index) {
   if (auto it = in.find(kBlobId); it != in.end()) {
     if (!it->is_number_integer()) malformed(where + "field \"b\" (blob id) must be an integer");
     object.blob_id = it->get<std::int64_t>();
+  }
+  if (auto it = in.find(kTargetAbsent); it != in.end()) {
+    if (!it->is_number_integer() && !it->is_boolean()) malformed(where + "field \"ta\" (target absent) must be 0 or 1");
+    object.target_absent = it->is_boolean() ? it->get<bool>() : it->get<std::int64_t>() != 0;
   }
   return object;
 }

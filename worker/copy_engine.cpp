@@ -185,6 +185,7 @@ void CopyEngine::head_source(Run& run) const {
 
 std::optional<CopyResult> CopyEngine::skip_if_present(Run& run) const {
   const CopyTask& task = run.task;
+  if (task.target_absent) return std::nullopt;  // the listing that planned this copy already asked
   const std::optional<ObjectInfo> existing =
       with_retries(run, "HEAD target", [&] { return task.target.head(task.target_key); });
   if (!existing || existing->size != *run.size) return std::nullopt;

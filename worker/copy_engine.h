@@ -23,6 +23,7 @@ struct CopyTask {
   std::optional<std::uint64_t> expected_size;
   std::string expected_md5;  // base64, ActiveStorage's checksum; empty when unknown
   std::string content_type;  // from the blob table; empty = keep the source's
+  bool target_absent = false;  // a fresh listing showed the key missing on the target: skip the HEAD
 };
 
 struct CopyResult {

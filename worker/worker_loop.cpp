@@ -146,8 +146,12 @@ void WorkerLoop::process(const Lease& lease) {
   }
   try {
     if (job.type == JobType::kListing) {
-      listing_.run(job);
-      settle("complete", [&] { return queue_.complete(lease, Outcome{}); });
+      const Outcome skipped = listing_.run(job);
+      settle("complete", [&] { return queue_.complete(lease, skipped); });
+      if (metered_) {
+        metered_->skipped.inc(skipped.objects.size());
+        for (const auto& o : skipped.objects) metered_->bytes_skipped.inc(o.bytes);
+      }
     } else {
       run_copy_job(lease, job);
     }
@@ -198,7 +202,7 @@ void WorkerLoop::run_copy_job(const Lease& lease, const Job& job) {
     const auto started = Clock::now();
     try {
       CopyResult result = engine_.copy({source, target, object.key, object.destination_key(), object.size,
-                                        object.checksum, object.content_type});
+                                        object.checksum, object.content_type, object.target_absent});
       retries += static_cast<std::uint64_t>(result.attempts - 1);
       if (result.status == CopyResult::Status::kSkipped) {
         outcome.objects.push_back({failure_key(job, i), OutcomeKind::kSkipped, result.bytes, {}, {}, 0});
