@@ -136,3 +136,24 @@ TEST(PgArrayLiteral, QuotesEachId) {
   EXPECT_EQ(pg_array_literal({"1", "22"}), "{\"1\",\"22\"}");
   EXPECT_EQ(pg_array_literal({}), "{}");
 }
+
+TEST(JobTargetAbsent, RoundTripsAndStaysOffWhenUnset) {
+  Job job;
+  job.migration = "m";
+  job.source = "a";
+  job.target = "b";
+  JobObject object;
+  object.key = "k";
+  object.target_absent = true;
+  job.objects.push_back(object);
+  const std::string encoded = encode_job(job);
+  EXPECT_NE(encoded.find("\"ta\":1"), std::string::npos) << encoded;
+  EXPECT_TRUE(decode_job(encoded).objects.at(0).target_absent);
+  job.objects[0].target_absent = false;
+  const std::string plain = encode_job(job);
+  EXPECT_EQ(plain.find("ta"), std::string::npos) << plain;
+  EXPECT_FALSE(decode_job(plain).objects.at(0).target_absent);
+  std::string wrong = encoded;
+  wrong.replace(wrong.find("\"ta\":1"), 6, "\"ta\":\"yes\"");
+  EXPECT_THROW(decode_job(wrong), Error);
+}
