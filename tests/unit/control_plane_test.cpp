@@ -139,6 +139,7 @@ TEST(PgArrayLiteral, QuotesEachId) {
 
 TEST(JobTargetAbsent, RoundTripsAndStaysOffWhenUnset) {
   Job job;
+  job.id = new_job_id();
   job.migration = "m";
   job.source = "a";
   job.target = "b";
