@@ -7,6 +7,7 @@
 #include <array>
 #include <cctype>
 #include <string_view>
+#include <thread>
 #include <utility>
 
 #include <spdlog/spdlog.h>
@@ -14,12 +15,14 @@
 #include "common/digest.h"
 #include "common/encoding.h"
 #include "worker/multipart_upload.h"
+#include "worker/stream_pipe.h"
 
 namespace blobferry {
 namespace {
 
 constexpr std::uint64_t kMaxSingleCopy = 5ULL * 1024 * 1024 * 1024;  // S3's CopyObject limit
 constexpr std::uint64_t kMaxParts = 10'000;
+constexpr std::uint64_t kMaxSinglePut = 5ULL * 1024 * 1024 * 1024;  // S3's PutObject limit
 constexpr std::string_view kMd5Metadata = "x-amz-meta-blobferry-md5";
 
 std::string lowercase(std::string_view text) {
@@ -163,6 +166,7 @@ CopyResult CopyEngine::copy(const CopyTask& task) const {
   if (auto skipped = skip_if_present(run)) return *skipped;
   if (server_side_applies(run)) return copy_server_side(run);
   if (*run.size <= threshold()) return copy_small(run);
+  if (streams(run)) return copy_streamed(run);
   return copy_multipart(run);
 }
 
@@ -257,6 +261,63 @@ CopyResult CopyEngine::copy_small(Run& run) const {
     return task.target.put(task.target_key, body, put_options);
   });
   return CopyResult{CopyResult::Status::kCopied, buffer.size(), fetched.md5, run.attempts(), false};
+}
+
+bool CopyEngine::streams(const Run& run) const {
+  return options_.stream_large && !run.md5.empty() && *run.size <= kMaxSinglePut;
+}
+
+// One PUT fed by the GET through a bounded pipe. The PUT carries the expected
+// MD5 as Content-MD5, so a server rejects bytes that do not match it; the
+// MD5 hashed on the way is compared too, for servers that do not check.
+CopyResult CopyEngine::copy_streamed(Run& run) const {
+  const CopyTask& task = run.task;
+  if (!run.source) head_source(run);  // the PUT's headers go out before the first byte arrives
+  const PutOptions put_options{run.md5, target_metadata(run.source->metadata, task.content_type, run.md5)};
+  const std::uint64_t size = *run.size;
+
+  const std::uint64_t copied = with_retries(run, "streamed copy", [&] {
+    StreamPipe pipe(options_.stream_buffer);
+    Digest md5 = Digest::md5();
+    std::uint64_t received = 0;
+    std::exception_ptr get_failure;
+    std::thread producer([&] {
+      try {
+        const auto info = task.source.get(task.source_key, [&](std::string_view chunk) {
+          if (received + chunk.size() > size) {
+            throw integrity_error("GET '" + task.source_key + "' on " + task.source.describe() +
+                                  ": more than the expected " + std::to_string(size) + " bytes");
+          }
+          md5.update(chunk);
+          received += chunk.size();
+          pipe.write(chunk);
+        });
+        if (!info) throw source_missing(task.source, task.source_key);
+        pipe.close();
+      } catch (...) {
+        get_failure = std::current_exception();
+        pipe.fail();
+      }
+    });
+    PipeByteSource body(pipe, size);
+    try {
+      task.target.put(task.target_key, body, put_options);
+    } catch (...) {
+      pipe.abort();
+      producer.join();
+      if (get_failure) std::rethrow_exception(get_failure);  // the download's error is the cause
+      throw;
+    }
+    producer.join();
+    if (get_failure) std::rethrow_exception(get_failure);
+    const std::string landed = base64_encode(md5.finish());
+    if (received != size || landed != run.md5) {
+      throw integrity_error("streamed copy of '" + task.source_key + "': " + std::to_string(received) +
+                            " bytes with MD5 " + landed + ", expected " + std::to_string(size) + " with " + run.md5);
+    }
+    return received;
+  });
+  return CopyResult{CopyResult::Status::kCopied, copied, run.md5, run.attempts(), false};
 }
 
 CopyResult CopyEngine::copy_multipart(Run& run) const {

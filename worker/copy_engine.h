@@ -47,6 +47,12 @@ struct CopyEngineOptions {
   bool server_side_copy = true;
   // Bytes per copy_part range when a server-side copy exceeds 5 GiB.
   std::uint64_t server_side_part_size = 512 * kMiB;
+  // Objects above the threshold whose MD5 is known up front (blob table or
+  // single-part ETag) stream GET -> PUT through a pipe of stream_buffer bytes
+  // as one PUT with Content-MD5: no part round trips, memory per copy is the
+  // pipe. Unknown MD5s, and objects over 5 GiB, go multipart.
+  bool stream_large = true;
+  std::size_t stream_buffer = 1024 * 1024;
   // In-place retries (its options().retries is the worker's --retries) and backoff.
   RetryPolicy retry_policy{};
 };
@@ -80,6 +86,8 @@ class CopyEngine {
   bool server_side_applies(Run& run) const;
   CopyResult copy_small(Run& run) const;
   CopyResult copy_multipart(Run& run) const;
+  bool streams(const Run& run) const;
+  CopyResult copy_streamed(Run& run) const;
   void complete_streamed_upload(Run& run, MultipartUpload& upload, const std::string& md5) const;
   CopyResult copy_server_side(Run& run) const;
   void copy_parts_server_side(Run& run) const;

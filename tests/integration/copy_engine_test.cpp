@@ -592,7 +592,66 @@ TEST_F(CopyEngineTest, ConcurrentCopiesShareOneEngine) {
 CopyEngineOptions multipart_options(std::atomic<int>* sleeps = nullptr) {
   CopyEngineOptions options = fast_options(sleeps);
   options.part_size = 5 * kMiB;
+  options.stream_large = false;  // these tests are about the multipart path
   return options;
+}
+
+CopyEngineOptions streaming_options() {
+  CopyEngineOptions options = fast_options();
+  options.part_size = 5 * kMiB;
+  options.stream_buffer = 64 * 1024;  // many wraps of the ring for a 20 MiB object
+  return options;
+}
+
+TEST_F(CopyEngineTest, LargeObjectWithKnownMd5StreamsAsOnePut) {
+  const CopyEngine engine(streaming_options());
+  FaultyStorage watched_target(*target_);
+  const std::string key = fresh_key("20mib-streamed.bin");
+  const CopyResult result =
+      engine.copy({*source_, watched_target, kLargeKey, key, large_->size(), md5_base64(*large_), ""});
+  EXPECT_EQ(result.status, CopyResult::Status::kCopied);
+  EXPECT_EQ(result.bytes, large_->size());
+  EXPECT_EQ(watched_target.puts, 1);
+  EXPECT_TRUE(watched_target.created.empty()) << "went multipart";
+  EXPECT_EQ(read_object(*target_, key), *large_);
+  const auto landed = target_->head(key);
+  ASSERT_TRUE(landed);
+  EXPECT_EQ(metadata_value(landed->metadata, "content-type"), "application/x-large");
+  EXPECT_EQ(engine.copy({*source_, *target_, kLargeKey, key, large_->size(), md5_base64(*large_), ""}).status,
+            CopyResult::Status::kSkipped);
+}
+
+TEST_F(CopyEngineTest, StreamedCopyOfCorruptedBytesNeverLands) {
+  TempDir root("blobferry-disk");
+  auto disk = open_storage(disk_service(root.path()));  // Disk verifies Content-MD5 before renaming
+  const CopyEngine engine(streaming_options());
+  FaultyStorage flipping(*source_);
+  // Every download flips one byte in the middle of the stream (after many
+  // chunks have already gone into the PUT).
+  std::atomic<std::uint64_t> seen{0};
+  flipping.on_get_chunk = [&seen](const std::optional<ByteRange>&, std::string& chunk, int) {
+    const std::uint64_t before = seen.fetch_add(chunk.size()) % (20 * kMiB);
+    if (before < 10 * kMiB && before + chunk.size() >= 10 * kMiB && !chunk.empty()) chunk[0] ^= 0x01;
+  };
+  try {
+    engine.copy({flipping, *disk, kLargeKey, "large/copy.bin", large_->size(), md5_base64(*large_), ""});
+    FAIL() << "a corrupted stream was counted as copied";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::kIntegrity) << e.what();
+  }
+  EXPECT_FALSE(disk->head("large/copy.bin"));
+}
+
+TEST_F(CopyEngineTest, StreamedCopyOfAMissingSourceIsNotFound) {
+  const CopyEngine engine(streaming_options());
+  FaultyStorage vanishing(*source_);
+  vanishing.on_head = [](ObjectInfo&) {};
+  try {
+    engine.copy({*source_, *target_, "large/gone.bin", fresh_key("gone.bin"), 20 * kMiB, md5_base64(*large_), ""});
+    FAIL() << "copied an object that does not exist";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.reason(), "not_found") << e.what();
+  }
 }
 
 TEST_F(CopyEngineTest, LargeObjectGoesMultipartArrivesIntactAndIsSkippedByItsMd5Metadata) {
