@@ -58,13 +58,15 @@ BlobEnqueuer::Cursor BlobEnqueuer::load_cursor() {
   return cursor;
 }
 
-void BlobEnqueuer::save_cursor(const Cursor& cursor) {
-  queue_.set_cursor(cursor_name(), nlohmann::json{{"after", cursor.after_id},
-                                                  {"pass_started_at", cursor.pass_started_at},
-                                                  {"floor", cursor.created_floor},
-                                                  {"complete", cursor.complete}}
-                                       .dump());
+std::string BlobEnqueuer::encode_cursor(const Cursor& cursor) {
+  return nlohmann::json{{"after", cursor.after_id},
+                        {"pass_started_at", cursor.pass_started_at},
+                        {"floor", cursor.created_floor},
+                        {"complete", cursor.complete}}
+      .dump();
 }
+
+void BlobEnqueuer::save_cursor(const Cursor& cursor) { queue_.set_cursor(cursor_name(), encode_cursor(cursor)); }
 
 void BlobEnqueuer::wait_for_room(const std::atomic<bool>& stop) {
   bool told = false;
@@ -78,29 +80,19 @@ void BlobEnqueuer::wait_for_room(const std::atomic<bool>& stop) {
 }
 
 Job BlobEnqueuer::job_for(const BlobRow& row) const {
-  Job job;
-  job.migration = plan_.migration;
-  job.source = plan_.from;
-  job.target = plan_.to;
+  Job job = plan_.new_job();
   JobObject object;
   object.key = row.key;
   object.size = row.byte_size;
   object.checksum = row.checksum;
   object.content_type = row.content_type;
-  // Integer ids travel with the job for reports; uuid ids stay in the table.
-  if (!row.id.empty() && row.id.size() < 19 && row.id.find_first_not_of("0123456789") == std::string::npos) {
-    object.blob_id = std::stoll(row.id);
-  }
+  object.blob_id = integer_blob_id(row.id);  // for reports; uuid ids stay in the table
   job.objects.push_back(std::move(object));
   return job;
 }
 
 Job BlobEnqueuer::variants_listing_for(const BlobRow& row) const {
-  Job job;
-  job.type = JobType::kListing;
-  job.migration = plan_.migration;
-  job.source = plan_.from;
-  job.target = plan_.to;
+  Job job = plan_.new_job(JobType::kListing);
   job.listing.prefix = "variants/" + row.key + "/";
   return job;
 }
@@ -143,11 +135,7 @@ EnqueueStats BlobEnqueuer::run(const std::atomic<bool>& stop,
       if (plan_.include_untracked_variants) jobs.push_back(variants_listing_for(row));
     }
     cursor.after_id = rows.back().id;
-    queue_.push_with_cursor(jobs, cursor_name(), nlohmann::json{{"after", cursor.after_id},
-                                                               {"pass_started_at", cursor.pass_started_at},
-                                                               {"floor", cursor.created_floor},
-                                                               {"complete", false}}
-                                                     .dump());
+    queue_.push_with_cursor(jobs, cursor_name(), encode_cursor(cursor));
     stats.jobs += jobs.size();
     if (progress) progress(stats);
   }

@@ -43,6 +43,7 @@ class BlobEnqueuer {
   struct Cursor;
   Cursor load_cursor();
   void save_cursor(const Cursor& cursor);
+  static std::string encode_cursor(const Cursor& cursor);
   std::string cursor_name() const;
   void wait_for_room(const std::atomic<bool>& stop);
   Job job_for(const BlobRow& row) const;

@@ -18,6 +18,11 @@ std::string next_param(PgParams& params, std::string value) {
 
 }  // namespace
 
+std::optional<std::int64_t> integer_blob_id(const std::string& id) {
+  if (id.empty() || id.size() > 18 || id.find_first_not_of("0123456789") != std::string::npos) return std::nullopt;
+  return std::stoll(id);
+}
+
 std::string pg_array_literal(const std::vector<std::string>& ids) {
   std::string out = "{";
   for (std::size_t i = 0; i < ids.size(); ++i) {

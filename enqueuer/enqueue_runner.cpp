@@ -16,16 +16,7 @@
 namespace blobferry {
 namespace {
 
-constexpr char kBase36[] = "0123456789abcdefghijklmnopqrstuvwxyz";
 constexpr const char* kManifestCursor = "manifest:line";
-
-Job empty_job(const MigrationPlan& plan) {
-  Job job;
-  job.migration = plan.migration;
-  job.source = plan.from;
-  job.target = plan.to;
-  return job;
-}
 
 }  // namespace
 
@@ -36,9 +27,8 @@ EnqueueRunner::EnqueueRunner(MigrationPlan plan, JobQueue& queue, Storage& sourc
 std::vector<Job> EnqueueRunner::split_listing(const MigrationPlan& plan, int delimiter_depth) {
   std::vector<Job> jobs;
   std::string previous;  // exclusive lower bound of the next range
-  for (const char* c = kBase36; ; ++c) {
-    Job job = empty_job(plan);
-    job.type = JobType::kListing;
+  for (const char* c = kActiveStorageKeyAlphabet; ; ++c) {
+    Job job = plan.new_job(JobType::kListing);
     job.listing.prefix = plan.prefix;
     job.listing.start_after = previous;
     job.listing.delimiter_depth = delimiter_depth;
@@ -141,7 +131,7 @@ PlanTotals EnqueueRunner::run_manifest(const std::atomic<bool>& stop, bool dry) 
     ++totals.objects;
     if (entry->size) totals.bytes += *entry->size;
     if (dry) continue;
-    Job job = empty_job(plan_);
+    Job job = plan_.new_job();
     JobObject object;
     object.key = entry->key;
     object.size = entry->size;

@@ -57,6 +57,15 @@ SourceKind parse_source_kind(const std::string& text) {
   throw config_error("unknown --source '" + text + "': use blobs, listing, manifest or paperclip");
 }
 
+Job MigrationPlan::new_job(JobType type) const {
+  Job job;
+  job.type = type;
+  job.migration = migration;
+  job.source = from;
+  job.target = to;
+  return job;
+}
+
 std::string MigrationPlan::to_json() const {
   nlohmann::json j = {{"migration", migration}, {"source", to_string(source)}, {"from", from}, {"to", to},
                       {"started_at", started_at}};

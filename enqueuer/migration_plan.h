@@ -30,6 +30,9 @@ struct MigrationPlan {
   std::string manifest;  // --source manifest: the file's path, for the record
   std::int64_t started_at = 0;  // epoch seconds of the first enqueue
 
+  // An empty job of this migration (its name and services filled in).
+  Job new_job(JobType type = JobType::kCopy) const;
+
   std::string to_json() const;
   static MigrationPlan from_json(const std::string& json);  // throws Error kConfig when unreadable
 };

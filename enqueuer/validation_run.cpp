@@ -20,10 +20,7 @@ ValidationResult run_validation(const MigrationPlan& plan, Storage& source, Stor
                   problem.blob_id.empty() ? "" : (problem.blob_id + ")").c_str(), problem.what.c_str());
     }
     if (!options.requeue) return;
-    Job job;
-    job.migration = plan.migration;
-    job.source = plan.from;
-    job.target = plan.to;
+    Job job = plan.new_job();
     job.objects.push_back(object);
     requeue.push_back(std::move(job));
     if (requeue.size() >= 1000) {

@@ -16,7 +16,6 @@
 namespace blobferry {
 namespace {
 
-constexpr char kBase36[] = "0123456789abcdefghijklmnopqrstuvwxyz";
 constexpr const char* kStoredMd5 = "x-amz-meta-blobferry-md5";
 
 std::string metadata_value(const Metadata& metadata, const std::string& name) {
@@ -61,10 +60,7 @@ void Validator::report(const Expected& expected, const std::string& what, Valida
   object.key = expected.key;
   if (expected.size_known) object.size = expected.size;
   object.checksum = expected.md5;
-  if (!expected.blob_id.empty() && expected.blob_id.find_first_not_of("0123456789") == std::string::npos &&
-      expected.blob_id.size() < 19) {
-    object.blob_id = std::stoll(expected.blob_id);
-  }
+  object.blob_id = integer_blob_id(expected.blob_id);
   on_problem_({expected.key, expected.blob_id, what}, object);
 }
 
@@ -149,7 +145,7 @@ ValidationResult Validator::validate_blobs(PgConnection& db, const std::atomic<b
   };
 
   // One listing per partition keeps memory at a 36th of the bucket.
-  for (const char* c = kBase36; *c && !stop.load(); ++c) {
+  for (const char* c = kActiveStorageKeyAlphabet; *c && !stop.load(); ++c) {
     const std::string prefix = plan_.filter.key_prefix + *c;
     std::unordered_map<std::string, Listed> listed;
     ListRequest request;
