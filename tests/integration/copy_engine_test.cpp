@@ -30,6 +30,7 @@
 #include "common/service_config.h"
 #include "common/storage_factory.h"
 #include "tests/support/temp_dir.h"
+#include "tests/support/test_services.h"
 #include "tests/support/test_stack.h"
 
 extern char** environ;
@@ -37,8 +38,11 @@ extern char** environ;
 namespace blobferry {
 namespace {
 
+using testing::s3rver_service;
+
 using testing::TempDir;
 using testing::TestStack;
+using testing::md5_base64;
 constexpr std::uint64_t kMiB = 1024 * 1024;
 
 // --- helpers -----------------------------------------------------------------
@@ -53,20 +57,7 @@ std::string random_bytes(std::size_t size, std::uint64_t seed) {
   return bytes;
 }
 
-std::string md5_base64(std::string_view bytes) { return base64_encode(md5_of(bytes)); }
 
-ServiceConfig s3_service(const std::string& bucket, const std::string& endpoint) {
-  ServiceConfig service;
-  service.name = bucket;
-  service.kind = ServiceKind::kS3;
-  service.service_type = "S3";
-  service.bucket = bucket;
-  service.endpoint = endpoint;
-  service.access_key_id = "S3RVER";
-  service.secret_access_key = "S3RVER";
-  service.force_path_style = true;
-  return service;
-}
 
 ServiceConfig disk_service(const std::string& root) {
   ServiceConfig service;
@@ -296,8 +287,8 @@ class CopyEngineTest : public ::testing::Test {
   static void SetUpTestSuite() {
     ::unsetenv("AWS_CA_BUNDLE");
     stack_ = new TestStack({.s3 = true});
-    source_ = open_storage(s3_service("source", stack_->env("S3_SOURCE_ENDPOINT"))).release();
-    target_ = open_storage(s3_service("target", stack_->env("S3_TARGET_ENDPOINT"))).release();
+    source_ = open_storage(s3rver_service("source", stack_->env("S3_SOURCE_ENDPOINT"))).release();
+    target_ = open_storage(s3rver_service("target", stack_->env("S3_TARGET_ENDPOINT"))).release();
     random_ = new std::string(random_bytes(100 * 1024, 1));
     large_ = new std::string(random_bytes(20 * kMiB, 2));
     put_object(*source_, kPlainKey, kPlainBody,
@@ -557,7 +548,7 @@ TEST_F(CopyEngineTest, KeyWithOddCharacters) {
 
 TEST_F(CopyEngineTest, RefusesToCopyAnObjectOntoItself) {
   const CopyEngine engine(fast_options());
-  auto same_bucket = open_storage(s3_service("source", stack_->env("S3_SOURCE_ENDPOINT")));
+  auto same_bucket = open_storage(s3rver_service("source", stack_->env("S3_SOURCE_ENDPOINT")));
   for (Storage* target : {source_, same_bucket.get()}) {
     try {
       engine.copy({*source_, *target, kPlainKey, kPlainKey, std::nullopt, "", ""});
@@ -756,8 +747,8 @@ TEST_F(CopyEngineTest, SourceChangingMidCopyIsIntegrity) {
 TEST_F(CopyEngineTest, ServerSideCopyBetweenBucketsOfOneServer) {
   TempDir dir("blobferry-s3rver");
   S3rverProcess server(dir.path(), {"alpha", "beta"});
-  auto alpha = open_storage(s3_service("alpha", server.endpoint()));
-  auto beta = open_storage(s3_service("beta", server.endpoint()));
+  auto alpha = open_storage(s3rver_service("alpha", server.endpoint()));
+  auto beta = open_storage(s3rver_service("beta", server.endpoint()));
   wait_until_ready(*alpha);
   ASSERT_TRUE(beta->can_copy_from(*alpha)) << beta->describe() << " cannot read " << alpha->describe();
   put_object(*alpha, "doc.pdf", *random_, {{"content-type", "application/pdf"}, {"x-amz-meta-origin", "alpha"}});

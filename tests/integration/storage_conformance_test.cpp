@@ -21,6 +21,7 @@
 #include "common/storage_factory.h"
 #include "tests/support/s3_server_quirks.h"
 #include "tests/support/temp_dir.h"
+#include "tests/support/test_services.h"
 #include "tests/support/test_stack.h"
 
 namespace blobferry {
@@ -42,8 +43,8 @@ std::string pseudo_random_bytes(std::size_t size, unsigned seed) {
   return bytes;
 }
 
-std::string md5_hex(std::string_view bytes) { return hex_encode(md5_of(bytes)); }
-std::string md5_base64(std::string_view bytes) { return base64_encode(md5_of(bytes)); }
+using testing::md5_base64;
+using testing::md5_hex;
 
 // S3's multipart etag: the MD5 of the parts' raw MD5s, then '-' and the part count.
 std::string multipart_etag(const std::vector<std::string>& parts) {

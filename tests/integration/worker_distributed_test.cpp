@@ -35,10 +35,13 @@
 #include "tests/support/child_process.h"
 #include "tests/support/fault_proxy.h"
 #include "tests/support/temp_dir.h"
+#include "tests/support/test_services.h"
 #include "tests/support/test_stack.h"
 
 namespace blobferry {
 namespace {
+
+using testing::s3rver_service;
 
 using namespace std::chrono_literals;
 using Json = nlohmann::json;
@@ -202,18 +205,6 @@ double seconds_since(Clock::time_point start) { return std::chrono::duration<dou
 
 // --- services --------------------------------------------------------------
 
-ServiceConfig s3_service(const std::string& bucket, const std::string& endpoint) {
-  ServiceConfig service;
-  service.name = bucket;
-  service.kind = ServiceKind::kS3;
-  service.service_type = "S3";
-  service.bucket = bucket;
-  service.endpoint = endpoint;
-  service.access_key_id = "S3RVER";
-  service.secret_access_key = "S3RVER";
-  service.force_path_style = true;
-  return service;
-}
 
 // One S3 service of a storage.yml; read_timeout 0 keeps the default.
 std::string s3_service_yaml(const std::string& name, const std::string& bucket, const std::string& endpoint,
@@ -250,8 +241,8 @@ struct CommandRun {
 struct Shared {
   TestStack stack{{.redis = true, .s3 = true}};
   TempDir scratch{"blobferry-workers"};
-  S3Storage source{s3_service("source", stack.env("S3_SOURCE_ENDPOINT"))};
-  S3Storage target{s3_service("target", stack.env("S3_TARGET_ENDPOINT"))};
+  S3Storage source{s3rver_service("source", stack.env("S3_SOURCE_ENDPOINT"))};
+  S3Storage target{s3rver_service("target", stack.env("S3_TARGET_ENDPOINT"))};
   std::shared_ptr<RedisClient> redis = std::make_shared<RedisClient>(RedisUrl::parse(stack.redis_url()));
 
   DataSet killed = with_awkward_keys(

@@ -1,0 +1,25 @@
+// Service settings and checksums the integration tests share.
+#include "tests/support/test_services.h"
+
+#include "common/digest.h"
+#include "common/encoding.h"
+
+namespace blobferry::testing {
+
+ServiceConfig s3rver_service(const std::string& bucket, const std::string& endpoint) {
+  ServiceConfig service;
+  service.name = bucket;
+  service.kind = ServiceKind::kS3;
+  service.service_type = "S3";
+  service.bucket = bucket;
+  service.endpoint = endpoint;
+  service.access_key_id = "S3RVER";
+  service.secret_access_key = "S3RVER";
+  service.force_path_style = true;
+  return service;
+}
+
+std::string md5_base64(std::string_view bytes) { return base64_encode(md5_of(bytes)); }
+std::string md5_hex(std::string_view bytes) { return hex_encode(md5_of(bytes)); }
+
+}  // namespace blobferry::testing

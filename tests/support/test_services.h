@@ -1,0 +1,17 @@
+// Service settings and checksums the integration tests share.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include "common/service_config.h"
+
+namespace blobferry::testing {
+
+// An S3 service on a test stack's s3rver: path style, key and secret S3RVER.
+ServiceConfig s3rver_service(const std::string& bucket, const std::string& endpoint);
+
+std::string md5_base64(std::string_view bytes);  // ActiveStorage's checksum format
+std::string md5_hex(std::string_view bytes);     // a single-part ETag
+
+}  // namespace blobferry::testing
