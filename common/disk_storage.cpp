@@ -811,33 +811,47 @@ void DiskStorage::check(Access access) {
   }
 }
 
-std::optional<ObjectInfo> DiskStorage::head(const std::string& key) {
-  Location location = Resolver{root_, layout_}.locate(key, false);
+namespace {
+
+// An object's open file and what its inode and attributes say, shared by
+// head() and get(); nullopt when the key is not there.
+struct OpenedObject {
+  Location location;
+  OpenedFile file;
+  ObjectInfo info;
+};
+
+std::optional<OpenedObject> open_object(const std::string& root, DiskLayout layout, const std::string& key) {
+  Location location = Resolver{root, layout}.locate(key, false);
   if (!location.folder) return std::nullopt;
-  OpenedFile file = open_regular_file(location.folder.get(), location.name, location.path, key, root_);
+  OpenedFile file = open_regular_file(location.folder.get(), location.name, location.path, key, root);
   if (!file.fd) return std::nullopt;
   ObjectInfo info;
   info.key = key;
   info.size = static_cast<std::uint64_t>(file.st.st_size);
   info.last_modified = iso8601(file.st.st_mtim);
   info.metadata = read_metadata(file.fd.get());
-  auto cached = cached_etag(file.fd.get(), file.st);
-  info.etag = cached ? *cached : hash_file(file.fd.get(), info.size, location.path, root_);
-  return info;
+  return OpenedObject{std::move(location), std::move(file), std::move(info)};
+}
+
+}  // namespace
+
+std::optional<ObjectInfo> DiskStorage::head(const std::string& key) {
+  std::optional<OpenedObject> object = open_object(root_, layout_, key);
+  if (!object) return std::nullopt;
+  ObjectInfo& info = object->info;
+  auto cached = cached_etag(object->file.fd.get(), object->file.st);
+  info.etag = cached ? *cached : hash_file(object->file.fd.get(), info.size, object->location.path, root_);
+  return std::move(info);
 }
 
 std::optional<ObjectInfo> DiskStorage::get(const std::string& key, const ByteSink& sink,
                                            std::optional<ByteRange> range) {
-  Location location = Resolver{root_, layout_}.locate(key, false);
-  if (!location.folder) return std::nullopt;
-  OpenedFile file = open_regular_file(location.folder.get(), location.name, location.path, key, root_);
-  if (!file.fd) return std::nullopt;
-
-  ObjectInfo info;
-  info.key = key;
-  info.size = static_cast<std::uint64_t>(file.st.st_size);
-  info.last_modified = iso8601(file.st.st_mtim);
-  info.metadata = read_metadata(file.fd.get());
+  std::optional<OpenedObject> object = open_object(root_, layout_, key);
+  if (!object) return std::nullopt;
+  const Location& location = object->location;
+  const OpenedFile& file = object->file;
+  ObjectInfo& info = object->info;
   const std::optional<std::string> cached = cached_etag(file.fd.get(), file.st);
 
   std::uint64_t first = 0;
@@ -873,7 +887,7 @@ std::optional<ObjectInfo> DiskStorage::get(const std::string& key, const ByteSin
   } else if (hash_while_reading) {
     info.etag = hex_encode(md5.finish());
   }
-  return info;
+  return std::move(info);
 }
 
 std::string DiskStorage::put(const std::string& key, ByteSource& body, const PutOptions& options) {
