@@ -17,6 +17,7 @@
 #include "common/storage_config.h"
 #include "enqueuer/enqueue_runner.h"
 #include "enqueuer/human_units.h"
+#include "enqueuer/progress_bar.h"
 #include "enqueuer/switcher.h"
 #include "enqueuer/validation_run.h"
 #include "worker/copy_engine.h"
@@ -27,18 +28,18 @@
 namespace blobferry {
 namespace {
 
-// One line redrawn in place on a terminal; nothing when output is redirected.
+// One status line redrawn in place (ProgressBar) on a terminal; nothing when
+// output is redirected, where the summary lines say it all.
 class ProgressLine {
  public:
-  ProgressLine(JobQueue& queue, bool enabled) : queue_(queue), enabled_(enabled && isatty(STDERR_FILENO)) {
-    if (enabled_) thread_ = std::thread([this] { loop(); });
+  ProgressLine(JobQueue& queue, bool enabled) : queue_(queue), bar_(stderr, true) {
+    if (enabled && isatty(STDERR_FILENO)) thread_ = std::thread([this] { loop(); });
   }
   ~ProgressLine() { finish(); }
   void finish() {
     if (!thread_.joinable()) return;
     done_.store(true);
     thread_.join();
-    std::fprintf(stderr, "\n");
   }
 
  private:
@@ -48,17 +49,19 @@ class ProgressLine {
       const Counts c = queue_.counts();
       const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
       const std::uint64_t handled = c.copied + c.skipped + c.failed;
-      std::fprintf(stderr, "\r  %llu copied, %llu skipped, %llu failed, %llu to go  %s  %.0f objects/s   ",
-                   static_cast<unsigned long long>(c.copied), static_cast<unsigned long long>(c.skipped),
-                   static_cast<unsigned long long>(c.failed),
-                   static_cast<unsigned long long>(c.queued + c.scheduled + c.in_flight),
-                   human_bytes(c.bytes_copied).c_str(), seconds > 0 ? handled / seconds : 0.0);
-      std::fflush(stderr);
+      const std::uint64_t to_go = c.queued + c.scheduled + c.in_flight;
+      char line[256];
+      std::snprintf(line, sizeof line, " %llu copied, %llu skipped, %llu failed, %llu to go  %s  %.0f objects/s",
+                    static_cast<unsigned long long>(c.copied), static_cast<unsigned long long>(c.skipped),
+                    static_cast<unsigned long long>(c.failed), static_cast<unsigned long long>(to_go),
+                    human_bytes(c.bytes_copied).c_str(), seconds > 0 ? handled / seconds : 0.0);
+      const double fraction = handled + to_go ? static_cast<double>(handled) / (handled + to_go) : 0.0;
+      bar_.draw({ProgressBar::bar(fraction, 30) + line});
       for (int i = 0; i < 5 && !done_.load(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(100));
     }
   }
   JobQueue& queue_;
-  bool enabled_;
+  ProgressBar bar_;
   std::atomic<bool> done_{false};
   std::thread thread_;
 };
