@@ -27,20 +27,28 @@ std::string lowercase(std::string text) {
 
 std::string key_text(const YAML::Node& key) { return key.IsScalar() ? key.Scalar() : std::string(); }
 
-// YAML anchors must be defined before use, so merges cannot form a cycle.
-void merge_into(Fields& fields, const YAML::Node& map);
+// yaml-cpp lets an alias refer to the map its anchor is still defining
+// (`a: &a {<<: *a}`), so merges can loop, and aliases repeated in merge lists
+// multiply; one entry may merge this many bases in all.
+constexpr int kMaxMerges = 1000;
 
-void merge_base(Fields& fields, const YAML::Node& base) {
+void merge_into(Fields& fields, const YAML::Node& map, int& merges_left);
+
+void merge_base(Fields& fields, const YAML::Node& base, int& merges_left) {
+  if (--merges_left < 0) {
+    throw config_error("merge keys (<<) refer to themselves or merge more than " + std::to_string(kMaxMerges) +
+                       " maps");
+  }
   if (base.IsMap()) {
     Fields inherited;
-    merge_into(inherited, base);
+    merge_into(inherited, base, merges_left);
     for (auto& [key, value] : inherited) fields.emplace(key, value);  // explicit keys win
   } else if (base.IsSequence()) {
-    for (const YAML::Node& item : base) merge_base(fields, item);
+    for (const YAML::Node& item : base) merge_base(fields, item, merges_left);
   }
 }
 
-void merge_into(Fields& fields, const YAML::Node& map) {
+void merge_into(Fields& fields, const YAML::Node& map, int& merges_left) {
   std::vector<YAML::Node> bases;
   for (const auto& entry : map) {
     const std::string key = key_text(entry.first);
@@ -50,12 +58,17 @@ void merge_into(Fields& fields, const YAML::Node& map) {
       fields[key] = entry.second;
     }
   }
-  for (const YAML::Node& base : bases) merge_base(fields, base);
+  for (const YAML::Node& base : bases) merge_base(fields, base, merges_left);
 }
 
-Fields fields_of(const YAML::Node& map) {
+Fields fields_of(const YAML::Node& map, const std::string& context) {
   Fields fields;
-  merge_into(fields, map);
+  int merges_left = kMaxMerges;
+  try {
+    merge_into(fields, map, merges_left);
+  } catch (const Error& e) {
+    throw config_error(context + ": " + e.what());
+  }
   return fields;
 }
 
@@ -218,7 +231,7 @@ ServiceConfig read_service(const std::string& name, const YAML::Node& entry, con
                            const EnvLookup& env) {
   const std::string context = "service '" + name + "' in " + origin;
   if (!entry.IsMap()) throw config_error(context + " is not a map of settings");
-  const Fields fields = fields_of(entry);
+  const Fields fields = fields_of(entry, context);
   const FieldReader reader(fields, context);
 
   ServiceConfig service;
