@@ -38,6 +38,7 @@ constexpr const char* kSize = "n";
 constexpr const char* kChecksum = "c";
 constexpr const char* kContentType = "ct";
 constexpr const char* kBlobId = "b";
+constexpr const char* kRecord = "r";
 constexpr const char* kTargetAbsent = "ta";
 constexpr const char* kListingType = "list";
 // A full batch of long keys stays far below this; anything bigger is garbage.
@@ -59,6 +60,7 @@ OrderedJson encode_object(const JobObject& object) {
   put_if_set(out, kChecksum, object.checksum);
   put_if_set(out, kContentType, object.content_type);
   if (object.blob_id) out[kBlobId] = *object.blob_id;
+  put_if_set(out, kRecord, object.record);
   if (object.target_absent) out[kTargetAbsent] = 1;
   return out;
 }
@@ -107,6 +109,7 @@ JobObject decode_object(const Json& in, std::size_t index) {
     if (!it->is_number_integer()) malformed(where + "field \"b\" (blob id) must be an integer");
     object.blob_id = it->get<std::int64_t>();
   }
+  object.record = read_string(in, kRecord, where, false);
   if (auto it = in.find(kTargetAbsent); it != in.end()) {
     if (!it->is_number_integer() && !it->is_boolean()) malformed(where + "field \"ta\" (target absent) must be 0 or 1");
     object.target_absent = it->is_boolean() ? it->get<bool>() : it->get<std::int64_t>() != 0;

@@ -25,6 +25,7 @@ struct JobObject {
   std::string checksum;                   // base64 MD5, ActiveStorage's format; empty when unknown
   std::string content_type;
   std::optional<std::int64_t> blob_id;    // active_storage_blobs.id
+  std::string record;                     // Paperclip migrations: the record, "User#42", for reports
   bool target_absent = false;  // a listing of the target just showed the key missing: no HEAD needed
 
   const std::string& destination_key() const { return target_key.empty() ? key : target_key; }
