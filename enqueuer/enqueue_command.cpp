@@ -11,6 +11,7 @@
 #include "enqueuer/blob_table.h"
 #include "enqueuer/enqueue_runner.h"
 #include "enqueuer/human_units.h"
+#include "enqueuer/paperclip_enqueuer.h"
 #include "worker/service_registry.h"
 #include "worker/signal_watcher.h"
 
@@ -46,6 +47,8 @@ int EnqueueCommand::run(const GlobalOptions& global) {
   services.checked(plan.to, Storage::Access::kWrite);
   auto queue = open_redis_queue(global.redis_url, migration_);
 
+  if (plan.source == SourceKind::kPaperclip) return run_paperclip(global, plan, *queue, stop);
+
   if (dry_run_) {
     EnqueueRunner runner(plan, *queue, source, global.database_url, plan_options_.enqueue_options());
     const PlanTotals totals = runner.dry_run(stop);
@@ -74,6 +77,27 @@ int EnqueueCommand::run(const GlobalOptions& global) {
                 static_cast<unsigned long long>(totals.problems));
     return 1;
   }
+  return 0;
+}
+
+int EnqueueCommand::run_paperclip(const GlobalOptions& global, MigrationPlan plan, JobQueue& queue,
+                                  const std::atomic<bool>& stop) {
+  PgConnection db(global.database_url);
+  // Opening the table checks its columns before the plan is stored.
+  PaperclipEnqueuer enqueuer(db, queue, plan, plan_options_.enqueue_options());
+  if (dry_run_) {
+    const PaperclipCount count = enqueuer.count();
+    std::printf("dry run: %lld %s records with a %s and no attachment yet, %s to copy from %s to %s; nothing queued\n",
+                count.records, plan.paperclip.record_type.c_str(), plan.paperclip.attachment.c_str(),
+                human_bytes(count.bytes).c_str(), plan.from.c_str(), plan.to.c_str());
+    return 0;
+  }
+  plan = save_or_check_plan(queue, plan);
+  const EnqueueStats stats = PaperclipEnqueuer(db, queue, plan, plan_options_.enqueue_options()).run(stop);
+  std::printf("queued %llu copy jobs (%s) for migration %s: %s.%s -> ActiveStorage keys on %s%s%s\n",
+              static_cast<unsigned long long>(stats.jobs), human_bytes(stats.bytes).c_str(), migration_.c_str(),
+              plan.paperclip.table.c_str(), plan.paperclip.attachment.c_str(), plan.to.c_str(),
+              stats.catch_up ? " (catch-up pass)" : "", stop.load() ? "; interrupted, run again to continue" : "");
   return 0;
 }
 

@@ -7,6 +7,7 @@
 #include <atomic>
 #include <cstdio>
 #include <exception>
+#include <optional>
 #include <thread>
 
 #include <spdlog/spdlog.h>
@@ -17,6 +18,7 @@
 #include "common/storage_config.h"
 #include "enqueuer/enqueue_runner.h"
 #include "enqueuer/human_units.h"
+#include "enqueuer/paperclip_enqueuer.h"
 #include "enqueuer/progress_bar.h"
 #include "enqueuer/switcher.h"
 #include "enqueuer/validation_run.h"
@@ -66,6 +68,16 @@ class ProgressLine {
   std::thread thread_;
 };
 
+// " (User#42)" for a Paperclip record's failure: the retry job names it.
+std::string record_of_failure(const FailureRecord& failure) {
+  try {
+    const Job job = decode_job(failure.job_payload);
+    if (job.objects.size() == 1 && !job.objects.front().record.empty()) return " (" + job.objects.front().record + ")";
+  } catch (const Error&) {
+  }
+  return "";
+}
+
 std::string default_migration_name(const std::string& from, const std::string& to) {
   std::string name = from + "-to-" + to;
   for (char& c : name) {
@@ -111,6 +123,22 @@ int MigrateCommand::run(const GlobalOptions& global) {
   EnqueueRunner runner(plan, queue, source, global.database_url, enqueue_options);
   runner.delimiter_depth = plan_options_.delimiter_depth();
 
+  // Paperclip plans read the app's table: opening it checks the columns
+  // before anything is stored or copied.
+  std::optional<PgConnection> paperclip_db;
+  std::optional<PaperclipEnqueuer> paperclip;
+  if (plan.source == SourceKind::kPaperclip) {
+    paperclip_db.emplace(global.database_url);
+    paperclip.emplace(*paperclip_db, queue, plan, enqueue_options);
+  }
+
+  if (dry_run_ && paperclip) {
+    const PaperclipCount count = paperclip->count();
+    std::printf("dry run: %lld %s records with a %s and no attachment yet, %s would be copied from %s to %s; nothing copied\n",
+                count.records, plan.paperclip.record_type.c_str(), plan.paperclip.attachment.c_str(),
+                human_bytes(count.bytes).c_str(), plan.from.c_str(), plan.to.c_str());
+    return 0;
+  }
   if (dry_run_) {
     const PlanTotals totals = runner.dry_run(stop);
     std::printf("dry run: %llu objects, %s would be copied from %s to %s; nothing copied\n",
@@ -125,7 +153,13 @@ int MigrateCommand::run(const GlobalOptions& global) {
   PlanTotals totals;
   std::thread planner([&] {
     try {
-      totals = runner.run(stop);
+      if (paperclip) {
+        const EnqueueStats stats = paperclip->run(stop);
+        totals.objects = stats.jobs;
+        totals.bytes = stats.bytes;
+      } else {
+        totals = runner.run(stop);
+      }
     } catch (...) {
       planner_error = std::current_exception();
       stop.store(true);
@@ -172,7 +206,8 @@ int MigrateCommand::run(const GlobalOptions& global) {
               static_cast<unsigned long long>(counts.skipped), plan.to.c_str(),
               static_cast<unsigned long long>(counts.failed + counts.dead));
   queue.for_each_failure([](const FailureRecord& f) {
-    std::printf("  failed: %s (%s): %s\n", f.key.c_str(), f.reason.c_str(), f.message.c_str());
+    std::printf("  failed: %s%s (%s): %s\n", f.key.c_str(), record_of_failure(f).c_str(), f.reason.c_str(),
+                f.message.c_str());
   });
   if (!summary.drained_cleanly || !counts.idle()) {
     std::printf("interrupted: run the same command again to finish (it skips what is already copied)\n");
@@ -186,7 +221,16 @@ int MigrateCommand::run(const GlobalOptions& global) {
   const ValidationResult validation = run_validation(plan, source, target, queue, validation_options, no_stop);
   bool ok = counts.failed == 0 && counts.dead == 0 && validation.all_verified();
 
-  if (switch_) {
+  if (switch_ && paperclip) {
+    // Rows only for verified files; a record whose file is missing is
+    // reported above and waits, the rest are written.
+    PgConnection db(global.database_url);
+    const SwitchResult written = switch_verified_blobs(db, plan, 1000, false, no_stop);
+    std::printf("wrote %llu ActiveStorage blob and attachment rows for %s on %s in %llu batches; %llu files not verified\n",
+                static_cast<unsigned long long>(written.switched), plan.paperclip.record_type.c_str(), plan.to.c_str(),
+                static_cast<unsigned long long>(written.batches), static_cast<unsigned long long>(written.unverified));
+    ok = ok && written.unverified == 0;
+  } else if (switch_) {
     if (plan.source != SourceKind::kBlobs) {
       std::printf("--switch applies to --source blobs only; nothing switched\n");
     } else if (!ok) {

@@ -37,6 +37,21 @@ BlobFilter filter_from_json(const nlohmann::json& j, const std::string& from) {
   return f;
 }
 
+nlohmann::json paperclip_to_json(const PaperclipSpec& p) {
+  return {{"table", p.table}, {"attachment", p.attachment}, {"record_type", p.record_type}, {"path", p.path},
+          {"style", p.style}};
+}
+
+PaperclipSpec paperclip_from_json(const nlohmann::json& j) {
+  PaperclipSpec p;
+  p.table = j.value("table", "");
+  p.attachment = j.value("attachment", "");
+  p.record_type = j.value("record_type", "");
+  p.path = j.value("path", "");
+  p.style = j.value("style", "original");
+  return p;
+}
+
 }  // namespace
 
 const char* to_string(SourceKind kind) {
@@ -78,6 +93,7 @@ std::string MigrationPlan::to_json() const {
   if (include_untracked_variants) j["untracked_variants"] = true;
   if (!prefix.empty() || source == SourceKind::kListing) j["prefix"] = prefix;
   if (!manifest.empty()) j["manifest"] = manifest;
+  if (source == SourceKind::kPaperclip) j["paperclip"] = paperclip_to_json(paperclip);
   return j.dump();
 }
 
@@ -94,6 +110,7 @@ MigrationPlan MigrationPlan::from_json(const std::string& json) {
     plan.prefix = j.value("prefix", "");
     plan.manifest = j.value("manifest", "");
     plan.include_untracked_variants = j.value("untracked_variants", false);
+    if (j.contains("paperclip")) plan.paperclip = paperclip_from_json(j["paperclip"]);
     return plan;
   } catch (const nlohmann::json::exception& e) {
     throw config_error(std::string("the stored plan of this migration is unreadable (") + e.what() +

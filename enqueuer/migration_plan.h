@@ -17,6 +17,18 @@ const char* to_string(SourceKind kind);
 // Throws Error kConfig naming the value and the choices.
 SourceKind parse_source_kind(const std::string& text);
 
+// --source paperclip: which column set of which table, and where Paperclip put the files.
+struct PaperclipSpec {
+  std::string table;        // "users"
+  std::string attachment;   // "avatar": the <attachment>_file_name columns
+  std::string record_type;  // "User", written to active_storage_attachments.record_type
+  std::string path;         // Paperclip's :path template
+  std::string style = "original";
+  std::string hash_secret;  // :hash only; never stored with the plan (it is a secret)
+
+  bool operator==(const PaperclipSpec&) const = default;
+};
+
 struct MigrationPlan {
   std::string migration;
   SourceKind source = SourceKind::kBlobs;
@@ -28,6 +40,7 @@ struct MigrationPlan {
   bool include_untracked_variants = false;
   std::string prefix;    // --source listing
   std::string manifest;  // --source manifest: the file's path, for the record
+  PaperclipSpec paperclip;  // --source paperclip
   std::int64_t started_at = 0;  // epoch seconds of the first enqueue
 
   // An empty job of this migration (its name and services filled in).

@@ -4,6 +4,7 @@
 #include <regex>
 
 #include "common/error.h"
+#include "enqueuer/paperclip_enqueuer.h"
 
 namespace blobferry {
 namespace {
@@ -25,7 +26,8 @@ void check_copyable(const StorageConfig& config, const std::string& name, const 
 void PlanOptions::define(CLI::App& sub) {
   sub.add_option("--from", from_, "source service (storage.yml); read only, never written")->required();
   sub.add_option("--to", to_, "target service (storage.yml)")->required();
-  sub.add_option("--source", source_, "what to copy: blobs (the blob table), listing (the source bucket), manifest")
+  sub.add_option("--source", source_,
+                 "what to copy: blobs (the blob table), listing (the source bucket), manifest, paperclip (a table's Paperclip columns)")
       ->capture_default_str();
   sub.add_option("--prefix", prefix_, "--source listing: only keys under this prefix");
   sub.add_option("--delimiter-depth", delimiter_depth_, "--source listing: split the listing along '/' this many levels deep")
@@ -38,6 +40,14 @@ void PlanOptions::define(CLI::App& sub) {
   sub.add_option("--shard", shard_, "--source blobs: I/N, this enqueuer's slice of the table");
   sub.add_flag("--include-untracked-variants", untracked_variants_,
                "--source blobs: also copy variants/<key>/ files that pre-6.1 Rails wrote without blob rows");
+  sub.add_option("--table", paperclip_.table, "--source paperclip: the model's table, e.g. users");
+  sub.add_option("--attachment", paperclip_.attachment, "--source paperclip: the has_attached_file name, e.g. avatar");
+  sub.add_option("--record-type", paperclip_.record_type, "--source paperclip: the model, e.g. User or Admin::Document");
+  sub.add_option("--path", paperclip_.path, "--source paperclip: Paperclip's :path template (default " +
+                                                 std::string(PaperclipPath::kDefaultTemplate) + ")");
+  sub.add_option("--style", paperclip_.style, "--source paperclip: the style to copy")->capture_default_str();
+  sub.add_option("--hash-secret", paperclip_.hash_secret, "--source paperclip: the app's :hash_secret, for :hash paths")
+      ->envname("BLOBFERRY_PAPERCLIP_HASH_SECRET");
   sub.add_option("--max-queued", max_queued_, "wait while more jobs than this are queued")->capture_default_str();
   sub.add_option("--page-size", page_size_, "rows per keyset page")->check(CLI::Range(1, 100000))->capture_default_str();
 }
@@ -86,11 +96,28 @@ MigrationPlan PlanOptions::plan(const std::string& migration, const StorageConfi
       throw config_error("--shard '" + shard_ + "': I must be below N (0/4 … 3/4)");
     }
   }
+  plan_paperclip(plan);
   bool filters = !key_prefix_.empty() || !created_before_.empty() || !created_after_.empty() || !id_range_.empty() || !shard_.empty();
   if (filters && plan.source != SourceKind::kBlobs) {
     throw config_error("--key-prefix, --created-*, --id-range and --shard apply to --source blobs");
   }
   return plan;
+}
+
+void PlanOptions::plan_paperclip(MigrationPlan& plan) const {
+  const PaperclipSpec& p = paperclip_;
+  const bool given = !p.table.empty() || !p.attachment.empty() || !p.record_type.empty() || !p.path.empty();
+  if (plan.source != SourceKind::kPaperclip) {
+    if (given) throw config_error("--table, --attachment, --record-type and --path apply to --source paperclip");
+    return;
+  }
+  if (p.table.empty() || p.attachment.empty() || p.record_type.empty()) {
+    throw config_error("--source paperclip needs --table (e.g. users), --attachment (e.g. avatar) and "
+                       "--record-type (the model, e.g. User)");
+  }
+  plan.paperclip = p;
+  if (plan.paperclip.path.empty()) plan.paperclip.path = PaperclipPath::kDefaultTemplate;
+  PaperclipPath{paperclip_path_options(plan.paperclip)};  // an unknown interpolation fails here, before anything is stored
 }
 
 EnqueueOptions PlanOptions::enqueue_options() const {

@@ -14,7 +14,7 @@ namespace blobferry {
 class PlanOptions {
  public:
   // Adds --from, --to, --source, --prefix, --manifest, the blob filters,
-  // --max-queued and --page-size to `sub`.
+  // the Paperclip columns and path, --max-queued and --page-size to `sub`.
   void define(CLI::App& sub);
 
   // Checks the values against each other and storage.yml (known services,
@@ -26,12 +26,15 @@ class PlanOptions {
   const std::string& to() const { return to_; }
 
  private:
+  void plan_paperclip(MigrationPlan& plan) const;
+
   std::string from_, to_, source_ = "blobs", prefix_, manifest_;
   std::string key_prefix_, created_before_, created_after_, id_range_, shard_;
   std::uint64_t max_queued_ = 100000;
   int page_size_ = 1000;
   int delimiter_depth_ = 0;
   bool untracked_variants_ = false;
+  PaperclipSpec paperclip_;
 };
 
 }  // namespace blobferry

@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/error.h"
+#include "common/job.h"
 #include "enqueuer/status_command.h"
 
 namespace blobferry {
@@ -93,6 +94,14 @@ ReportRow row_of_failure(const FailureRecord& record) {
   row.status = record.reason == "poison" ? "dead" : "failed";
   row.reason = record.reason;
   row.message = record.message;
+  // A Paperclip file's key says little to a user: name its record too.
+  try {
+    const Job job = decode_job(record.job_payload);
+    if (job.objects.size() == 1 && !job.objects.front().record.empty()) {
+      row.message = "record " + job.objects.front().record + ": " + row.message;
+    }
+  } catch (const Error&) {
+  }
   row.attempts = record.attempts;
   row.time = record.time;
   return row;

@@ -31,6 +31,14 @@ int SwitchCommand::run(const GlobalOptions& global) {
   config.service(plan->to);  // the app must know the target service, or switched blobs would be unreadable
   PgConnection db(global.database_url);
   const SwitchResult result = switch_verified_blobs(db, *plan, batch_size_, dry_run_, stop);
+  if (plan->source == SourceKind::kPaperclip) {
+    std::printf("%s %llu ActiveStorage blob and attachment rows for %s on %s in %llu batches; %llu files not verified yet%s\n",
+                dry_run_ ? "would write" : "wrote", static_cast<unsigned long long>(result.switched),
+                plan->paperclip.record_type.c_str(), plan->to.c_str(), static_cast<unsigned long long>(result.batches),
+                static_cast<unsigned long long>(result.unverified),
+                result.unverified ? " (see blobferry report and validate; run switch again once they are)" : "");
+    return stop.load() || result.unverified ? 1 : 0;
+  }
   std::printf("%s %llu blobs from %s to %s in %llu batches; %llu not verified yet%s\n",
               dry_run_ ? "would switch" : "switched", static_cast<unsigned long long>(result.switched),
               plan->from.c_str(), plan->to.c_str(), static_cast<unsigned long long>(result.batches),

@@ -5,12 +5,14 @@
 
 #include "common/error.h"
 #include "enqueuer/blob_table.h"
+#include "enqueuer/paperclip_attacher.h"
 #include "enqueuer/verification_store.h"
 
 namespace blobferry {
 
 SwitchResult switch_verified_blobs(PgConnection& db, const MigrationPlan& plan, int batch_size, bool dry_run,
                                    const std::atomic<bool>& stop) {
+  if (plan.source == SourceKind::kPaperclip) return PaperclipAttacher(db, plan).run(batch_size, dry_run, stop);
   if (plan.source != SourceKind::kBlobs) {
     throw config_error("switch applies to --source blobs migrations; " + std::string(to_string(plan.source)) +
                        " migrations have no blob rows to point at the new service");

@@ -6,6 +6,7 @@
 
 #include "common/error.h"
 #include "common/pg_connection.h"
+#include "enqueuer/paperclip_validator.h"
 #include "enqueuer/verification_store.h"
 
 namespace blobferry {
@@ -42,7 +43,11 @@ ValidationResult run_validation(const MigrationPlan& plan, Storage& source, Stor
     }
     case SourceKind::kListing: result = validator.validate_listing(stop); break;
     case SourceKind::kManifest: result = validator.validate_manifest(stop); break;
-    case SourceKind::kPaperclip: throw config_error("validate does not support paperclip migrations in this build yet");
+    case SourceKind::kPaperclip: {
+      PgConnection db(options.database_url);
+      result = PaperclipValidator(plan, target, validate_options, on_problem).validate(db, options.recheck, stop);
+      break;
+    }
   }
   if (!requeue.empty()) queue.push(requeue);
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();

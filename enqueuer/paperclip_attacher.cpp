@@ -1,0 +1,33 @@
+// Writes the ActiveStorage rows of a Paperclip migration's verified files:
+// blob and attachment rows in batches, each batch one short statement.
+#include "enqueuer/paperclip_attacher.h"
+
+#include <spdlog/spdlog.h>
+
+#include "enqueuer/paperclip_store.h"
+
+namespace blobferry {
+
+SwitchResult PaperclipAttacher::run(int batch_size, bool dry_run, const std::atomic<bool>& stop) {
+  PaperclipStore store(db_);
+  SwitchResult result;
+  result.unverified = static_cast<std::uint64_t>(store.count_unverified(plan_.migration));
+  if (dry_run) {
+    result.switched = static_cast<std::uint64_t>(store.count_ready(plan_.migration));
+    return result;
+  }
+  std::string after;
+  while (!stop.load()) {
+    const std::vector<std::string> keys = store.ready_to_attach(plan_.migration, after, batch_size);
+    if (keys.empty()) break;
+    const AttachOutcome outcome = store.attach(plan_.migration, keys);
+    result.switched += static_cast<std::uint64_t>(outcome.attached);
+    already_attached_ += outcome.already_attached;
+    ++result.batches;
+    after = keys.back();
+    if (result.batches % 100 == 0) spdlog::info("paperclip rows: {} batches, {} attachments written", result.batches, result.switched);
+  }
+  return result;
+}
+
+}  // namespace blobferry
