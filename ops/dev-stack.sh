@@ -22,6 +22,12 @@ Commands:
          its environment) and print KEY=VALUE lines on stdout
   env    print the environment of the stack in DIR again
   down   stop exactly the processes recorded in DIR/pids
+  service-down NAME
+         stop one server of DIR's running stack (redis, postgres, s3-source
+         or s3-target) the way down does, keeping its data
+  service-up NAME
+         start that server again on the port and with the data and options it
+         had (tests restart a service in place; clients keep their URLs)
 
 Options:
   --dir DIR          where data, logs, pids, env and storage.yml live
@@ -116,6 +122,20 @@ stop_process() {
   wait_gone "$pid" 5 || log "$name (pid $pid) is still there after SIGKILL"
 }
 
+# Removes the line of name from DIR/pids (a service stopped on its own).
+forget_pid() {
+  local name="$1"
+  [[ -f "$DIR/pids" ]] || return 0
+  grep -v "^$name " "$DIR/pids" >"$DIR/pids.tmp" || true
+  mv "$DIR/pids.tmp" "$DIR/pids"
+}
+
+recorded_pid() {
+  local name="$1"
+  [[ -f "$DIR/pids" ]] || return 0
+  awk -v name="$name" '$1 == name { print $2 }' "$DIR/pids" | tail -n 1
+}
+
 # Stops in reverse start order; the watcher running `down` itself is skipped.
 stop_recorded() {
   [[ -f "$DIR/pids" ]] || return 0
@@ -158,6 +178,10 @@ port_is_free() {
 # rarely collide; not in a subshell, so USED_PORTS remembers this run's picks.
 pick_port() {
   local candidate tries
+  if [[ -n "$FIXED_PORT" ]]; then  # service-up: the port the service had
+    PORT="$FIXED_PORT"
+    return 0
+  fi
   for ((tries = 0; tries < 500; tries++)); do
     candidate=$((20000 + (RANDOM * 32768 + RANDOM) % 41000))
     [[ "$USED_PORTS" == *" $candidate "* ]] && continue
@@ -199,7 +223,8 @@ fail_start() {
     log "last lines of $logfile:"
     tail -n 20 "$logfile" | sed 's/^/  | /' >&2
   fi
-  stop_recorded
+  # service-up leaves the rest of a running stack alone.
+  [[ "$COMMAND" == up ]] && stop_recorded
   exit 2
 }
 
@@ -465,6 +490,7 @@ cmd_up() {
     start_s3rver target
   fi
   [[ -n "$OWNER_PID" ]] && start_watcher "$OWNER_PID"
+  echo "REDIS_AOF=$REDIS_AOF" >"$DIR/options"
   write_storage_yml
   write_env
   trap - INT TERM
@@ -488,11 +514,70 @@ cmd_down() {
   log "stack in $DIR stopped"
 }
 
+# The port NAME listens on, from the env file of the running stack.
+service_port() {
+  local name="$1" value
+  case "$name" in
+    redis) value="$(grep '^REDIS_URL=' "$DIR/env")"; value="${value##*:}"; value="${value%%/*}" ;;
+    postgres) value="$(grep '^PGPORT=' "$DIR/env")"; value="${value#PGPORT=}" ;;
+    s3-source) value="$(grep '^S3_SOURCE_ENDPOINT=' "$DIR/env")"; value="${value##*:}" ;;
+    s3-target) value="$(grep '^S3_TARGET_ENDPOINT=' "$DIR/env")"; value="${value##*:}" ;;
+  esac
+  echo "$value"
+}
+
+check_service_name() {
+  local name="$1"
+  [[ "$name" =~ ^(redis|postgres|s3-source|s3-target)$ ]] ||
+    die_usage "service-down and service-up take redis, postgres, s3-source or s3-target, not: ${name:-nothing}"
+  [[ -f "$DIR/env" ]] || die_usage "no stack in $DIR (run: ops/dev-stack.sh up --dir $DIR)"
+  [[ -n "$(service_port "$name")" ]] || die_usage "the stack in $DIR has no $name"
+}
+
+cmd_service_down() {
+  local name="$1" pid
+  DIR="$(cd "$DIR" && pwd)"
+  check_service_name "$name"
+  pid="$(recorded_pid "$name")"
+  if [[ -z "$pid" ]]; then
+    log "$name is not running"
+    return 0
+  fi
+  stop_process "$name" "$pid"
+  forget_pid "$name"
+  log "$name stopped"
+}
+
+cmd_service_up() {
+  local name="$1" pid
+  DIR="$(cd "$DIR" && pwd)"
+  check_service_name "$name"
+  pid="$(recorded_pid "$name")"
+  if [[ -n "$pid" ]] && is_ours "$name" "$pid"; then
+    log "$name is already running (pid $pid)"
+    return 0
+  fi
+  forget_pid "$name"
+  [[ -f "$DIR/options" ]] && REDIS_AOF="$(sed -n 's/^REDIS_AOF=//p' "$DIR/options")"
+  FIXED_PORT="$(service_port "$name")"
+  PORT_ATTEMPTS=3  # the old process's port may linger a moment
+  declare -gA S3_PORTS=()
+  case "$name" in
+    redis) start_redis ;;
+    postgres) start_postgres ;;
+    s3-source) start_s3rver source ;;
+    s3-target) start_s3rver target ;;
+  esac
+  log "$name running again on 127.0.0.1:$FIXED_PORT"
+}
+
 main() {
   local command="" only="redis,postgres,s3" part
   DIR="$ROOT/.stack"
   REDIS_AOF=0
   OWNER_PID=""
+  FIXED_PORT=""
+  local service=""
   while [[ $# -gt 0 ]]; do
     case "$1" in
       -h | --help) usage; exit 0 ;;
@@ -503,6 +588,10 @@ main() {
       --redis-aof) REDIS_AOF=1; shift ;;
       --owner-pid) [[ $# -ge 2 && "$2" =~ ^[0-9]+$ ]] || die_usage "--owner-pid needs a pid"; OWNER_PID="$2"; shift 2 ;;
       up | down | env) [[ -z "$command" ]] || die_usage "one command only"; command="$1"; shift ;;
+      service-down | service-up)
+        [[ -z "$command" ]] || die_usage "one command only"
+        [[ $# -ge 2 ]] || die_usage "$1 needs a service name"
+        command="$1"; service="$2"; shift 2 ;;
       *) die_usage "unknown argument: $1" ;;
     esac
   done
@@ -512,11 +601,14 @@ main() {
       die_usage "--only takes redis, postgres and s3, not: $part"
   done
   ONLY="$only"
+  COMMAND="$command"
   PG_BIN="$(find_pg_bin || true)"
   case "$command" in
     up) cmd_up ;;
     down) cmd_down ;;
     env) cmd_env ;;
+    service-down) cmd_service_down "$service" ;;
+    service-up) cmd_service_up "$service" ;;
     "") usage >&2; exit 2 ;;
   esac
 }

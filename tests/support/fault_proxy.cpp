@@ -533,15 +533,17 @@ bool FaultProxy::wait_for_stop(std::chrono::milliseconds duration) {
 
 Fault FaultProxy::choose_fault(const std::string& method, bool has_body) {
   std::uint64_t bits;
+  FaultRule slow_down;
   {
     std::lock_guard lock(rng_mutex_);
     bits = rng_();
+    slow_down = options_.slow_down;
   }
   // 53 random bits as a double in [0, 1), the same on every platform for a seed.
   double draw = static_cast<double>(bits >> 11) * 0x1.0p-53;
   const std::pair<Fault, const FaultRule*> rules[] = {
       {Fault::kServerError, &options_.server_error},
-      {Fault::kSlowDown, &options_.slow_down},
+      {Fault::kSlowDown, &slow_down},
       {Fault::kReset, &options_.reset},
       {Fault::kTruncate, &options_.truncate},
       {Fault::kFlipResponseByte, &options_.flip_response_byte},
@@ -572,8 +574,22 @@ void FaultProxy::serve_client(Client& client) {
   }
 }
 
+std::vector<RequestRecord> FaultProxy::requests() const {
+  std::lock_guard lock(rng_mutex_);
+  return records_;
+}
+
+void FaultProxy::set_slow_down(FaultRule rule) {
+  std::lock_guard lock(rng_mutex_);
+  options_.slow_down = std::move(rule);
+}
+
 bool FaultProxy::answer(int fd, Request& request) {
   Fault fault = choose_fault(request.method, !request.body.empty());
+  if (options_.record_requests) {
+    std::lock_guard lock(rng_mutex_);
+    records_.push_back({std::chrono::steady_clock::now(), request.method, request.target, fault});
+  }
   switch (fault) {
     case Fault::kServerError:
       counters_->server_errors++;
@@ -584,7 +600,9 @@ bool FaultProxy::answer(int fd, Request& request) {
     case Fault::kSlowDown:
       counters_->slow_downs++;
       return send_all(fd, s3_error(503, "Slow Down", "SlowDown", "Please reduce your request rate.",
-                                   request.target, "Retry-After: 1\r\n", request.keep_alive)) &&
+                                   request.target,
+                                   "Retry-After: " + std::to_string(options_.retry_after_seconds) + "\r\n",
+                                   request.keep_alive)) &&
              request.keep_alive;
     case Fault::kReset:
       counters_->resets++;

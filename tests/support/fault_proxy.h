@@ -49,6 +49,16 @@ struct FaultProxyOptions {
   // s3rver 3.7.1 stores a body whatever its Content-MD5 says, so the proxy
   // checks it as S3 does and answers 400 BadDigest (or InvalidDigest) itself.
   bool check_content_md5 = true;
+  int retry_after_seconds = 1;   // the Retry-After of a 503 SlowDown
+  bool record_requests = false;  // keep a RequestRecord per request (requests())
+};
+
+// One request as the proxy met it, for tests that look at timing per key.
+struct RequestRecord {
+  std::chrono::steady_clock::time_point time;  // when its head and body had arrived
+  std::string method;
+  std::string target;  // path and query as sent
+  Fault fault = Fault::kNone;
 };
 
 struct FaultProxyStats {
@@ -93,6 +103,11 @@ class FaultProxy {
   std::string endpoint() const;  // "http://127.0.0.1:P"
   int port() const { return listener_.port(); }
   FaultProxyStats stats() const;
+  // Every request so far, in arrival order (empty unless record_requests).
+  std::vector<RequestRecord> requests() const;
+  // Replaces the slow_down rule from the next request on (a throttle that
+  // starts or stops mid-run).
+  void set_slow_down(FaultRule rule);
 
   // Closes the listener and every connection (stalls included) and joins all
   // threads. Idempotent.
@@ -125,8 +140,9 @@ class FaultProxy {
   HttpListener listener_;
   std::unique_ptr<Counters> counters_;
 
-  std::mutex rng_mutex_;
+  mutable std::mutex rng_mutex_;  // guards rng_, options_.slow_down and records_
   std::mt19937_64 rng_;
+  std::vector<RequestRecord> records_;
 
   std::mutex mutex_;  // guards open_fds_, clients_, stopping_ transitions
   std::condition_variable stop_signal_;

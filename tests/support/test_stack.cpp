@@ -118,6 +118,15 @@ void stop_stack(const std::string& dir) {
   [[maybe_unused]] int ignored = std::system(command.c_str());
 }
 
+// Runs a dev-stack.sh command on dir's stack; throws with its stderr's tail when it fails.
+void run_on_stack(const std::string& dir, const std::string& verb_and_args) {
+  std::string command = dev_stack_command(verb_and_args, dir) + " >/dev/null 2>>" + shell_quote(stderr_log(dir));
+  const int status = std::system(command.c_str());
+  if (status == -1 || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    throw std::runtime_error("ops/dev-stack.sh " + verb_and_args + " failed" + tail_of(stderr_log(dir), 25));
+  }
+}
+
 void remove_dir(const std::string& dir) {
   std::error_code ignored;
   std::filesystem::remove_all(dir, ignored);
@@ -129,7 +138,8 @@ TestStack::TestStack(StackOptions options) : dir_(make_temp_dir("blobferry-test"
   // --owner-pid: should this process die without running the destructor
   // (a crash, ctest's timeout kill), the stack stops itself.
   std::string command = dev_stack_command("up", dir_) + " --only " + shell_quote(only_list(options)) +
-                        " --owner-pid " + std::to_string(::getpid()) + " 2>" + shell_quote(stderr_log(dir_));
+                        (options.redis_aof ? " --redis-aof" : "") + " --owner-pid " + std::to_string(::getpid()) +
+                        " 2>" + shell_quote(stderr_log(dir_));
   CommandResult result = run_capturing_stdout(command);
   if (result.exit_code != 0) {
     std::string message = "ops/dev-stack.sh up failed (exit " + std::to_string(result.exit_code) + ")" +
@@ -145,6 +155,10 @@ TestStack::~TestStack() {
   stop_stack(dir_);
   remove_dir(dir_);
 }
+
+void TestStack::stop_service(const std::string& name) { run_on_stack(dir_, "service-down " + shell_quote(name)); }
+
+void TestStack::start_service(const std::string& name) { run_on_stack(dir_, "service-up " + shell_quote(name)); }
 
 std::string TestStack::env(const std::string& name) const {
   auto found = env_.find(name);

@@ -12,6 +12,7 @@ struct StackOptions {
   bool redis = false;
   bool postgres = false;
   bool s3 = false;  // two s3rver instances: "source" (bucket `source`) and "target" (bucket `target`)
+  bool redis_aof = false;  // Redis with append-only-file persistence (appendfsync everysec)
 };
 
 class TestStack {
@@ -33,6 +34,13 @@ class TestStack {
   // secret S3RVER) and `local` (Disk under the scratch folder).
   std::string storage_config() const { return env("BLOBFERRY_STORAGE_CONFIG"); }
   const std::string& dir() const { return dir_; }
+
+  // Stops one server ("redis", "postgres", "s3-source", "s3-target") as
+  // `down` would, keeping its data; start_service brings it back on the same
+  // port, so every URL above stays valid. Both throw std::runtime_error with
+  // dev-stack.sh's last lines when it fails.
+  void stop_service(const std::string& name);
+  void start_service(const std::string& name);
 
  private:
   std::string dir_;
