@@ -21,10 +21,31 @@ Storage& ServiceRegistry::checked(const std::string& name, Storage::Access acces
   try {
     storage.check(access);
   } catch (const Error& e) {
-    if (e.kind() == ErrorKind::kConfig) throw;
-    throw config_error("service " + name + " (" + storage.describe() + ") is not usable: " + e.what());
+    throw unusable(name, storage, e);
   }
   return storage;
+}
+
+Storage& ServiceRegistry::checked_once(const std::string& name, Storage::Access access) {
+  Storage& storage = get(name);
+  {
+    std::lock_guard lock(mutex_);
+    if (passed_.count({name, access})) return storage;
+  }
+  try {
+    storage.check(access);
+  } catch (const Error& e) {
+    if (e.retryable()) return storage;  // the copies meet it and retry; checked again next time
+    throw unusable(name, storage, e);
+  }
+  std::lock_guard lock(mutex_);
+  passed_.insert({name, access});
+  return storage;
+}
+
+// Named in every case: a Disk root's own message names the path, not the service.
+Error ServiceRegistry::unusable(const std::string& name, const Storage& storage, const Error& e) {
+  return config_error("service " + name + " (" + storage.describe() + ") is not usable: " + e.what());
 }
 
 }  // namespace blobferry

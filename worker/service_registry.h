@@ -4,8 +4,11 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
+#include <utility>
 
+#include "common/error.h"
 #include "common/storage.h"
 #include "common/storage_config.h"
 
@@ -23,12 +26,20 @@ class ServiceRegistry {
   // a configuration error naming the service, so a command stops at once
   // (exit 2) instead of failing every object later.
   Storage& checked(const std::string& name, Storage::Access access);
+  // For workers, per job: check() until it passes once for this access. A
+  // failure no retry can help (a read-only Disk root, a missing bucket) is
+  // the configuration error checked() throws; one a retry can help (the
+  // server restarting) is left to the copies, which retry it.
+  Storage& checked_once(const std::string& name, Storage::Access access);
   const StorageConfig& config() const { return config_; }
 
  private:
+  static Error unusable(const std::string& name, const Storage& storage, const Error& e);
+
   StorageConfig config_;
   std::mutex mutex_;
   std::map<std::string, std::unique_ptr<Storage>> open_;
+  std::set<std::pair<std::string, Storage::Access>> passed_;
 };
 
 }  // namespace blobferry

@@ -159,12 +159,15 @@ void WorkerLoop::process(const Lease& lease) {
     if (e.kind() == ErrorKind::kConfig) {
       // A worker that cannot open the job's services cannot help this
       // migration: hand the job back untouched and stop, so the operator sees it.
-      spdlog::error("{}", e.what());
-      settle("release", [&] { return queue_.release(lease); });
+      // Concurrent jobs meet the same error: it is logged once.
+      bool first = false;
       {
         std::lock_guard lock(mutex_);
-        summary_.config_error = e.what();
+        first = summary_.config_error.empty();
+        if (first) summary_.config_error = e.what();
       }
+      if (first) spdlog::error("{}", e.what());
+      settle("release", [&] { return queue_.release(lease); });
       request_stop();
       return;
     }
@@ -184,8 +187,10 @@ void WorkerLoop::process(const Lease& lease) {
 }
 
 void WorkerLoop::run_copy_job(const Lease& lease, const Job& job) {
-  Storage& source = services_.get(job.source);
-  Storage& target = services_.get(job.target);
+  // Checked on first use, so a target that cannot be written (a read-only
+  // Disk root) stops the worker before any object is tried.
+  Storage& source = services_.checked_once(job.source, Storage::Access::kRead);
+  Storage& target = services_.checked_once(job.target, Storage::Access::kWrite);
   const RetryPolicy& policy = engine_.options().retry_policy;
   const int runs = job.attempts + 1;
 
