@@ -1,0 +1,147 @@
+#!/usr/bin/env bash
+# Engine ceiling: CPU per object of one blobferry worker copying between two near-free servers (nginx GET + WebDAV PUT).
+# Called by bench/run.sh with the dev stack's environment (REDIS_URL), BIN and WORK set.
+#
+# What works against nginx: GET (static files), HEAD (404 when missing, so the
+# skip test copies), PUT (WebDAV, 201/204, no ETag so no ETag check). What does
+# not: ListObjects, multipart, server-side copy. Hence a manifest source with
+# sizes and MD5s, the worker alone (migrate's validation would HEAD and find
+# nginx's ETags no MD5s), and source and target on two ports (one server
+# would let the engine try a server-side copy).
+set -euo pipefail
+
+CSV="${1:?csv}"
+: "${BIN:?}" "${WORK:?}" "${REDIS_URL:?}"
+CONCURRENCY="${CONCURRENCY:-16}"
+DIR="$WORK/nginx"
+NGINX_PID=""
+
+log() { echo "ceiling: $*" >&2; }
+
+stop_nginx() {
+  [[ -n "$NGINX_PID" ]] || return 0
+  kill "$NGINX_PID" 2>/dev/null || true
+  wait "$NGINX_PID" 2>/dev/null || true
+  NGINX_PID=""
+}
+trap stop_nginx EXIT
+
+free_port() {
+  local port
+  for _ in $(seq 200); do
+    port=$((20000 + (RANDOM * 32768 + RANDOM) % 41000))
+    [[ -z "$(ss -Hltn "sport = :$port" 2>/dev/null)" ]] && { echo "$port"; return 0; }
+  done
+  return 1
+}
+
+# Debian's nginx package would start a system nginx on port 80 when
+# installed; its binary, unpacked into the work folder, runs nothing else.
+find_nginx() {
+  NGINX="$(command -v nginx || true)"
+  [[ -n "$NGINX" ]] && return 0
+  mkdir -p "$DIR/deb"
+  (cd "$DIR/deb" && apt-get download nginx >&2 2>/dev/null) || { log "apt-get download nginx failed"; return 1; }
+  dpkg-deb -x "$DIR"/deb/nginx_*.deb "$DIR/deb/root"
+  NGINX="$DIR/deb/root/usr/sbin/nginx"
+}
+
+start_nginx() {
+  SRC_PORT="$(free_port)" DST_PORT="$(free_port)"
+  mkdir -p "$DIR/www/src" "$DIR/www/dst" "$DIR/tmp" "$DIR/logs"
+  cat >"$DIR/nginx.conf" <<EOF
+daemon off;
+master_process off;
+worker_processes 1;
+pid $DIR/nginx.pid;
+error_log $DIR/logs/error.log warn;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  sendfile on;
+  keepalive_requests 100000;
+  client_body_temp_path $DIR/tmp;
+  client_max_body_size 0;
+  client_body_buffer_size 1m;
+  server {
+    listen 127.0.0.1:$SRC_PORT;
+    root $DIR/www;
+    location / { autoindex on; }
+  }
+  server {
+    listen 127.0.0.1:$DST_PORT;
+    root $DIR/www;
+    location / { autoindex on; dav_methods PUT; create_full_put_path on; }
+  }
+}
+EOF
+  "$NGINX" -c "$DIR/nginx.conf" -p "$DIR" -e "$DIR/logs/error.log" &
+  NGINX_PID=$!
+  for _ in $(seq 100); do
+    curl -sf -o /dev/null "http://127.0.0.1:$DST_PORT/dst/" && return 0
+    sleep 0.1
+  done
+  log "nginx did not start:"; tail -n 5 "$DIR/logs/error.log" >&2
+  return 1
+}
+
+write_services() {
+  cat >"$DIR/storage.yml" <<EOF
+nginx_source:
+  service: S3
+  access_key_id: bench
+  secret_access_key: bench
+  region: us-east-1
+  bucket: src
+  endpoint: http://127.0.0.1:$SRC_PORT
+  force_path_style: true
+nginx_target:
+  service: S3
+  access_key_id: bench
+  secret_access_key: bench
+  region: us-east-1
+  bucket: dst
+  endpoint: http://127.0.0.1:$DST_PORT
+  force_path_style: true
+EOF
+}
+
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+
+# One data set: seed src/NAME, a manifest with sizes and MD5s, one worker.
+measure() {
+  local name="$1" count="$2" size="$3" migration="ceiling-$1" before after wall user sys rss ticks
+  local dir="$DIR/www/src/$name"
+  mkdir -p "$dir"
+  head -c "$((count * size))" /dev/urandom | split -b "$size" -a 5 -d - "$dir/obj-"
+  (cd "$dir" && md5sum -- obj-*) | awk -v n="$name" -v s="$size" '{ print n "/" $2 "," s "," $1 }' >"$DIR/$name.csv"
+  rm -rf "$DIR/www/dst/$name"
+  BLOBFERRY_STORAGE_CONFIG="$DIR/storage.yml" "$BIN" enqueue --migration "$migration" --from nginx_source \
+    --to nginx_target --source manifest --manifest "$DIR/$name.csv" --log-level warn >&2
+  before="$(cpu_ticks "$NGINX_PID")"
+  BLOBFERRY_STORAGE_CONFIG="$DIR/storage.yml" /usr/bin/time -f "%e %U %S %M" -o "$DIR/time" "$BIN" worker \
+    --migration "$migration" --concurrency "$CONCURRENCY" --exit-when-empty --log-level warn >&2
+  after="$(cpu_ticks "$NGINX_PID")"
+  read -r wall user sys rss <"$DIR/time"
+  local copied
+  copied="$(find "$DIR/www/dst/$name" -type f | wc -l)"
+  (cd "$DIR/www/dst/$name" && md5sum -c --quiet <(awk -F, '{ sub(/^[^\/]*\//, "", $1); print $3 "  " $1 }' "$DIR/$name.csv")) >&2 ||
+    { log "$name: target differs from the source"; copied=0; }
+  awk -v n="$name" -v c="$count" -v got="$copied" -v s="$size" -v w="$wall" -v u="$user" -v y="$sys" -v r="$rss" \
+    -v t="$((after - before))" -v hz="$(getconf CLK_TCK)" -v conc="$CONCURRENCY" 'BEGIN {
+      cpu = u + y
+      printf "%s,%d,%d,%d,%d,%.2f,%.2f,%.2f,%.1f,%.1f,%.1f,%.2f\n", n, c, got, s, conc, w, u, y, cpu * 1e6 / c,
+        cpu * 1000 / (c * s / 1048576), r / 1024, t / hz
+    }' | tee -a "$CSV"
+  rm -rf "$dir" "$DIR/www/dst/$name"
+}
+
+mkdir -p "$DIR"
+find_nginx
+start_nginx
+write_services
+echo "set,objects,copied,bytes_each,concurrency,wall_s,user_s,sys_s,cpu_us_per_object,cpu_ms_per_MiB,rss_MiB,nginx_cpu_s" | tee "$CSV"
+measure small 2000 32768
+measure tiny 5000 1024
+measure large 8 $((64 * 1024 * 1024))
+stop_nginx
