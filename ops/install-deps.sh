@@ -11,7 +11,7 @@ APT_PACKAGES=(
   nlohmann-json3-dev libspdlog-dev libcli11-dev libyaml-cpp-dev libpugixml-dev
   libgtest-dev googletest
   redis-server postgresql rclone
-  clang libclang-rt-14-dev curl systemd openssl
+  clang libclang-rt-14-dev curl systemd openssl time gnuplot-nox
 )
 
 log() { echo "install-deps: $*" >&2; }

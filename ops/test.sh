@@ -52,6 +52,10 @@ run_ctest "unit tests under ASan+UBSan" build-asan/ctest.log --test-dir build-as
 run_ctest "fuzz targets, smoke budget" build-fuzz/ctest.log --test-dir build-fuzz -L fuzz --output-on-failure -j"$JOBS"
 run_ctest "all tests, Release" build/ctest.log --test-dir build --output-on-failure -j2
 
+# Only that the harness still runs end to end (tiny data, one round); no timing is asserted.
+step "bench smoke: bench/run.sh --smoke"
+bash bench/run.sh --smoke --build-dir build --out build/bench-smoke || FAILED+=("bench smoke")
+
 if [[ "${CI:-}" == "true" ]]; then
   print_summary "unit tests under ASan+UBSan" build-asan/ctest.log
   print_summary "fuzz targets, smoke budget" build-fuzz/ctest.log
