@@ -60,18 +60,24 @@ http {
   access_log off;
   sendfile on;
   keepalive_requests 100000;
-  client_body_temp_path $DIR/tmp;
+  client_body_temp_path $DIR/tmp/body;
+  proxy_temp_path $DIR/tmp/proxy;
+  fastcgi_temp_path $DIR/tmp/fastcgi;
+  uwsgi_temp_path $DIR/tmp/uwsgi;
+  scgi_temp_path $DIR/tmp/scgi;
   client_max_body_size 0;
   client_body_buffer_size 1m;
   server {
     listen 127.0.0.1:$SRC_PORT;
     root $DIR/www;
     location / { autoindex on; }
+    location = /src { return 200; }  # the service check lists the bucket: any 2xx will do
   }
   server {
     listen 127.0.0.1:$DST_PORT;
     root $DIR/www;
     location / { autoindex on; dav_methods PUT; create_full_put_path on; }
+    location = /dst { return 200; }
   }
 }
 EOF
