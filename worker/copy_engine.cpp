@@ -116,6 +116,7 @@ struct CopyEngine::Run {
   std::optional<std::uint64_t> size;    // expected bytes
   std::string md5;                      // expected base64 MD5; empty while unknown
   std::optional<ObjectInfo> source;     // the source's HEAD, once made
+  bool target_seen_absent = false;      // a HEAD of the target already found nothing
   int retries = 0;
 
   int attempts() const { return retries + 1; }
@@ -161,6 +162,9 @@ CopyResult CopyEngine::copy(const CopyTask& task) const {
   refuse_same_object(task);
   check_expected_md5(task);
   Run run{task, task.expected_size, task.expected_md5, std::nullopt};
+  if (!run.size) {
+    if (auto copied = copy_unsized(run)) return *copied;
+  }
   // Without a size neither the skip test nor the choice of path can be made.
   if (!run.size) head_source(run);
   if (auto skipped = skip_if_present(run)) return *skipped;
@@ -189,7 +193,7 @@ void CopyEngine::head_source(Run& run) const {
 
 std::optional<CopyResult> CopyEngine::skip_if_present(Run& run) const {
   const CopyTask& task = run.task;
-  if (task.target_absent) return std::nullopt;  // the listing that planned this copy already asked
+  if (task.target_absent || run.target_seen_absent) return std::nullopt;  // already asked
   const std::optional<ObjectInfo> existing =
       with_retries(run, "HEAD target", [&] { return task.target.head(task.target_key); });
   if (!existing || existing->size != *run.size) return std::nullopt;
@@ -197,6 +201,64 @@ std::optional<CopyResult> CopyEngine::skip_if_present(Run& run) const {
   if (run.md5.empty()) return std::nullopt;  // nothing to compare with: copy again
   if (!proves_md5(*existing, run.md5)) return std::nullopt;
   return CopyResult{CopyResult::Status::kSkipped, *run.size, run.md5, run.attempts(), false};
+}
+
+// No size known (a Paperclip row without _file_size): a HEAD of the source
+// only to learn it would cost a request per object, so a new key's small
+// object is read whole by the GET that copies it. An object over the
+// threshold aborts that GET and takes the HEAD and the usual path; so does
+// one already on the target whose MD5 is not known to compare.
+std::optional<CopyResult> CopyEngine::copy_unsized(Run& run) const {
+  const CopyTask& task = run.task;
+  if (options_.server_side_copy && task.target.can_copy_from(task.source)) return std::nullopt;
+  if (!task.target_absent) {
+    const std::optional<ObjectInfo> existing =
+        with_retries(run, "HEAD target", [&] { return task.target.head(task.target_key); });
+    if (existing && proves_md5(*existing, run.md5)) {
+      return CopyResult{CopyResult::Status::kSkipped, existing->size, run.md5, run.attempts(), false};
+    }
+    if (existing) return std::nullopt;
+    run.target_seen_absent = true;
+  }
+  PartBufferPool::Lease lease = buffers_.acquire();
+  std::string& buffer = lease.buffer();
+  const std::uint64_t limit = threshold();
+  const std::optional<Fetched> fetched = with_retries(run, "GET source", [&]() -> std::optional<Fetched> {
+    buffer.clear();
+    Digest md5 = Digest::md5();
+    bool too_large = false;
+    const ByteSink sink = [&](std::string_view chunk) {
+      if (buffer.size() + chunk.size() > limit) {
+        too_large = true;
+        throw Error(ErrorKind::kPermanent, "too_large", "GET '" + task.source_key + "': over the single-PUT threshold");
+      }
+      buffer.append(chunk);
+      md5.update(chunk);
+    };
+    std::optional<ObjectInfo> info;
+    try {
+      info = task.source.get(task.source_key, sink);
+    } catch (const Error&) {
+      if (too_large) return std::nullopt;
+      throw;
+    }
+    if (!info) throw source_missing(task.source, task.source_key);
+    Fetched got{*std::move(info), base64_encode(md5.finish())};
+    const std::string expected = run.md5.empty() ? etag_md5(got.info.etag) : run.md5;
+    if (!expected.empty() && got.md5 != expected) {
+      throw integrity_error("GET '" + task.source_key + "' on " + task.source.describe() + ": MD5 " + got.md5 +
+                            ", expected " + expected);
+    }
+    return got;
+  });
+  if (!fetched) return std::nullopt;
+  run.size = buffer.size();
+  const PutOptions put_options{fetched->md5, target_metadata(fetched->info.metadata, task.content_type, fetched->md5)};
+  with_retries(run, "PUT target", [&] {
+    MemoryByteSource body(buffer);
+    return task.target.put(task.target_key, body, put_options);
+  });
+  return CopyResult{CopyResult::Status::kCopied, buffer.size(), fetched->md5, run.attempts(), false};
 }
 
 bool CopyEngine::server_side_applies(Run& run) const {
@@ -267,9 +329,27 @@ bool CopyEngine::streams(const Run& run) const {
   return options_.stream_large && !run.md5.empty() && *run.size <= kMaxSinglePut;
 }
 
+bool CopyEngine::target_proves_md5(const Storage& target) const {
+  std::lock_guard lock(proving_mutex_);
+  return proving_targets_.count(&target) != 0;
+}
+
+void CopyEngine::note_target_proves_md5(const Storage& target, bool proves) const {
+  std::lock_guard lock(proving_mutex_);
+  if (proves) {
+    proving_targets_.insert(&target);
+  } else {
+    proving_targets_.erase(&target);
+  }
+}
+
 // One PUT fed by the GET through a bounded pipe. The PUT carries the expected
-// MD5 as Content-MD5, so a server rejects bytes that do not match it; the
-// MD5 hashed on the way is compared too, for servers that do not check.
+// MD5 as Content-MD5, so a server rejects bytes that do not match it, and a
+// target whose answer is an MD5 ETag (checked against Content-MD5 by put())
+// proves what it stored. Hashing on the way is for targets that do neither:
+// it is skipped once a target's answers have proven the MD5 (MD5 costs more
+// CPU than moving the bytes), and an answer that no longer proves it sends
+// the copy round again, hashed.
 CopyResult CopyEngine::copy_streamed(Run& run) const {
   const CopyTask& task = run.task;
   if (!run.source) head_source(run);  // the PUT's headers go out before the first byte arrives
@@ -277,6 +357,7 @@ CopyResult CopyEngine::copy_streamed(Run& run) const {
   const std::uint64_t size = *run.size;
 
   const std::uint64_t copied = with_retries(run, "streamed copy", [&] {
+    const bool hash_here = !target_proves_md5(task.target);
     StreamPipe pipe(options_.stream_buffer);
     Digest md5 = Digest::md5();
     std::uint64_t received = 0;
@@ -288,7 +369,7 @@ CopyResult CopyEngine::copy_streamed(Run& run) const {
             throw integrity_error("GET '" + task.source_key + "' on " + task.source.describe() +
                                   ": more than the expected " + std::to_string(size) + " bytes");
           }
-          md5.update(chunk);
+          if (hash_here) md5.update(chunk);
           received += chunk.size();
           pipe.write(chunk);
         });
@@ -300,8 +381,9 @@ CopyResult CopyEngine::copy_streamed(Run& run) const {
       }
     });
     PipeByteSource body(pipe, size);
+    std::string etag;
     try {
-      task.target.put(task.target_key, body, put_options);
+      etag = task.target.put(task.target_key, body, put_options);
     } catch (...) {
       pipe.abort();
       producer.join();
@@ -310,7 +392,9 @@ CopyResult CopyEngine::copy_streamed(Run& run) const {
     }
     producer.join();
     if (get_failure) std::rethrow_exception(get_failure);
-    const std::string landed = base64_encode(md5.finish());
+    const bool proven = etag_md5(etag) == run.md5;
+    note_target_proves_md5(task.target, proven);
+    const std::string landed = hash_here ? base64_encode(md5.finish()) : proven ? run.md5 : "(not hashed)";
     if (received != size || landed != run.md5) {
       throw integrity_error("streamed copy of '" + task.source_key + "': " + std::to_string(received) +
                             " bytes with MD5 " + landed + ", expected " + std::to_string(size) + " with " + run.md5);

@@ -4,8 +4,10 @@
 #pragma once
 
 #include <cstdint>
+#include <mutex>
 #include <optional>
 #include <string>
+#include <unordered_set>
 
 #include "common/retry_policy.h"
 #include "common/storage.h"
@@ -83,6 +85,7 @@ class CopyEngine {
 
   void head_source(Run& run) const;
   std::optional<CopyResult> skip_if_present(Run& run) const;
+  std::optional<CopyResult> copy_unsized(Run& run) const;
   bool server_side_applies(Run& run) const;
   CopyResult copy_small(Run& run) const;
   CopyResult copy_multipart(Run& run) const;
@@ -95,9 +98,14 @@ class CopyEngine {
                 std::uint64_t expected_bytes) const;
 
   std::uint64_t threshold() const;
+  bool target_proves_md5(const Storage& target) const;
+  void note_target_proves_md5(const Storage& target, bool proves) const;
 
   CopyEngineOptions options_;
   mutable PartBufferPool buffers_;
+  // Targets whose last streamed PUT answered with the MD5 it was sent.
+  mutable std::mutex proving_mutex_;
+  mutable std::unordered_set<const Storage*> proving_targets_;
 };
 
 }  // namespace blobferry
