@@ -392,6 +392,19 @@ start_s3rver() {
   fail_start "s3-$bucket" "$logfile" "exited on $PORT_ATTEMPTS ports"
 }
 
+# s3rver writes an object's files in place, not atomically: a stop in the
+# middle of a PUT can leave an empty metadata file, after which every listing
+# of the bucket (its readiness check too) answers 500. That PUT never
+# completed (S3 would have stored nothing), so its files go before a restart.
+repair_s3rver_data() {
+  local data="$1" meta base
+  while IFS= read -r -d '' meta; do
+    base="${meta%._S3rver_metadata.json}"
+    log "removing the files of a PUT the stop interrupted: $base"
+    rm -f -- "$meta" "$base._S3rver_object" "$base._S3rver_object.md5"
+  done < <(find "$data" -name '*._S3rver_metadata.json' -size 0 -print0)
+}
+
 # Outlives `up`, and runs `down` once the owner has gone without doing so.
 start_watcher() {
   local owner="$1"
@@ -565,8 +578,8 @@ cmd_service_up() {
   case "$name" in
     redis) start_redis ;;
     postgres) start_postgres ;;
-    s3-source) start_s3rver source ;;
-    s3-target) start_s3rver target ;;
+    s3-source) repair_s3rver_data "$DIR/s3-source"; start_s3rver source ;;
+    s3-target) repair_s3rver_data "$DIR/s3-target"; start_s3rver target ;;
   esac
   log "$name running again on 127.0.0.1:$FIXED_PORT"
 }
