@@ -329,27 +329,9 @@ bool CopyEngine::streams(const Run& run) const {
   return options_.stream_large && !run.md5.empty() && *run.size <= kMaxSinglePut;
 }
 
-bool CopyEngine::target_proves_md5(const Storage& target) const {
-  std::lock_guard lock(proving_mutex_);
-  return proving_targets_.count(&target) != 0;
-}
-
-void CopyEngine::note_target_proves_md5(const Storage& target, bool proves) const {
-  std::lock_guard lock(proving_mutex_);
-  if (proves) {
-    proving_targets_.insert(&target);
-  } else {
-    proving_targets_.erase(&target);
-  }
-}
-
 // One PUT fed by the GET through a bounded pipe. The PUT carries the expected
-// MD5 as Content-MD5, so a server rejects bytes that do not match it, and a
-// target whose answer is an MD5 ETag (checked against Content-MD5 by put())
-// proves what it stored. Hashing on the way is for targets that do neither:
-// it is skipped once a target's answers have proven the MD5 (MD5 costs more
-// CPU than moving the bytes), and an answer that no longer proves it sends
-// the copy round again, hashed.
+// MD5 as Content-MD5, so a server rejects bytes that do not match it; the
+// MD5 hashed on the way is compared too, for servers that do not check.
 CopyResult CopyEngine::copy_streamed(Run& run) const {
   const CopyTask& task = run.task;
   if (!run.source) head_source(run);  // the PUT's headers go out before the first byte arrives
@@ -357,7 +339,6 @@ CopyResult CopyEngine::copy_streamed(Run& run) const {
   const std::uint64_t size = *run.size;
 
   const std::uint64_t copied = with_retries(run, "streamed copy", [&] {
-    const bool hash_here = !target_proves_md5(task.target);
     StreamPipe pipe(options_.stream_buffer);
     Digest md5 = Digest::md5();
     std::uint64_t received = 0;
@@ -369,7 +350,7 @@ CopyResult CopyEngine::copy_streamed(Run& run) const {
             throw integrity_error("GET '" + task.source_key + "' on " + task.source.describe() +
                                   ": more than the expected " + std::to_string(size) + " bytes");
           }
-          if (hash_here) md5.update(chunk);
+          md5.update(chunk);
           received += chunk.size();
           pipe.write(chunk);
         });
@@ -381,9 +362,8 @@ CopyResult CopyEngine::copy_streamed(Run& run) const {
       }
     });
     PipeByteSource body(pipe, size);
-    std::string etag;
     try {
-      etag = task.target.put(task.target_key, body, put_options);
+      task.target.put(task.target_key, body, put_options);
     } catch (...) {
       pipe.abort();
       producer.join();
@@ -392,9 +372,7 @@ CopyResult CopyEngine::copy_streamed(Run& run) const {
     }
     producer.join();
     if (get_failure) std::rethrow_exception(get_failure);
-    const bool proven = etag_md5(etag) == run.md5;
-    note_target_proves_md5(task.target, proven);
-    const std::string landed = hash_here ? base64_encode(md5.finish()) : proven ? run.md5 : "(not hashed)";
+    const std::string landed = base64_encode(md5.finish());
     if (received != size || landed != run.md5) {
       throw integrity_error("streamed copy of '" + task.source_key + "': " + std::to_string(received) +
                             " bytes with MD5 " + landed + ", expected " + std::to_string(size) + " with " + run.md5);

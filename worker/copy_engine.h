@@ -4,10 +4,8 @@
 #pragma once
 
 #include <cstdint>
-#include <mutex>
 #include <optional>
 #include <string>
-#include <unordered_set>
 
 #include "common/retry_policy.h"
 #include "common/storage.h"
@@ -98,14 +96,9 @@ class CopyEngine {
                 std::uint64_t expected_bytes) const;
 
   std::uint64_t threshold() const;
-  bool target_proves_md5(const Storage& target) const;
-  void note_target_proves_md5(const Storage& target, bool proves) const;
 
   CopyEngineOptions options_;
   mutable PartBufferPool buffers_;
-  // Targets whose last streamed PUT answered with the MD5 it was sent.
-  mutable std::mutex proving_mutex_;
-  mutable std::unordered_set<const Storage*> proving_targets_;
 };
 
 }  // namespace blobferry
