@@ -43,9 +43,12 @@ Storage& ServiceRegistry::checked_once(const std::string& name, Storage::Access 
   return storage;
 }
 
-// Named in every case: a Disk root's own message names the path, not the service.
+// Named in every case (a Disk root's own message names the path, not the
+// service), and once (an S3 service's configuration errors name it already).
 Error ServiceRegistry::unusable(const std::string& name, const Storage& storage, const Error& e) {
-  return config_error("service " + name + " (" + storage.describe() + ") is not usable: " + e.what());
+  const std::string what = e.what();
+  if (e.kind() == ErrorKind::kConfig && what.find("service " + name) != std::string::npos) return e;
+  return config_error("service " + name + " (" + storage.describe() + ") is not usable: " + what);
 }
 
 }  // namespace blobferry
