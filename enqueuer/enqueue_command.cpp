@@ -87,7 +87,7 @@ int EnqueueCommand::run_paperclip(const GlobalOptions& global, MigrationPlan pla
   PaperclipEnqueuer enqueuer(db, queue, plan, plan_options_.enqueue_options());
   if (dry_run_) {
     const PaperclipCount count = enqueuer.count();
-    std::printf("dry run: %lld %s records with a %s and no attachment yet, %s to copy from %s to %s; nothing queued\n",
+    std::printf("dry run: %lld %s records with a file in %s and no attachment of it yet, %s to copy from %s to %s; nothing queued\n",
                 count.records, plan.paperclip.record_type.c_str(), plan.paperclip.attachment.c_str(),
                 human_bytes(count.bytes).c_str(), plan.from.c_str(), plan.to.c_str());
     return 0;

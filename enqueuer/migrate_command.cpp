@@ -134,7 +134,7 @@ int MigrateCommand::run(const GlobalOptions& global) {
 
   if (dry_run_ && paperclip) {
     const PaperclipCount count = paperclip->count();
-    std::printf("dry run: %lld %s records with a %s and no attachment yet, %s would be copied from %s to %s; nothing copied\n",
+    std::printf("dry run: %lld %s records with a file in %s and no attachment of it yet, %s would be copied from %s to %s; nothing copied\n",
                 count.records, plan.paperclip.record_type.c_str(), plan.paperclip.attachment.c_str(),
                 human_bytes(count.bytes).c_str(), plan.from.c_str(), plan.to.c_str());
     return 0;
