@@ -1,6 +1,11 @@
 // Opens the backend a service of storage.yml describes.
 #include "common/storage_factory.h"
 
+#include <mutex>
+#include <set>
+
+#include <spdlog/spdlog.h>
+
 #include "common/disk_storage.h"
 #include "common/error.h"
 #include "common/s3_storage.h"
@@ -14,6 +19,19 @@ std::string joined(const std::vector<std::string>& names) {
   return out.empty() ? "none" : out;
 }
 
+// Verification off is the user's explicit choice, but never a silent one: it
+// is said once per service and process, whatever the log format.
+void warn_if_unverified(const ServiceConfig& service) {
+  if (service.verify_tls) return;
+  static std::mutex mutex;
+  static std::set<std::string> warned;
+  std::lock_guard lock(mutex);
+  if (!warned.insert(service.name).second) return;
+  spdlog::warn("service {}: TLS certificates are NOT verified (ssl_verify_peer: false in storage.yml), so "
+               "anyone between here and {} can read or change the objects; set ssl_ca_bundle: instead",
+               service.name, service.endpoint.empty() ? std::string("AWS") : service.endpoint);
+}
+
 }  // namespace
 
 std::unique_ptr<Storage> open_storage(const ServiceConfig& service) {
@@ -21,6 +39,7 @@ std::unique_ptr<Storage> open_storage(const ServiceConfig& service) {
     case ServiceKind::kDisk:
       return std::make_unique<DiskStorage>(service);
     case ServiceKind::kS3:
+      warn_if_unverified(service);
       return std::make_unique<S3Storage>(service);
     case ServiceKind::kMirror:
       // A Mirror is the app's dual write; blobferry copies between its members.
