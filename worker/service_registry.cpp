@@ -32,6 +32,13 @@ Storage& ServiceRegistry::checked_once(const std::string& name, Storage::Access 
     std::lock_guard lock(mutex_);
     if (passed_.count({name, access})) return storage;
   }
+  // One check at a time: the threads of a starting worker wait for the first
+  // one's answer instead of each listing the bucket.
+  std::lock_guard checking(check_mutex_);
+  {
+    std::lock_guard lock(mutex_);
+    if (passed_.count({name, access})) return storage;
+  }
   try {
     storage.check(access);
   } catch (const Error& e) {

@@ -38,6 +38,7 @@ class ServiceRegistry {
 
   StorageConfig config_;
   std::mutex mutex_;
+  std::mutex check_mutex_;  // serialises checked_once's checks
   std::map<std::string, std::unique_ptr<Storage>> open_;
   std::set<std::pair<std::string, Storage::Access>> passed_;
 };
