@@ -64,10 +64,13 @@ std::string get_bytes(Storage& storage, const std::string& key) {
   return bytes;
 }
 
-std::vector<AttachedBlob> attachments_of(PgConnection& db, const std::string& record_type, const std::string& name) {
+// service is empty for a Rails 5.2/6.0 table, which has no service_name.
+std::vector<AttachedBlob> attachments_of(PgConnection& db, const std::string& record_type, const std::string& name,
+                                         const std::string& service) {
   PgResult r = db.exec(
-      "SELECT a.record_id::text, b.key, b.filename, coalesce(b.content_type, ''), coalesce(b.metadata, ''), "
-      "b.service_name, coalesce(b.checksum, ''), b.byte_size::text FROM active_storage_attachments a "
+      "SELECT a.record_id::text, b.key, b.filename, coalesce(b.content_type, ''), coalesce(b.metadata, ''), " +
+          std::string(service.empty() ? "''" : "b.service_name") +
+          ", coalesce(b.checksum, ''), b.byte_size::text FROM active_storage_attachments a "
       "JOIN active_storage_blobs b ON b.id = a.blob_id WHERE a.record_type = $1 AND a.name = $2 ORDER BY a.record_id",
       {record_type, name});
   std::vector<AttachedBlob> out;
@@ -109,7 +112,7 @@ void expect_active_storage(PgConnection& db, Storage& target, const std::string&
     if (p.on_source && !p.pre_attached && !p.file_name.empty()) expected_ids.insert(p.id);
   }
   std::set<std::string> seen_ids, seen_keys;
-  for (const AttachedBlob& blob : attachments_of(db, record_type, name)) {
+  for (const AttachedBlob& blob : attachments_of(db, record_type, name, service)) {
     const Planted* p = by_id.count(blob.record_id) ? by_id[blob.record_id] : nullptr;
     ASSERT_NE(p, nullptr) << "attachment for a record that does not exist: " << blob.record_id;
     EXPECT_EQ(count_of(db, "SELECT count(*) FROM " + table + " WHERE id = " + blob.record_id), 1);
@@ -361,6 +364,55 @@ TEST_F(PaperclipTest, NamespacedModelFromAPlainDiskFolderWithMigrateSwitch) {
   EXPECT_NE(r.out.find("wrote 0 "), std::string::npos) << r.out;
   EXPECT_EQ(count_of(db, "SELECT count(*) FROM active_storage_attachments"), 6);
   EXPECT_EQ(table_digest(db, "admin_documents"), before);
+}
+
+// Rails 5.2/6.0 tables: blob rows without service_name, checksum NOT NULL.
+TEST_F(PaperclipTest, Rails60TablesGetRowsWithoutServiceName) {
+  const std::string url = BlobFixture::create_database(stack_->database_url(), "paperclip_rails60");
+  BlobFixture blobs(url, BlobSchema::kRails60);
+  PgConnection& db = blobs.db();
+  db.exec(kAttachmentsTable);
+  db.exec("CREATE TABLE photos (id integer PRIMARY KEY, image_file_name varchar, image_content_type varchar, "
+          "image_file_size integer, image_updated_at timestamp, image_fingerprint varchar)");
+  const std::string root = scratch_->file("rails60/system");
+  const std::string config_path = scratch_->file("storage-rails60.yml");
+  {
+    std::ifstream in(stack_->storage_config());
+    std::ofstream out(config_path);
+    out << in.rdbuf() << "\nold_photos:\n  service: Disk\n  root: " << root << "\n  layout: plain\n";
+  }
+  std::vector<Planted> planted;
+  for (int i = 1; i <= 3; ++i) {
+    Planted p;
+    p.id = std::to_string(i);
+    p.file_name = "p" + p.id + ".gif";
+    p.bytes = random_text(100 * i, blobs.rng());
+    // A custom :path with :hash: the secret comes from the environment.
+    PaperclipPathOptions layout;
+    layout.path_template = "/photos/:id/:hash.:extension";
+    layout.class_name = "Photo";
+    layout.attachment = "image";
+    layout.hash_secret = "app-secret";
+    const std::int64_t updated = 1500000000 + i;
+    const std::string key = PaperclipPath(layout).key_for({p.id, true, p.file_name, updated, ""});
+    std::filesystem::create_directories((std::filesystem::path(root) / key).parent_path());
+    std::ofstream(std::filesystem::path(root) / key, std::ios::binary) << p.bytes;
+    db.exec("INSERT INTO photos VALUES ($1, $2, 'image/gif', $3, to_timestamp($4::bigint) AT TIME ZONE 'UTC', $5)",
+            {p.id, p.file_name, std::to_string(p.bytes.size()), std::to_string(updated), hex_encode(md5_of(p.bytes))});
+    planted.push_back(std::move(p));
+  }
+  BlobferryCli cli(*stack_, scratch_->path());
+  cli.set_env("DATABASE_URL", url);
+  cli.set_env("BLOBFERRY_STORAGE_CONFIG", config_path);
+  cli.set_env("BLOBFERRY_PAPERCLIP_HASH_SECRET", "app-secret");
+  const CliResult r = cli.run({"migrate", "--from", "old_photos", "--to", "target", "--source", "paperclip", "--table",
+                               "photos", "--attachment", "image", "--record-type", "Photo", "--path",
+                               "/photos/:id/:hash.:extension", "--switch", "--no-progress"});
+  ASSERT_EQ(r.exit_code, 0) << r.all();
+  EXPECT_EQ(r.all().find("app-secret"), std::string::npos) << "the hash secret was printed";
+  auto target = open_service("target");
+  expect_active_storage(db, *target, "photos", "Photo", "image", planted, "");
+  EXPECT_EQ(count_of(db, "SELECT count(*) FROM active_storage_attachments"), 3);
 }
 
 TEST_F(PaperclipTest, BadPaperclipOptionsAreOneLineExitTwo) {
