@@ -252,7 +252,19 @@ void validate_migration_name(std::string_view name) {
   bool ok = !name.empty() && name.size() <= 64;
   for (char c : name) ok = ok && allowed(c);
   if (!ok) {
-    throw config_error("invalid migration name \"" + std::string(name) +
+    // The name is echoed with control bytes escaped so the error stays one line.
+    std::string shown;
+    for (char c : name.substr(0, 80)) {
+      const auto byte = static_cast<unsigned char>(c);
+      if (byte < 0x20 || byte == 0x7f) {
+        char escaped[5];
+        std::snprintf(escaped, sizeof escaped, "\\x%02x", byte);
+        shown += escaped;
+      } else {
+        shown += c;
+      }
+    }
+    throw config_error("invalid migration name \"" + shown + (name.size() > 80 ? "…" : "") +
                        "\": use 1 to 64 letters, digits, '-', '_' or '.'");
   }
 }
