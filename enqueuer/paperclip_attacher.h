@@ -23,11 +23,13 @@ class PaperclipAttacher {
   SwitchResult run(int batch_size, bool dry_run, const std::atomic<bool>& stop);
 
   long long already_attached() const { return already_attached_; }
+  long long records_gone() const { return records_gone_; }
 
  private:
   PgConnection& db_;
   MigrationPlan plan_;
   long long already_attached_ = 0;
+  long long records_gone_ = 0;
 };
 
 }  // namespace blobferry

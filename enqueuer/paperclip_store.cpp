@@ -201,10 +201,16 @@ void PaperclipStore::read_schema() {
   blobs_have_service_name_ = !column_type(db_, "active_storage_blobs", "service_name").empty();
 }
 
-AttachOutcome PaperclipStore::attach(const std::string& migration, const std::vector<std::string>& keys) {
+AttachOutcome PaperclipStore::attach(const std::string& migration, const std::vector<std::string>& keys,
+                                     const std::string& record_table) {
   AttachOutcome outcome;
   if (keys.empty()) return outcome;
   read_schema();
+  const std::string record_id_type = checked_type(column_type(db_, record_table.c_str(), "id"),
+                                                  {"bigint", "integer", "smallint", "uuid", "character varying", "text"},
+                                                  record_table + ".id");
+  const std::string record_exists = "EXISTS (SELECT 1 FROM " + db_.quote_identifier(record_table) +
+                                    " r WHERE r.id = todo.record_id::" + record_id_type + ")";
   const std::string metadata_type = checked_type(column_type(db_, "active_storage_blobs", "metadata"),
                                                  {"text", "character varying", "json", "jsonb"},
                                                  "active_storage_blobs.metadata");
@@ -222,7 +228,7 @@ AttachOutcome PaperclipStore::attach(const std::string& migration, const std::ve
       " FOR UPDATE),"
       " fresh AS (SELECT todo.* FROM todo WHERE NOT EXISTS (SELECT 1 FROM active_storage_attachments a"
       " WHERE a.record_type = todo.record_type AND a.record_id = todo.record_id::" + id_type +
-      " AND a.name = todo.name)),"
+      " AND a.name = todo.name) AND " + record_exists + "),"
       " blobs AS (INSERT INTO active_storage_blobs (key, filename, content_type, metadata" + service_column +
       ", byte_size, checksum, created_at) SELECT fresh.key, fresh.filename, fresh.content_type, $3::" + metadata_type +
       service_value + ", fresh.byte_size, fresh.checksum, " + now_utc + " FROM fresh ORDER BY fresh.key RETURNING id, key),"
@@ -230,13 +236,15 @@ AttachOutcome PaperclipStore::attach(const std::string& migration, const std::ve
       " SELECT fresh.name, fresh.record_type, fresh.record_id::" + id_type + ", blobs.id, " + now_utc +
       " FROM fresh JOIN blobs ON blobs.key = fresh.key RETURNING blob_id)"
       " UPDATE " + kTable + " p SET attached_at = now(), blob_id = blobs.id::text,"
-      " outcome = CASE WHEN blobs.id IS NULL THEN 'already_attached' ELSE 'attached' END"
+      " outcome = CASE WHEN blobs.id IS NOT NULL THEN 'attached' WHEN " + record_exists +
+      " THEN 'already_attached' ELSE 'record_gone' END"
       " FROM todo LEFT JOIN blobs ON blobs.key = todo.key"
-      " WHERE p.migration = $1 AND p.key = todo.key RETURNING (blobs.id IS NOT NULL)::int";
+      " WHERE p.migration = $1 AND p.key = todo.key RETURNING p.outcome";
   std::vector<std::optional<std::string>> key_values(keys.begin(), keys.end());
   PgResult r = db_.exec(sql, {migration, pg_text_array(key_values), std::string(R"({"identified":true})")});
   for (int i = 0; i < r.rows(); ++i) {
-    (r.value(i, 0) == "1" ? outcome.attached : outcome.already_attached) += 1;
+    const std::string what = r.value(i, 0);
+    (what == "attached" ? outcome.attached : what == "record_gone" ? outcome.records_gone : outcome.already_attached) += 1;
   }
   return outcome;
 }

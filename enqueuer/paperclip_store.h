@@ -35,6 +35,7 @@ struct PaperclipProof {
 struct AttachOutcome {
   long long attached = 0;          // blob + attachment rows written
   long long already_attached = 0;  // records that had an attachment of that name: left alone
+  long long records_gone = 0;      // records deleted since enqueue: no rows for them
 };
 
 class PaperclipStore {
@@ -62,8 +63,10 @@ class PaperclipStore {
   std::vector<std::string> ready_to_attach(const std::string& migration, const std::string& after, int limit);
   // Writes the active_storage_blobs and active_storage_attachments rows of
   // `keys` in one statement (its own short transaction), skipping records that
-  // already have an attachment of that name, and marks the entries done.
-  AttachOutcome attach(const std::string& migration, const std::vector<std::string>& keys);
+  // already have an attachment of that name or are gone from record_table
+  // (deleted since enqueue), and marks the entries done.
+  AttachOutcome attach(const std::string& migration, const std::vector<std::string>& keys,
+                       const std::string& record_table);
 
   long long count_unverified(const std::string& migration);
   long long count_ready(const std::string& migration);

@@ -235,8 +235,8 @@ TEST_F(PaperclipTest, UsersBucketBecomesActiveStorageRowsOnANewBucket) {
   db.exec(kAttachmentsIndex);
   auto source = open_service("source");
   auto target = open_service("target");
-  const std::vector<Planted> planted = seed_users(db, *source, blobs.rng());
-  const std::string users_before = table_digest(db, "users");
+  std::vector<Planted> planted = seed_users(db, *source, blobs.rng());
+  std::string users_before = table_digest(db, "users");
 
   BlobferryCli cli(*stack_, scratch_->path());
   cli.set_env("DATABASE_URL", url);
@@ -286,9 +286,14 @@ TEST_F(PaperclipTest, UsersBucketBecomesActiveStorageRowsOnANewBucket) {
   EXPECT_NE(r.out.find("User#5"), std::string::npos) << r.out;
   EXPECT_EQ(count_of(db, "SELECT count(*) FROM active_storage_attachments"), 1) << "rows before switch";
 
+  // The app deletes a user after its file was copied: it gets no rows.
+  db.exec("DELETE FROM users WHERE id = 1000000008");
+  users_before = table_digest(db, "users");
+  planted.back().on_source = false;  // no attachment expected for it any more
   r = cli.run({"switch", "--migration", "pc", "--batch-size", "8"});
   EXPECT_EQ(r.exit_code, 1) << r.all();  // two records wait for their files
-  EXPECT_NE(r.out.find("wrote 30 ActiveStorage blob and attachment rows"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("wrote 29 ActiveStorage blob and attachment rows"), std::string::npos) << r.out;
+  EXPECT_EQ(count_of(db, "SELECT count(*) FROM blobferry_paperclip_blobs WHERE outcome = 'record_gone'"), 1);
   expect_active_storage(db, *target, "users", "User", "avatar", planted, "target");
 
   // A second run finds nothing new: no copies, no rows.
