@@ -2,6 +2,7 @@
 // service names, prefixes, migration names and manifest keys reach SQL only as
 // parameters, never a shell, never a path outside a Disk root, and never a
 // Redis key another migration's name could collide with or glob-match.
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <map>

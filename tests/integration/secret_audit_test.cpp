@@ -2,7 +2,10 @@
 // command, failing cases included) run with distinctive credentials, and
 // nothing it printed, reported, served or left in Redis may contain any of
 // them, raw or base64-, URL- or JSON-encoded.
+#include <cctype>
 #include <chrono>
+#include <csignal>
+#include <cstdio>
 #include <fstream>
 #include <map>
 #include <memory>

@@ -2,9 +2,12 @@
 // Verification is on by default, an untrusted certificate is a one-line
 // configuration error naming the endpoint and the fix, `ssl_ca_bundle:` makes
 // it pass, plain http:// keeps working, and turning verification off is never silent.
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <memory>
+#include <random>
 #include <string>
 #include <vector>
 
