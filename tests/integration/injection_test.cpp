@@ -286,3 +286,47 @@ TEST_F(Injection, ManifestKeysNeverEscapeADiskRoot) {
     EXPECT_EQ(std::string(std::istreambuf_iterator<char>(decoy), {}), "decoy");
   }
 }
+
+// Paperclip's table and attachment names become SQL identifiers: quoted, so a
+// table whose name is an injection is just a table, and an unknown one is a
+// one-line error that leaves the blob table alone.
+TEST_F(Injection, PaperclipTableNamesAreQuotedIdentifiers) {
+  write_config(s3_service("source", "source", stack_->env("S3_SOURCE_ENDPOINT")) +
+               s3_service("target", "target", stack_->env("S3_TARGET_ENDPOINT")));
+  bt::BlobFixture table(stack_->database_url(), bt::BlobSchema::kRails7);
+  std::vector<bt::SeedRow> rows = table.add_rows(3, "2024-05-01 12:00:00");
+  const std::string odd_table = "users\"; DROP TABLE active_storage_blobs; --";
+  const std::string quoted = "\"users\"\"; DROP TABLE active_storage_blobs; --\"";
+  table.db().exec("DROP TABLE IF EXISTS active_storage_attachments");
+  table.db().exec("CREATE TABLE active_storage_attachments (id bigserial PRIMARY KEY, name varchar NOT NULL, "
+                  "record_type varchar NOT NULL, record_id bigint NOT NULL, blob_id bigint NOT NULL, "
+                  "created_at timestamp(6) NOT NULL)");
+  table.db().exec("DROP TABLE IF EXISTS " + quoted);
+  table.db().exec("CREATE TABLE " + quoted +
+                  " (id bigserial primary key, avatar_file_name varchar, avatar_content_type varchar, "
+                  "avatar_file_size bigint, avatar_updated_at timestamp)");
+  table.db().exec("INSERT INTO " + quoted +
+                  " (avatar_file_name, avatar_content_type, avatar_file_size, avatar_updated_at) VALUES "
+                  "('a.png', 'image/png', 10, now()), ('b.png', 'image/png', 20, now())");
+
+  const std::vector<std::string> paperclip = {"migrate", "--from", "source", "--to", "target", "--source",
+                                              "paperclip", "--attachment", "avatar", "--record-type", "User",
+                                              "--dry-run", "--migration", "paperclip-names", "--table"};
+  std::vector<std::string> args = paperclip;
+  args.push_back(odd_table);
+  const bt::CliResult r = cli_->run(args);
+  EXPECT_EQ(r.exit_code, 0) << "the odd table is read as a table: " << r.all();
+  EXPECT_NE(r.all().find("2 User records"), std::string::npos) << r.all();
+
+  for (const std::string& missing : {std::string("nosuch\"; DROP TABLE active_storage_blobs; --"),
+                                     std::string("users; DROP TABLE active_storage_blobs"), shell_payloads(pwned_dir())[0]}) {
+    args = paperclip;
+    args.push_back(missing);
+    expect_refused(cli_->run(args), "--table " + missing);
+  }
+  args = paperclip;
+  args.push_back(odd_table);
+  args[8] = "avatar_file_name; DROP TABLE active_storage_blobs; --";
+  expect_refused(cli_->run(args), "--attachment with SQL");
+  EXPECT_EQ(table.row_count(), static_cast<long long>(rows.size())) << "the blob table survived";
+}
