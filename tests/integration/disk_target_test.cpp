@@ -149,6 +149,7 @@ TEST_F(DiskTargetTest, FullDiskFailsEachObjectClearlyAndLeavesNoPartialFile) {
               "copied %llu, failed %zu (all disk_full, 1 attempt each), partial or temporary files left %zu, "
               "corrupt 0\n",
               objects.size(), static_cast<unsigned long long>(copied), failed, strays.size());
+  std::fflush(stdout);  // the figures show at once, even when stdout is a file
 }
 
 // A read-only root stops worker and migrate at start: exit 2 and one line
@@ -201,6 +202,7 @@ TEST_F(DiskTargetTest, ReadOnlyRootIsAClearErrorAtStart) {
   std::printf("RELIABILITY disk-read-only: target root on a read-only tmpfs%s, the error naming the service and "
               "path; files written 0\n",
               figures.c_str());
+  std::fflush(stdout);  // the figures show at once, even when stdout is a file
 }
 
 }  // namespace

@@ -220,6 +220,7 @@ TEST_F(SoakTest, EveryObjectArrivesIntactWhileWorkersAreKilledEveryFewSeconds) {
               static_cast<unsigned long long>(counts.recovered), static_cast<unsigned long long>(copied),
               static_cast<unsigned long long>(skipped), lost, corrupt, open_uploads, seed_seconds, copy_seconds,
               objects.size() / copy_seconds, validate_seconds);
+  std::fflush(stdout);  // the figures show at once, even when stdout is a file
 }
 
 }  // namespace
