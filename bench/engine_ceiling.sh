@@ -125,10 +125,12 @@ measure() {
   BLOBFERRY_STORAGE_CONFIG="$DIR/storage.yml" "$BIN" enqueue --migration "$migration" --from nginx_source \
     --to nginx_target --source manifest --manifest "$DIR/$name.csv" --log-level warn >&2
   before="$(cpu_ticks "$NGINX_PID")"
-  BLOBFERRY_STORAGE_CONFIG="$DIR/storage.yml" /usr/bin/time -f "%e %U %S %M" -o "$DIR/time" "$BIN" worker \
+  # WORKER_WRAPPER (say "perf record -g -o /tmp/worker.perf --") profiles the worker.
+  # shellcheck disable=SC2086
+  BLOBFERRY_STORAGE_CONFIG="$DIR/storage.yml" /usr/bin/time -f "%e %U %S %M" -o "$DIR/time" ${WORKER_WRAPPER:-} "$BIN" worker \
     --migration "$migration" --concurrency "$CONCURRENCY" --exit-when-empty --log-level warn >&2
   after="$(cpu_ticks "$NGINX_PID")"
-  read -r wall user sys rss <"$DIR/time"
+  read -r wall user sys rss < <(tail -n 1 "$DIR/time")
   local copied
   copied="$(find "$DIR/www/dst/$name" -type f | wc -l)"
   (cd "$DIR/www/dst/$name" && md5sum -c --quiet <(awk -F, '{ sub(/^[^\/]*\//, "", $1); print $3 "  " $1 }' "$DIR/$name.csv")) >&2 ||
@@ -147,7 +149,11 @@ find_nginx
 start_nginx
 write_services
 echo "set,objects,copied,bytes_each,concurrency,wall_s,user_s,sys_s,cpu_us_per_object,cpu_ms_per_MiB,rss_MiB,nginx_cpu_s" | tee "$CSV"
-measure small 2000 32768
-measure tiny 5000 1024
-measure large 8 $((64 * 1024 * 1024))
+for set in ${CEILING_SETS:-small tiny large}; do
+  case "$set" in
+    small) measure small 2000 32768 ;;
+    tiny) measure tiny 5000 1024 ;;
+    large) measure large 8 $((64 * 1024 * 1024)) ;;
+  esac
+done
 stop_nginx

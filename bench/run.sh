@@ -110,9 +110,14 @@ ensure_blobferry() {
 # --- stack -----------------------------------------------------------------
 
 WORK=""
+WORKER_PIDS=()
 cleanup() {
   local status=$?
-  [[ -n "${NGINX_PID:-}" ]] && kill "$NGINX_PID" 2>/dev/null || true
+  # Workers of an interrupted distributed run would outlive us, retrying a stopped Redis.
+  local child
+  for child in "${WORKER_PIDS[@]}"; do  # GNU time's pids: the worker is its child
+    pkill -TERM -P "$child" 2>/dev/null || true
+  done
   if [[ -n "$WORK" ]]; then
     bash "$ROOT/ops/dev-stack.sh" down --dir "$WORK/stack" >/dev/null 2>&1 || true
     rm -rf "$WORK"
@@ -233,9 +238,10 @@ run_distributed() {
   timed "$WORK/time.enqueue" "$BIN" enqueue --migration "$migration" --from source --to target \
     --source listing --prefix "$name/" --log-level warn >>"$WORK/logs/distributed.log" 2>&1 || status=$?
   for i in 1 2; do
-    timed "$WORK/time.worker$i" "$BIN" worker --migration "$migration" --concurrency "$per_worker" \
-      --exit-when-empty --log-level warn >>"$WORK/logs/distributed.log" 2>&1 &
+    /usr/bin/time -f "$TIME_FORMAT" -o "$WORK/time.worker$i" "$BIN" worker --migration "$migration" \
+      --concurrency "$per_worker" --exit-when-empty --log-level warn >>"$WORK/logs/distributed.log" 2>&1 &
     pids+=($!)
+    WORKER_PIDS+=($!)
   done
   for pid in "${pids[@]}"; do wait "$pid" || status=$?; done
   WALL="$(sum "$(now)" "-$started")"
