@@ -55,7 +55,11 @@ void merge_into(Fields& fields, const YAML::Node& map, int& merges_left) {
     if (key == "<<") {
       bases.push_back(entry.second);
     } else {
-      fields[key] = entry.second;
+      // Never YAML::Node's operator= on a node already stored: it rebinds
+      // the document's node itself, which a duplicate key pointing at the
+      // map being iterated (`a: &a {k: *a, k: 1}`) turns into a use after free.
+      fields.erase(key);
+      fields.emplace(key, entry.second);
     }
   }
   for (const YAML::Node& base : bases) merge_base(fields, base, merges_left);
