@@ -2,19 +2,14 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 
-#include <atomic>
 #include <chrono>
 #include <cstdint>
-#include <exception>
 #include <filesystem>
 #include <fstream>
-#include <functional>
 #include <iterator>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <optional>
-#include <random>
 #include <set>
 #include <sstream>
 #include <string>
@@ -34,6 +29,7 @@
 #include "common/service_config.h"
 #include "tests/support/child_process.h"
 #include "tests/support/fault_proxy.h"
+#include "tests/support/seed_data.h"
 #include "tests/support/temp_dir.h"
 #include "tests/support/test_services.h"
 #include "tests/support/test_stack.h"
@@ -54,6 +50,17 @@ using testing::FaultProxyStats;
 using testing::FaultRule;
 using testing::TempDir;
 using testing::TestStack;
+using testing::SeedObject;
+using testing::SeedObjects;
+using testing::lines_containing;
+using testing::last_lines;
+using testing::make_seed_objects;
+using testing::manifest_csv;
+using testing::not_intact_on;
+using testing::parallel_for;
+using testing::put_seed_objects;
+using testing::wait_until;
+using testing::write_text_file;
 using Clock = std::chrono::steady_clock;
 
 constexpr std::uint64_t kKiB = 1024;
@@ -62,74 +69,21 @@ constexpr int kPartSizeMiB = 5;
 
 // --- data ------------------------------------------------------------------
 
-struct SeedObject {
-  std::string key;
-  std::uint64_t size = 0;
-  std::uint64_t seed = 0;  // the bytes are random_bytes(size, seed)
-  std::string md5;         // base64, filled when seeded
-};
+using DataSet = SeedObjects;
 
-using DataSet = std::vector<SeedObject>;
-
-std::string random_bytes(std::size_t size, std::uint64_t seed) {
-  std::mt19937_64 engine(seed);
-  std::string bytes(size, '\0');
-  for (std::size_t i = 0; i < size; i += 8) {
-    const std::uint64_t word = engine();
-    for (std::size_t j = 0; j < 8 && i + j < size; ++j) bytes[i + j] = static_cast<char>(word >> (8 * j));
-  }
-  return bytes;
-}
-
-// ActiveStorage keys are 28 random base36 characters.
-std::string base36_key(std::mt19937_64& engine) {
-  static constexpr char kDigits[] = "0123456789abcdefghijklmnopqrstuvwxyz";
-  std::string key(28, '0');
-  for (char& c : key) c = kDigits[engine() % 36];
-  return key;
-}
-
-// count objects under prefix with sizes spread over [min_size, max_size]
-// (the first one empty when min_size is 0), plus the given large sizes placed
-// early in the list so they are in flight when workers are disturbed.
+// count objects under prefix with sizes spread over [min_size, max_size], the
+// first one of min_size (empty when that is 0), plus the given large sizes
+// placed early in the list so they are in flight when workers are disturbed.
 DataSet make_data_set(const std::string& prefix, std::size_t count, std::uint64_t min_size, std::uint64_t max_size,
                       const std::vector<std::uint64_t>& large, std::uint64_t seed) {
-  std::mt19937_64 engine(seed);
-  DataSet data;
-  for (std::size_t i = 0; i < count; ++i) {
-    SeedObject object;
-    object.key = prefix + base36_key(engine);
-    object.size = i == 0 ? min_size : min_size + engine() % (max_size - min_size + 1);
-    object.seed = engine();
-    data.push_back(object);
-  }
+  DataSet data = make_seed_objects(prefix, count, min_size, max_size, {}, seed);
+  if (!data.empty()) data.front().size = min_size;
   for (std::size_t i = 0; i < large.size(); ++i) {
-    SeedObject object{prefix + "large-" + std::to_string(i) + "-" + base36_key(engine), large[i], engine(), {}};
+    const std::string large_prefix = prefix + "large-" + std::to_string(i) + "-";
+    SeedObject object = make_seed_objects(large_prefix, 1, large[i], large[i], {}, seed + 1 + i).front();
     data.insert(data.begin() + static_cast<std::ptrdiff_t>(std::min(data.size(), 1 + i * count / 2)), object);
   }
   return data;
-}
-
-// Runs body(0..count-1) on `threads` threads; rethrows the first exception.
-void parallel_for(std::size_t count, int threads, const std::function<void(std::size_t)>& body) {
-  std::atomic<std::size_t> next{0};
-  std::mutex mutex;
-  std::exception_ptr first_error;
-  std::vector<std::thread> pool;
-  for (int t = 0; t < threads; ++t) {
-    pool.emplace_back([&] {
-      for (std::size_t i = next++; i < count; i = next++) {
-        try {
-          body(i);
-        } catch (...) {
-          std::lock_guard lock(mutex);
-          if (!first_error) first_error = std::current_exception();
-        }
-      }
-    });
-  }
-  for (auto& thread : pool) thread.join();
-  if (first_error) std::rethrow_exception(first_error);
 }
 
 // --- files -----------------------------------------------------------------
@@ -137,28 +91,6 @@ void parallel_for(std::size_t count, int threads, const std::function<void(std::
 std::string read_file(const std::string& path) {
   std::ifstream file(path, std::ios::binary);
   return std::string(std::istreambuf_iterator<char>(file), std::istreambuf_iterator<char>());
-}
-
-void write_file(const std::string& path, const std::string& text) {
-  std::ofstream file(path, std::ios::binary | std::ios::trunc);
-  file << text;
-  if (!file.flush()) throw std::runtime_error("cannot write " + path);
-}
-
-std::string csv_field(const std::string& value) {
-  if (value.find_first_of(",\"\r\n") == std::string::npos) return value;
-  std::string quoted = "\"";
-  for (char c : value) quoted += c == '"' ? std::string("\"\"") : std::string(1, c);
-  return quoted + "\"";
-}
-
-// A manifest as an app would export it: key, size and base64 MD5.
-std::string manifest_csv(const DataSet& data) {
-  std::string csv = "key,size,checksum\n";
-  for (const SeedObject& object : data) {
-    csv += csv_field(object.key) + "," + std::to_string(object.size) + "," + csv_field(object.md5) + "\n";
-  }
-  return csv;
 }
 
 // Every file under dir, relative path -> hex MD5 of its bytes ("<dir>" for folders).
@@ -173,32 +105,6 @@ std::map<std::string, std::string> hash_tree(const std::string& dir) {
     by_path[std::filesystem::relative(entries[i].path(), dir).string()] = hashes[i];
   }
   return by_path;
-}
-
-std::vector<std::string> lines_containing(const std::string& text, const std::string& needle) {
-  std::vector<std::string> found;
-  std::istringstream lines(text);
-  for (std::string line; std::getline(lines, line);) {
-    if (line.find(needle) != std::string::npos) found.push_back(line);
-  }
-  return found;
-}
-
-std::string last_lines(const std::string& text, std::size_t n) {
-  std::size_t start = text.size();
-  for (std::size_t lines = 0; start > 0 && lines <= n;) {
-    if (text[--start] == '\n') ++lines;
-  }
-  return text.substr(start);
-}
-
-bool wait_until(const std::function<bool()>& condition, std::chrono::milliseconds timeout) {
-  const auto deadline = Clock::now() + timeout;
-  while (!condition()) {
-    if (Clock::now() >= deadline) return false;
-    std::this_thread::sleep_for(50ms);
-  }
-  return true;
 }
 
 double seconds_since(Clock::time_point start) { return std::chrono::duration<double>(Clock::now() - start).count(); }
@@ -257,7 +163,7 @@ struct Shared {
   int runs = 0;
 
   Shared() {
-    for (DataSet* data : {&killed, &faults, &malformed, &missing, &drain}) seed(*data);
+    for (DataSet* data : {&killed, &faults, &malformed, &missing, &drain}) put_seed_objects(*data, source);
     source_digest = hash_tree(stack.env("S3_SOURCE_DIR"));
   }
 
@@ -268,15 +174,6 @@ struct Shared {
     return data;
   }
 
-  void seed(DataSet& data) {
-    parallel_for(data.size(), 6, [&](std::size_t i) {
-      SeedObject& object = data[i];
-      const std::string bytes = random_bytes(object.size, object.seed);
-      object.md5 = base64_encode(md5_of(bytes));
-      MemoryByteSource body(bytes);
-      source.put(object.key, body, PutOptions{object.md5, {}});
-    });
-  }
 };
 
 class WorkerDistributedTest : public ::testing::Test {
@@ -293,7 +190,7 @@ class WorkerDistributedTest : public ::testing::Test {
   // A storage.yml with `source` and `target` straight at the two s3rvers.
   static std::string direct_config(const std::string& name) {
     const std::string path = shared().scratch.file(name + ".storage.yml");
-    write_file(path, s3_service_yaml("source", "source", stack().env("S3_SOURCE_ENDPOINT")) +
+    write_text_file(path, s3_service_yaml("source", "source", stack().env("S3_SOURCE_ENDPOINT")) +
                          s3_service_yaml("target", "target", stack().env("S3_TARGET_ENDPOINT")));
     return path;
   }
@@ -357,7 +254,7 @@ class WorkerDistributedTest : public ::testing::Test {
   static void enqueue_manifest(const std::string& migration, const std::string& manifest_text,
                                const std::string& config) {
     const std::string manifest = shared().scratch.file(migration + ".manifest.csv");
-    write_file(manifest, manifest_text);
+    write_text_file(manifest, manifest_text);
     CommandRun run = run_blobferry("enqueue-" + migration,
                                    {"enqueue", "--migration", migration, "--from", "source", "--to", "target",
                                     "--source", "manifest", "--manifest", manifest},
@@ -387,28 +284,7 @@ class WorkerDistributedTest : public ::testing::Test {
   // Each object of data that is not on the target with the seeded size and MD5,
   // read straight from the target s3rver, with what is wrong with it.
   static std::vector<std::string> not_intact_on_target(const DataSet& data) {
-    std::mutex mutex;
-    std::vector<std::string> problems;
-    parallel_for(data.size(), 4, [&](std::size_t i) {
-      const SeedObject& object = data[i];
-      Digest md5 = Digest::md5();
-      std::uint64_t size = 0;
-      auto info = shared().target.get(object.key, [&](std::string_view chunk) {
-        md5.update(chunk);
-        size += chunk.size();
-      });
-      std::string problem;
-      if (!info) {
-        problem = object.key + ": missing";
-      } else if (size != object.size || base64_encode(md5.finish()) != object.md5) {
-        problem = object.key + ": " + std::to_string(size) + " bytes, not the source's " + std::to_string(object.size) +
-                  " bytes with MD5 " + object.md5;
-      }
-      if (problem.empty()) return;
-      std::lock_guard lock(mutex);
-      problems.push_back(problem);
-    });
-    return problems;
+    return not_intact_on(shared().target, data);
   }
 
   static Shared* shared_;
@@ -566,7 +442,7 @@ TEST_F(WorkerDistributedTest, CopiesIntactThroughInjectedFaults) {
   // Jobs name services; the workers' storage.yml sends the same names through the proxies.
   enqueue_manifest(migration, manifest_csv(data), direct_config(migration));
   const std::string proxied = shared().scratch.file("faults-proxied.storage.yml");
-  write_file(proxied, s3_service_yaml("source", "source", source_proxy.endpoint(), 2) +
+  write_text_file(proxied, s3_service_yaml("source", "source", source_proxy.endpoint(), 2) +
                           s3_service_yaml("target", "target", target_proxy.endpoint(), 2));
 
   WorkerFlags flags;
@@ -619,7 +495,11 @@ Job copy_job(const std::string& migration, const SeedObject& object) {
   job.migration = migration;
   job.source = "source";
   job.target = "target";
-  job.objects.push_back({object.key, {}, object.size, object.md5, {}, std::nullopt});
+  JobObject entry;
+  entry.key = object.key;
+  entry.size = object.size;
+  entry.checksum = object.md5;
+  job.objects.push_back(entry);
   return job;
 }
 
@@ -680,8 +560,7 @@ TEST_F(WorkerDistributedTest, RecordsAMissingSourceKeyAsFailedByKey) {
   const std::string sized_key = "missing/never-uploaded-sized.bin";
   const std::string bare_key = "missing/never uploaded bare.bin";
   enqueue_manifest(migration,
-                   manifest_csv(data) + csv_field(sized_key) + ",1234,1B2M2Y8AsgTpgAmY7PhCfg==\n" + csv_field(bare_key) +
-                       ",,\n",
+                   manifest_csv(data) + sized_key + ",1234,1B2M2Y8AsgTpgAmY7PhCfg==\n" + bare_key + ",,\n",
                    config);
 
   WorkerFlags flags;
