@@ -20,6 +20,7 @@
 #include "tests/support/blobferry_cli.h"
 #include "tests/support/seed_data.h"
 #include "tests/support/temp_dir.h"
+#include "tests/support/test_services.h"
 #include "tests/support/test_stack.h"
 #include "tests/support/tmpfs_mount.h"
 
@@ -32,20 +33,12 @@ using testing::BlobferryCli;
 using testing::CliResult;
 using testing::SeedObjects;
 using testing::TempDir;
+using testing::disk_service;
 using testing::TestStack;
 using testing::TmpfsMount;
 
 constexpr std::uint64_t kKiB = 1024;
 constexpr std::uint64_t kMiB = 1024 * kKiB;
-
-ServiceConfig disk_service(const std::string& name, const std::string& root) {
-  ServiceConfig service;
-  service.name = name;
-  service.kind = ServiceKind::kDisk;
-  service.service_type = "Disk";
-  service.root = root;
-  return service;
-}
 
 std::string read_file(const std::string& path) {
   std::ifstream file(path, std::ios::binary);

@@ -42,21 +42,13 @@ using testing::CliResult;
 using testing::SeedObjects;
 using testing::SeedRow;
 using testing::TempDir;
+using testing::disk_service;
 using testing::TestStack;
 using testing::WorkerFleet;
 
 constexpr std::uint64_t kMiB = 1024 * 1024;
 
 double seconds_since(Clock::time_point start) { return std::chrono::duration<double>(Clock::now() - start).count(); }
-
-ServiceConfig disk_service(const std::string& name, const std::string& root) {
-  ServiceConfig service;
-  service.name = name;
-  service.kind = ServiceKind::kDisk;
-  service.service_type = "Disk";
-  service.root = root;
-  return service;
-}
 
 std::string disk_yaml(const std::string& name, const std::string& root) {
   return name + ":\n  service: Disk\n  root: " + root + "\n";

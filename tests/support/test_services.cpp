@@ -19,6 +19,16 @@ ServiceConfig s3rver_service(const std::string& bucket, const std::string& endpo
   return service;
 }
 
+ServiceConfig disk_service(const std::string& name, const std::string& root, DiskLayout layout) {
+  ServiceConfig service;
+  service.name = name;
+  service.kind = ServiceKind::kDisk;
+  service.service_type = "Disk";
+  service.root = root;
+  service.layout = layout;
+  return service;
+}
+
 std::string md5_base64(std::string_view bytes) { return base64_encode(md5_of(bytes)); }
 std::string md5_hex(std::string_view bytes) { return hex_encode(md5_of(bytes)); }
 

@@ -10,6 +10,9 @@ namespace blobferry::testing {
 
 // An S3 service on a test stack's s3rver: path style, key and secret S3RVER.
 ServiceConfig s3rver_service(const std::string& bucket, const std::string& endpoint);
+// A Disk service rooted at root.
+ServiceConfig disk_service(const std::string& name, const std::string& root,
+                           DiskLayout layout = DiskLayout::kActiveStorage);
 
 std::string md5_base64(std::string_view bytes);  // ActiveStorage's checksum format
 std::string md5_hex(std::string_view bytes);     // a single-part ETag

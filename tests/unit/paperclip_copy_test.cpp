@@ -11,19 +11,14 @@
 #include "common/error.h"
 #include "common/service_config.h"
 #include "tests/support/temp_dir.h"
+#include "tests/support/test_services.h"
 #include "worker/copy_engine.h"
 
 namespace blobferry {
 namespace {
 
 ServiceConfig plain_disk(const std::string& name, const std::string& root) {
-  ServiceConfig service;
-  service.name = name;
-  service.kind = ServiceKind::kDisk;
-  service.service_type = "Disk";
-  service.root = root;
-  service.layout = DiskLayout::kPlain;
-  return service;
+  return testing::disk_service(name, root, DiskLayout::kPlain);
 }
 
 // Counts what is asked of a storage and passes everything through.
