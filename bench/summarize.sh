@@ -65,7 +65,7 @@ printf '%s\n' "${VERDICTS[@]}"
 
 # chart.dat: one row per data set, columns MiB/s then RSS per tool.
 {
-  echo "set embedded distributed rclone embedded_rss distributed_rss rclone_rss"
+  echo "# set embedded distributed rclone embedded_rss distributed_rss rclone_rss"
   for set in $SETS; do
     echo "$set $(value "$set" embedded 7) $(value "$set" distributed 7) $(value "$set" rclone 7)" \
       "$(value "$set" embedded 6) $(value "$set" distributed 6) $(value "$set" rclone 6)"
