@@ -73,21 +73,6 @@ using DirPtr = std::unique_ptr<DIR, DirCloser>;
 
 bool starts_with(std::string_view text, std::string_view prefix) { return text.substr(0, prefix.size()) == prefix; }
 
-// Keys can hold anything but NUL; control characters would break a one-line message.
-std::string printable(std::string_view text) {
-  std::string out;
-  for (unsigned char c : text) {
-    if (c < 0x20 || c == 0x7f) {
-      char escaped[5];
-      std::snprintf(escaped, sizeof escaped, "\\x%02x", c);
-      out += escaped;
-    } else {
-      out.push_back(static_cast<char>(c));
-    }
-  }
-  return out;
-}
-
 Error invalid_key(const std::string& key, const std::string& why) {
   return Error(ErrorKind::kPermanent, "invalid_key", "key '" + printable(key) + "' " + why);
 }

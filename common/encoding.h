@@ -13,6 +13,9 @@ std::optional<std::string> hex_decode(std::string_view hex);  // nullopt on odd 
 std::string base64_encode(std::string_view bytes);
 std::optional<std::string> base64_decode(std::string_view text);  // nullopt on malformed input
 
+// text with control bytes shown as \xNN, so a key or name in a message keeps it one line.
+std::string printable(std::string_view text);
+
 // "9e107d9d372bb6826bd81d3542a419d6" -> "nhB9nTcrtoJr2B01QqQZ1g==", nullopt unless 32 hex digits.
 std::optional<std::string> hex_md5_to_base64(std::string_view hex);
 // The reverse; nullopt unless it decodes to 16 bytes.

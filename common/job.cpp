@@ -253,17 +253,7 @@ void validate_migration_name(std::string_view name) {
   for (char c : name) ok = ok && allowed(c);
   if (!ok) {
     // The name is echoed with control bytes escaped so the error stays one line.
-    std::string shown;
-    for (char c : name.substr(0, 80)) {
-      const auto byte = static_cast<unsigned char>(c);
-      if (byte < 0x20 || byte == 0x7f) {
-        char escaped[5];
-        std::snprintf(escaped, sizeof escaped, "\\x%02x", byte);
-        shown += escaped;
-      } else {
-        shown += c;
-      }
-    }
+    const std::string shown = printable(name.substr(0, 80));
     throw config_error("invalid migration name \"" + shown + (name.size() > 80 ? "…" : "") +
                        "\": use 1 to 64 letters, digits, '-', '_' or '.'");
   }

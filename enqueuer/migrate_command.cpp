@@ -12,6 +12,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "common/encoding.h"
 #include "common/error.h"
 #include "common/memory_queue.h"
 #include "common/pg_connection.h"
@@ -206,8 +207,8 @@ int MigrateCommand::run(const GlobalOptions& global) {
               static_cast<unsigned long long>(counts.skipped), plan.to.c_str(),
               static_cast<unsigned long long>(counts.failed + counts.dead));
   queue.for_each_failure([](const FailureRecord& f) {
-    std::printf("  failed: %s%s (%s): %s\n", f.key.c_str(), record_of_failure(f).c_str(), f.reason.c_str(),
-                f.message.c_str());
+    std::printf("  failed: %s%s (%s): %s\n", printable(f.key).c_str(), record_of_failure(f).c_str(),
+                f.reason.c_str(), printable(f.message).c_str());
   });
   if (!summary.drained_cleanly || !counts.idle()) {
     std::printf("interrupted: run the same command again to finish (it skips what is already copied)\n");
