@@ -329,9 +329,64 @@ bool CopyEngine::streams(const Run& run) const {
   return options_.stream_large && !run.md5.empty() && *run.size <= kMaxSinglePut;
 }
 
+bool CopyEngine::target_withholds_md5(const Storage& target) const {
+  std::lock_guard lock(md5_mutex_);
+  return md5_withholding_targets_.count(&target) != 0;
+}
+
+void CopyEngine::note_target_withholds_md5(const Storage& target) const {
+  std::lock_guard lock(md5_mutex_);
+  md5_withholding_targets_.insert(&target);
+}
+
+// One GET -> PUT through a bounded pipe; the MD5 of what passed is hashed
+// on the way only when asked.
+CopyEngine::Streamed CopyEngine::stream_once(Run& run, const PutOptions& put_options, bool hash) const {
+  const CopyTask& task = run.task;
+  const std::uint64_t size = *run.size;
+  StreamPipe pipe(options_.stream_buffer);
+  Digest md5 = Digest::md5();
+  Streamed result;
+  std::exception_ptr get_failure;
+  std::thread producer([&] {
+    try {
+      const auto info = task.source.get(task.source_key, [&](std::string_view chunk) {
+        if (result.received + chunk.size() > size) {
+          throw integrity_error("GET '" + task.source_key + "' on " + task.source.describe() +
+                                ": more than the expected " + std::to_string(size) + " bytes");
+        }
+        if (hash) md5.update(chunk);
+        result.received += chunk.size();
+        pipe.write(chunk);
+      });
+      if (!info) throw source_missing(task.source, task.source_key);
+      pipe.close();
+    } catch (...) {
+      get_failure = std::current_exception();
+      pipe.fail();
+    }
+  });
+  PipeByteSource body(pipe, size);
+  try {
+    result.etag = task.target.put(task.target_key, body, put_options);
+  } catch (...) {
+    pipe.abort();
+    producer.join();
+    if (get_failure) std::rethrow_exception(get_failure);  // the download's error is the cause
+    throw;
+  }
+  producer.join();
+  if (get_failure) std::rethrow_exception(get_failure);
+  if (hash) result.md5 = base64_encode(md5.finish());
+  return result;
+}
+
 // One PUT fed by the GET through a bounded pipe. The PUT carries the expected
-// MD5 as Content-MD5, so a server rejects bytes that do not match it; the
-// MD5 hashed on the way is compared too, for servers that do not check.
+// MD5 as Content-MD5, so a server rejects bytes that do not match it, and an
+// answer with an MD5 ETag (put() checks it against Content-MD5) proves what
+// was stored: S3-compatible targets do one or both. Hashing on the way costs
+// more CPU than moving the bytes, so it is done only for a target whose
+// answer once proved nothing; that first copy is then made again, hashed.
 CopyResult CopyEngine::copy_streamed(Run& run) const {
   const CopyTask& task = run.task;
   if (!run.source) head_source(run);  // the PUT's headers go out before the first byte arrives
@@ -339,45 +394,25 @@ CopyResult CopyEngine::copy_streamed(Run& run) const {
   const std::uint64_t size = *run.size;
 
   const std::uint64_t copied = with_retries(run, "streamed copy", [&] {
-    StreamPipe pipe(options_.stream_buffer);
-    Digest md5 = Digest::md5();
-    std::uint64_t received = 0;
-    std::exception_ptr get_failure;
-    std::thread producer([&] {
-      try {
-        const auto info = task.source.get(task.source_key, [&](std::string_view chunk) {
-          if (received + chunk.size() > size) {
-            throw integrity_error("GET '" + task.source_key + "' on " + task.source.describe() +
-                                  ": more than the expected " + std::to_string(size) + " bytes");
-          }
-          md5.update(chunk);
-          received += chunk.size();
-          pipe.write(chunk);
-        });
-        if (!info) throw source_missing(task.source, task.source_key);
-        pipe.close();
-      } catch (...) {
-        get_failure = std::current_exception();
-        pipe.fail();
-      }
-    });
-    PipeByteSource body(pipe, size);
-    try {
-      task.target.put(task.target_key, body, put_options);
-    } catch (...) {
-      pipe.abort();
-      producer.join();
-      if (get_failure) std::rethrow_exception(get_failure);  // the download's error is the cause
-      throw;
+    bool hashed = target_withholds_md5(task.target);
+    Streamed streamed = stream_once(run, put_options, hashed);
+    std::string landed;  // the MD5 proven for what the target stored; empty while nothing proves it
+    if (hashed) {
+      landed = streamed.md5;
+    } else if (etag_md5(streamed.etag) == run.md5) {
+      landed = run.md5;
     }
-    producer.join();
-    if (get_failure) std::rethrow_exception(get_failure);
-    const std::string landed = base64_encode(md5.finish());
-    if (received != size || landed != run.md5) {
-      throw integrity_error("streamed copy of '" + task.source_key + "': " + std::to_string(received) +
+    if (landed.empty()) {
+      note_target_withholds_md5(task.target);
+      hashed = true;
+      streamed = stream_once(run, put_options, hashed);
+      landed = streamed.md5;
+    }
+    if (streamed.received != size || landed != run.md5) {
+      throw integrity_error("streamed copy of '" + task.source_key + "': " + std::to_string(streamed.received) +
                             " bytes with MD5 " + landed + ", expected " + std::to_string(size) + " with " + run.md5);
     }
-    return received;
+    return streamed.received;
   });
   return CopyResult{CopyResult::Status::kCopied, copied, run.md5, run.attempts(), false};
 }

@@ -4,8 +4,10 @@
 #pragma once
 
 #include <cstdint>
+#include <mutex>
 #include <optional>
 #include <string>
+#include <unordered_set>
 
 #include "common/retry_policy.h"
 #include "common/storage.h"
@@ -96,9 +98,21 @@ class CopyEngine {
                 std::uint64_t expected_bytes) const;
 
   std::uint64_t threshold() const;
+  struct Streamed {
+    std::uint64_t received = 0;
+    std::string etag;  // the PUT's answer
+    std::string md5;   // base64 of what passed; empty when not hashed
+  };
+  Streamed stream_once(Run& run, const PutOptions& put_options, bool hash) const;
+  bool target_withholds_md5(const Storage& target) const;
+  void note_target_withholds_md5(const Storage& target) const;
 
   CopyEngineOptions options_;
   mutable PartBufferPool buffers_;
+  // Targets whose streamed PUT answered without proving the MD5 it was sent
+  // (no MD5 ETag): streamed copies to them hash on the way.
+  mutable std::mutex md5_mutex_;
+  mutable std::unordered_set<const Storage*> md5_withholding_targets_;
 };
 
 }  // namespace blobferry
