@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <ctime>
+#include <future>
 #include <thread>
 
 #include <nlohmann/json.hpp>
@@ -118,10 +119,15 @@ EnqueueStats BlobEnqueuer::run(const std::atomic<bool>& stop,
     filter.created_after = cursor.created_floor;
   }
 
+  // The next page is read while this one is pushed: the two round trips
+  // overlap instead of adding up. Only the reading thread touches the table.
+  std::vector<BlobRow> rows;
+  std::future<std::vector<BlobRow>> next;
+  const auto read_page = [this, &filter](std::string after) { return table_.page(filter, after, options_.page_size); };
   while (!stop.load()) {
     wait_for_room(stop);
     if (stop.load()) break;
-    const std::vector<BlobRow> rows = table_.page(filter, cursor.after_id, options_.page_size);
+    rows = next.valid() ? next.get() : read_page(cursor.after_id);
     if (rows.empty()) {
       cursor.complete = true;
       save_cursor(cursor);
@@ -135,10 +141,17 @@ EnqueueStats BlobEnqueuer::run(const std::atomic<bool>& stop,
       if (plan_.include_untracked_variants) jobs.push_back(variants_listing_for(row));
     }
     cursor.after_id = rows.back().id;
-    queue_.push_with_cursor(jobs, cursor_name(), encode_cursor(cursor));
+    next = std::async(std::launch::async, read_page, cursor.after_id);
+    try {
+      queue_.push_with_cursor(jobs, cursor_name(), encode_cursor(cursor));
+    } catch (...) {
+      next.wait();  // its result (or error) is dropped: the cursor has not moved past it
+      throw;
+    }
     stats.jobs += jobs.size();
     if (progress) progress(stats);
   }
+  if (next.valid()) next.wait();
   return stats;
 }
 
