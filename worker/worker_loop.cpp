@@ -305,7 +305,10 @@ void WorkerLoop::renew_all() {
   for (const Lease& lease : leases) {
     try {
       if (!queue_.renew(lease)) {
-        spdlog::warn("lease of job {} was lost (expired and recovered); its result will be ignored", lease.job_id);
+        // Mostly a job that completed since the snapshot above (its lease is
+        // gone from Redis before it is untracked here). A lease really lost
+        // is warned about by settle(), when its result is refused.
+        spdlog::debug("lease of job {} is no longer ours (completed or recovered); not renewing it", lease.job_id);
         std::lock_guard lock(mutex_);
         auto found = in_flight_.find(lease.token);
         if (found != in_flight_.end()) found->second.lost = true;
