@@ -1,7 +1,6 @@
 // The unit of work a queue carries: copy one object or a batch, or list a prefix.
 #include "common/job.h"
 
-#include <cstdio>
 #include <ctime>
 #include <limits>
 #include <random>
@@ -205,11 +204,18 @@ Job decode_job(std::string_view payload) {
   return job;
 }
 
+// 64 random bits as 11 URL-safe base64 characters: every queued job carries
+// its id, so 5 characters fewer than hex is 5 bytes less Redis per job.
 std::string new_job_id() {
+  static constexpr char kDigits[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
   thread_local std::mt19937_64 generator{std::random_device{}()};
-  char text[17];
-  std::snprintf(text, sizeof text, "%016llx", static_cast<unsigned long long>(generator()));
-  return text;
+  std::uint64_t bits = generator();
+  std::string id(11, 'A');
+  for (char& digit : id) {
+    digit = kDigits[bits & 63];
+    bits >>= 6;
+  }
+  return id;
 }
 
 std::string failure_key(const Job& job, std::size_t index) {

@@ -99,12 +99,14 @@ TEST(Job, PayloadNeverMentionsCredentialsFields) {
   }
 }
 
-TEST(Job, NewJobIdsAreSixteenHexDigitsAndDistinct) {
+TEST(Job, NewJobIdsAreElevenUrlSafeCharactersAndDistinct) {
   std::set<std::string> ids;
   for (int i = 0; i < 1000; ++i) {
     std::string id = new_job_id();
-    ASSERT_EQ(id.size(), 16u);
-    EXPECT_EQ(id.find_first_not_of("0123456789abcdef"), std::string::npos) << id;
+    ASSERT_EQ(id.size(), 11u);
+    EXPECT_EQ(id.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"),
+              std::string::npos)
+        << id;
     ids.insert(id);
   }
   EXPECT_EQ(ids.size(), 1000u);

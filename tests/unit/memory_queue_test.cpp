@@ -66,7 +66,7 @@ TEST(MemoryQueue, PushAssignsIdsAndKeepsOrder) {
   Lease a = must_fetch(queue);
   Lease b = must_fetch(queue);
   EXPECT_EQ(key_of(a), "a");
-  EXPECT_EQ(a.job_id.size(), 16u);
+  EXPECT_EQ(a.job_id.size(), 11u);
   EXPECT_EQ(b.job_id, "given");
   EXPECT_NE(a.token, b.token);
   EXPECT_EQ(queue.counts().queued_total, 2u);
