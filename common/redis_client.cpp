@@ -61,16 +61,19 @@ RedisClient::RedisClient(RedisUrl url, RedisClientOptions options)
     : url_(std::move(url)), options_(options) {}
 
 void RedisClient::connect() {
+  await_reconnect_window();
   std::lock_guard lock(mutex_);
   connected();
 }
 
 RedisReplyPtr RedisClient::command(const RedisArgs& argv) {
+  await_reconnect_window();
   std::lock_guard lock(mutex_);
   return send(argv);
 }
 
 std::vector<RedisReplyPtr> RedisClient::pipeline(const std::vector<RedisArgs>& commands) {
+  await_reconnect_window();
   std::lock_guard lock(mutex_);
   if (commands.empty()) return {};
   const std::string call = "pipeline of " + std::to_string(commands.size()) + " (" +
@@ -85,6 +88,7 @@ std::vector<RedisReplyPtr> RedisClient::pipeline(const std::vector<RedisArgs>& c
 }
 
 RedisReplyPtr RedisClient::eval(std::string_view script, const RedisArgs& keys, const RedisArgs& args) {
+  await_reconnect_window();
   std::lock_guard lock(mutex_);
   RedisArgs argv{"EVALSHA", script_sha(script), std::to_string(keys.size())};
   argv.insert(argv.end(), keys.begin(), keys.end());
@@ -107,9 +111,20 @@ redisContext& RedisClient::connected() {
   return *context_;
 }
 
+// Waits out the reconnect backoff without holding the connection's mutex, so
+// the other threads of a worker (its drain, lease renewals, the release of
+// unfinished jobs) are not queued one backoff each behind the sleeper.
+void RedisClient::await_reconnect_window() {
+  std::chrono::steady_clock::time_point until;
+  {
+    std::lock_guard lock(mutex_);
+    if (context_ || consecutive_failures_ == 0) return;
+    until = next_attempt_;
+  }
+  std::this_thread::sleep_until(until);
+}
+
 void RedisClient::open_connection() {
-  auto now = std::chrono::steady_clock::now();
-  if (consecutive_failures_ > 0 && now < next_attempt_) std::this_thread::sleep_until(next_attempt_);
   RedisContextPtr context(redisConnectWithTimeout(url_.host.c_str(), url_.port,
                                                   to_timeval(options_.connect_timeout)));
   if (!context || context->err) {

@@ -67,6 +67,7 @@ class RedisClient {
   const RedisUrl& url() const { return url_; }
 
  private:
+  void await_reconnect_window();
   redisContext& connected();
   void open_connection();
   void authenticate_and_select();

@@ -332,8 +332,11 @@ void WorkerLoop::release_unfinished() {
     try {
       queue_.release(lease);
     } catch (const std::exception& e) {
-      // The lease expires on its own and recovery returns the job; nothing is lost.
+      // The queue is unreachable: trying the other leases would only delay
+      // the exit. They expire on their own and recovery returns the jobs;
+      // nothing is lost.
       note_queue_error("release", e);
+      return;
     }
   }
 }

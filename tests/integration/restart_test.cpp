@@ -45,6 +45,7 @@ using testing::TempDir;
 using testing::disk_service;
 using testing::TestStack;
 using testing::WorkerFleet;
+using testing::WorkerFleetOptions;
 
 constexpr std::uint64_t kMiB = 1024 * 1024;
 
@@ -163,6 +164,60 @@ TEST(RestartTest, RedisRestartedMidRunLosesNoJob) {
               static_cast<unsigned long long>(counts.copied), static_cast<unsigned long long>(counts.skipped),
               count_lost(problems), problems.size() - count_lost(problems), elapsed);
   std::fflush(stdout);  // the figures show at once, even when stdout is a file
+}
+
+// 1b. SIGTERM while Redis is away: the worker waits its drain time for copies
+// in flight, then leaves without queueing behind Redis's reconnect backoff;
+// the jobs it could not record return to the queue when their leases expire.
+TEST(RestartTest, WorkerStopsOnSigtermWhileRedisIsDown) {
+  TestStack stack({.redis = true, .s3 = true, .redis_aof = true});
+  TempDir scratch("blobferry-restart-sigterm");
+  const std::string migration = "sigterm-redis-down";
+  const CopyScenario scenario = prepare_copy(stack, scratch, migration, 600, {}, 73);
+  const std::size_t total = scenario.objects.size();
+  auto redis = std::make_shared<RedisClient>(RedisUrl::parse(stack.redis_url()));
+  RedisQueue queue(redis, migration);
+  WorkerFleetOptions options{.migration = migration,
+                             .storage_config = scenario.config,
+                             .redis_url = stack.redis_url(),
+                             .scratch_dir = scratch.path(),
+                             .concurrency = 4,
+                             .lease_seconds = 3,
+                             .drain_seconds = 2};
+  WorkerFleet fleet(options);
+  fleet.start();
+  ASSERT_TRUE(testing::wait_until([&] { return done_of(queue.counts()) >= 50; }, 60s)) << fleet.logs();
+  stack.stop_service("redis");
+  std::this_thread::sleep_for(1s);  // copies in flight now fail to record their results
+
+  const auto term_sent = Clock::now();
+  const std::vector<std::string> unclean = fleet.stop_all(40s);
+  const double exit_seconds = seconds_since(term_sent);
+  EXPECT_TRUE(unclean.empty()) << unclean.front();
+  // The drain is 2 s; each queue call may wait out one reconnect backoff (at
+  // most 5 s). Queued behind one another, the calls took tens of seconds.
+  EXPECT_LT(exit_seconds, 20.0) << testing::last_lines(fleet.logs(), 20);
+
+  stack.start_service("redis");
+  redis = std::make_shared<RedisClient>(RedisUrl::parse(stack.redis_url()));
+  RedisQueue after(redis, migration);
+  options.exit_when_empty = true;
+  WorkerFleet finisher(options);
+  finisher.start();
+  const std::vector<std::string> finished = finisher.wait_all(180s);
+  EXPECT_TRUE(finished.empty()) << finished.front();
+  const Counts counts = after.counts();
+  EXPECT_EQ(counts.copied + counts.skipped, total);
+  EXPECT_EQ(counts.failed + counts.dead, 0u);
+  const auto problems = missing_or_corrupt(stack, scenario.objects);
+  EXPECT_TRUE(problems.empty()) << problems.size() << " not intact, first: " << problems.front();
+  std::printf("RELIABILITY sigterm-redis-down: objects %zu, 1 worker x 4, drain 2 s; Redis stopped mid-run, SIGTERM "
+              "1 s later: exit %.1f s after it; a second worker finished the rest: copied %llu, skipped %llu, "
+              "failed 0, lost %zu, corrupt %zu\n",
+              total, exit_seconds, static_cast<unsigned long long>(counts.copied),
+              static_cast<unsigned long long>(counts.skipped), count_lost(problems),
+              problems.size() - count_lost(problems));
+  std::fflush(stdout);
 }
 
 // 2. The S3 target goes away for a few seconds mid-run: in-place retries and
