@@ -69,14 +69,14 @@ std::string BlobEnqueuer::encode_cursor(const Cursor& cursor) {
 
 void BlobEnqueuer::save_cursor(const Cursor& cursor) { queue_.set_cursor(cursor_name(), encode_cursor(cursor)); }
 
-void BlobEnqueuer::wait_for_room(const std::atomic<bool>& stop) {
+void wait_for_queue_room(JobQueue& queue, const EnqueueOptions& options, const std::atomic<bool>& stop) {
   bool told = false;
-  while (!stop.load() && queue_.queue_length() > options_.max_queued) {
+  while (!stop.load() && queue.queue_length() > options.max_queued) {
     if (!told) {
-      spdlog::info("queue holds more than {} jobs: waiting for workers (--max-queued)", options_.max_queued);
+      spdlog::info("queue holds more than {} jobs: waiting for workers (--max-queued)", options.max_queued);
       told = true;
     }
-    std::this_thread::sleep_for(options_.backpressure_poll);
+    std::this_thread::sleep_for(options.backpressure_poll);
   }
 }
 
@@ -125,7 +125,7 @@ EnqueueStats BlobEnqueuer::run(const std::atomic<bool>& stop,
   std::future<std::vector<BlobRow>> next;
   const auto read_page = [this, &filter](std::string after) { return table_.page(filter, after, options_.page_size); };
   while (!stop.load()) {
-    wait_for_room(stop);
+    wait_for_queue_room(queue_, options_, stop);
     if (stop.load()) break;
     rows = next.valid() ? next.get() : read_page(cursor.after_id);
     if (rows.empty()) {

@@ -23,6 +23,10 @@ struct EnqueueOptions {
   std::chrono::seconds catch_up_margin{std::chrono::hours(1)};
 };
 
+// Blocks while the queue holds more than options.max_queued jobs (until
+// *stop), so an enqueuer never runs far ahead of the workers.
+void wait_for_queue_room(JobQueue& queue, const EnqueueOptions& options, const std::atomic<bool>& stop);
+
 struct EnqueueStats {
   std::uint64_t jobs = 0;
   std::uint64_t bytes = 0;
@@ -45,7 +49,6 @@ class BlobEnqueuer {
   void save_cursor(const Cursor& cursor);
   static std::string encode_cursor(const Cursor& cursor);
   std::string cursor_name() const;
-  void wait_for_room(const std::atomic<bool>& stop);
   Job job_for(const BlobRow& row) const;
   Job variants_listing_for(const BlobRow& row) const;
 

@@ -79,17 +79,6 @@ PaperclipEntry PaperclipEnqueuer::entry_for(const PaperclipRow& row) const {
   return entry;
 }
 
-void PaperclipEnqueuer::wait_for_room(const std::atomic<bool>& stop) {
-  bool told = false;
-  while (!stop.load() && queue_.queue_length() > options_.max_queued) {
-    if (!told) {
-      spdlog::info("queue holds more than {} jobs: waiting for workers (--max-queued)", options_.max_queued);
-      told = true;
-    }
-    std::this_thread::sleep_for(options_.backpressure_poll);
-  }
-}
-
 EnqueueStats PaperclipEnqueuer::run(const std::atomic<bool>& stop,
                                     const std::function<void(const EnqueueStats&)>& progress) {
   EnqueueStats stats;
@@ -103,7 +92,7 @@ EnqueueStats PaperclipEnqueuer::run(const std::atomic<bool>& stop,
     }
   }
   while (!stop.load()) {
-    wait_for_room(stop);
+    wait_for_queue_room(queue_, options_, stop);
     if (stop.load()) break;
     const std::vector<PaperclipRow> rows = table_.page(after, options_.page_size);
     if (rows.empty()) {

@@ -41,7 +41,6 @@ class PaperclipEnqueuer {
  private:
   std::string cursor_name() const;
   PaperclipEntry entry_for(const PaperclipRow& row) const;
-  void wait_for_room(const std::atomic<bool>& stop);
 
   PgConnection& db_;
   JobQueue& queue_;
