@@ -29,6 +29,7 @@
 #include "common/error.h"
 #include "common/service_config.h"
 #include "common/storage_factory.h"
+#include "tests/support/seed_data.h"
 #include "tests/support/temp_dir.h"
 #include "tests/support/test_services.h"
 #include "tests/support/test_stack.h"
@@ -46,16 +47,6 @@ using testing::md5_base64;
 constexpr std::uint64_t kMiB = 1024 * 1024;
 
 // --- helpers -----------------------------------------------------------------
-
-std::string random_bytes(std::size_t size, std::uint64_t seed) {
-  std::mt19937_64 engine(seed);
-  std::string bytes(size, '\0');
-  for (std::size_t i = 0; i < size; i += 8) {
-    const std::uint64_t word = engine();
-    for (std::size_t j = 0; j < 8 && i + j < size; ++j) bytes[i + j] = static_cast<char>(word >> (8 * j));
-  }
-  return bytes;
-}
 
 
 
@@ -289,8 +280,8 @@ class CopyEngineTest : public ::testing::Test {
     stack_ = new TestStack({.s3 = true});
     source_ = open_storage(s3rver_service("source", stack_->env("S3_SOURCE_ENDPOINT"))).release();
     target_ = open_storage(s3rver_service("target", stack_->env("S3_TARGET_ENDPOINT"))).release();
-    random_ = new std::string(random_bytes(100 * 1024, 1));
-    large_ = new std::string(random_bytes(20 * kMiB, 2));
+    random_ = new std::string(testing::seeded_bytes(100 * 1024, 1));
+    large_ = new std::string(testing::seeded_bytes(20 * kMiB, 2));
     put_object(*source_, kPlainKey, kPlainBody,
                {{"content-type", "text/plain"},
                 {"content-disposition", "attachment; filename=\"plain.txt\""},

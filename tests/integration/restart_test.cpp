@@ -307,12 +307,7 @@ TEST(RestartTest, PostgresRestartedDuringSwitchSwitchesEveryRowOnce) {
     table.insert(rows);
     // Every UPDATE of a row is logged (and rolled back with its batch), and
     // each batch is slowed so the restart lands after the first batches.
-    table.db().exec("CREATE TABLE switch_log (blob_id bigint, old_service text, new_service text)");
-    table.db().exec(
-        "CREATE FUNCTION log_switch() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
-        "INSERT INTO switch_log VALUES (NEW.id, OLD.service_name, NEW.service_name); RETURN NEW; END $$");
-    table.db().exec(
-        "CREATE TRIGGER log_switch AFTER UPDATE ON active_storage_blobs FOR EACH ROW EXECUTE FUNCTION log_switch()");
+    table.log_switches();
     table.db().exec(
         "CREATE FUNCTION slow_batch() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_sleep(0.02); "
         "RETURN NULL; END $$");

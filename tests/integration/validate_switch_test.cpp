@@ -110,12 +110,7 @@ TEST_F(ValidateSwitchTest, MissingAndCorruptedObjectsAreFoundRepairedAndSwitched
   for (int i = 0; i < 40; ++i) sizes.push_back(i == 0 ? 0 : 500 + 97 * i);
   const std::vector<SeedRow> rows = table.add_objects(*source, sizes, now_utc());
   // Every UPDATE of a blob row is logged, so a row switched twice would show.
-  table.db().exec("CREATE TABLE switch_log (blob_id bigint, old_service text, new_service text)");
-  table.db().exec(
-      "CREATE FUNCTION log_switch() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
-      "INSERT INTO switch_log VALUES (NEW.id, OLD.service_name, NEW.service_name); RETURN NEW; END $$");
-  table.db().exec(
-      "CREATE TRIGGER log_switch AFTER UPDATE ON active_storage_blobs FOR EACH ROW EXECUTE FUNCTION log_switch()");
+  table.log_switches();
 
   BlobferryCli runner = cli();
   runner.set_env("DATABASE_URL", url);

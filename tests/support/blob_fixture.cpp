@@ -135,6 +135,15 @@ long long BlobFixture::row_count() {
   return std::atoll(db_.exec("SELECT count(*) FROM active_storage_blobs").value(0, 0).c_str());
 }
 
+void BlobFixture::log_switches() {
+  db_.exec("CREATE TABLE switch_log (blob_id bigint, old_service text, new_service text)");
+  db_.exec(
+      "CREATE FUNCTION log_switch() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+      "INSERT INTO switch_log VALUES (NEW.id, OLD.service_name, NEW.service_name); RETURN NEW; END $$");
+  db_.exec(
+      "CREATE TRIGGER log_switch AFTER UPDATE ON active_storage_blobs FOR EACH ROW EXECUTE FUNCTION log_switch()");
+}
+
 std::string random_blob_key(std::mt19937_64& rng) {
   static constexpr char kBase36[] = "0123456789abcdefghijklmnopqrstuvwxyz";
   std::uniform_int_distribution<int> pick(0, 35);

@@ -53,6 +53,9 @@ class BlobFixture {
   // id -> service_name ("" without the column), every row.
   std::map<std::string, std::string> service_names();
   long long row_count();
+  // Logs every UPDATE of a blob row into a table switch_log (blob_id,
+  // old_service, new_service), so a row switched twice shows as two lines.
+  void log_switches();
 
  private:
   PgConnection db_;
