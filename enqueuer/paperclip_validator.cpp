@@ -98,14 +98,8 @@ ValidationResult PaperclipValidator::validate(PgConnection& db, bool recheck, co
     std::vector<PaperclipEntry> entries = store.unverified(plan_.migration, prefix, "", options_.page_size);
     if (entries.empty()) continue;
     std::unordered_map<std::string, ObjectInfo> listed;
-    ListRequest request;
-    request.prefix = prefix;
-    do {
-      ++result.list_requests;
-      ListPage page = target_.list(request);
-      for (ObjectInfo& info : page.objects) listed.emplace(info.key, std::move(info));
-      request.continuation_token = page.next_continuation_token;
-    } while (!request.continuation_token.empty() && !stop.load());
+    list_partition(target_, prefix, stop, result.list_requests,
+                   [&](ObjectInfo&& info) { listed.emplace(info.key, std::move(info)); });
     while (!entries.empty() && !stop.load()) {
       std::vector<PaperclipProof> proofs;
       for (const PaperclipEntry& entry : entries) {

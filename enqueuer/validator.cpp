@@ -32,6 +32,18 @@ struct Listed {
 
 }  // namespace
 
+void list_partition(Storage& target, const std::string& prefix, const std::atomic<bool>& stop,
+                    std::uint64_t& list_requests, const std::function<void(ObjectInfo&&)>& each) {
+  ListRequest request;
+  request.prefix = prefix;
+  do {
+    ++list_requests;
+    ListPage page = target.list(request);
+    for (ObjectInfo& info : page.objects) each(std::move(info));
+    request.continuation_token = page.next_continuation_token;
+  } while (!request.continuation_token.empty() && !stop.load());
+}
+
 Verdict judge(std::uint64_t expected_size, const std::string& expected_md5, const ObjectInfo* found, bool headed) {
   if (!found) return Verdict::kMissing;
   if (found->size != expected_size) return Verdict::kSizeMismatch;
@@ -148,14 +160,9 @@ ValidationResult Validator::validate_blobs(PgConnection& db, const std::atomic<b
   for (const char* c = kActiveStorageKeyAlphabet; *c && !stop.load(); ++c) {
     const std::string prefix = plan_.filter.key_prefix + *c;
     std::unordered_map<std::string, Listed> listed;
-    ListRequest request;
-    request.prefix = prefix;
-    do {
-      ++result.list_requests;
-      ListPage page = target_.list(request);
-      for (ObjectInfo& info : page.objects) listed.emplace(std::move(info.key), Listed{info.size, std::move(info.etag)});
-      request.continuation_token = page.next_continuation_token;
-    } while (!request.continuation_token.empty() && !stop.load());
+    list_partition(target_, prefix, stop, result.list_requests, [&](ObjectInfo&& info) {
+      listed.emplace(std::move(info.key), Listed{info.size, std::move(info.etag)});
+    });
     BlobFilter filter = base;
     filter.key_prefix = prefix;
     check_rows(filter, &listed);

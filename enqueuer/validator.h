@@ -27,6 +27,11 @@ enum class Verdict { kVerified, kMissing, kSizeMismatch, kChecksumMismatch, kNee
 Verdict judge(std::uint64_t expected_size, const std::string& expected_md5, const ObjectInfo* found,
               bool headed = false);
 
+// Hands each object of target under prefix to each, page by page (until
+// *stop); adds the requests made to list_requests.
+void list_partition(Storage& target, const std::string& prefix, const std::atomic<bool>& stop,
+                    std::uint64_t& list_requests, const std::function<void(ObjectInfo&&)>& each);
+
 struct ValidateOptions {
   bool deep = false;  // download and hash every object
   int page_size = 1000;
