@@ -23,6 +23,7 @@
 #include "tests/support/blob_fixture.h"
 #include "tests/support/blobferry_cli.h"
 #include "tests/support/temp_dir.h"
+#include "tests/support/test_services.h"
 #include "tests/support/test_stack.h"
 
 namespace blobferry {
@@ -153,7 +154,7 @@ class PaperclipTest : public ::testing::Test {
   }
 
   std::unique_ptr<Storage> open_service(const std::string& name) const {
-    return open_storage(StorageConfig::load(stack_->storage_config()).service(name));
+    return testing::open_service(*stack_, name);
   }
 
   static TestStack* stack_;

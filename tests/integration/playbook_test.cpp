@@ -22,6 +22,7 @@
 #include "tests/support/blobferry_cli.h"
 #include "tests/support/s3_server_quirks.h"
 #include "tests/support/temp_dir.h"
+#include "tests/support/test_services.h"
 #include "tests/support/test_stack.h"
 
 namespace blobferry {
@@ -33,6 +34,7 @@ using testing::BlobFixture;
 using testing::BlobSchema;
 using testing::CliResult;
 using testing::SeedRow;
+using testing::open_service;
 using testing::TempDir;
 using testing::TestStack;
 using Json = nlohmann::json;
@@ -44,10 +46,6 @@ constexpr std::uint64_t kMultipartSize = 9 * kMiB + 123;  // over the 8 MiB part
 std::string now_utc() { return testing::utc_text(std::chrono::system_clock::now()); }
 
 double seconds_since(Clock::time_point start) { return std::chrono::duration<double>(Clock::now() - start).count(); }
-
-std::unique_ptr<Storage> open_service(const TestStack& stack, const std::string& name) {
-  return open_storage(StorageConfig::load(stack.storage_config()).service(name));
-}
 
 // Every object of a bucket, by key.
 std::map<std::string, ObjectInfo> full_listing(Storage& storage) {

@@ -27,6 +27,7 @@
 #include "tests/support/blob_fixture.h"
 #include "tests/support/blobferry_cli.h"
 #include "tests/support/temp_dir.h"
+#include "tests/support/test_services.h"
 #include "tests/support/test_stack.h"
 
 namespace blobferry {
@@ -91,7 +92,7 @@ class ValidateSwitchTest : public ::testing::Test {
     return BlobFixture::create_database(stack_->database_url(), name);
   }
   std::unique_ptr<Storage> open_service(const std::string& name) const {
-    return open_storage(StorageConfig::load(stack_->storage_config()).service(name));
+    return testing::open_service(*stack_, name);
   }
 
   static TestStack* stack_;

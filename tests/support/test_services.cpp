@@ -3,6 +3,8 @@
 
 #include "common/digest.h"
 #include "common/encoding.h"
+#include "common/storage_config.h"
+#include "common/storage_factory.h"
 
 namespace blobferry::testing {
 
@@ -27,6 +29,10 @@ ServiceConfig disk_service(const std::string& name, const std::string& root, Dis
   service.root = root;
   service.layout = layout;
   return service;
+}
+
+std::unique_ptr<Storage> open_service(const TestStack& stack, const std::string& name) {
+  return open_storage(StorageConfig::load(stack.storage_config()).service(name));
 }
 
 std::string md5_base64(std::string_view bytes) { return base64_encode(md5_of(bytes)); }
