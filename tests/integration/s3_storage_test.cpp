@@ -171,14 +171,18 @@ class RequestRecorder {
       char buffer[4096];
       while (head.find("\r\n\r\n") == std::string::npos) {
         pollfd readable{client, POLLIN, 0};
-        if (::poll(&readable, 1, 2000) <= 0) break;
+        if (::poll(&readable, 1, 10000) <= 0) break;
         const ssize_t n = ::read(client, buffer, sizeof buffer);
         if (n <= 0) break;
         head.append(buffer, static_cast<std::size_t>(n));
       }
+      // Recorded before the close: the close is what makes the client throw,
+      // and a test reads the head right after that throw.
+      {
+        std::lock_guard lock(mutex_);
+        heads_.push_back(head.substr(0, head.find("\r\n\r\n")));
+      }
       ::close(client);
-      std::lock_guard lock(mutex_);
-      heads_.push_back(head.substr(0, head.find("\r\n\r\n")));
     }
   }
 
