@@ -8,19 +8,19 @@
 #include <CLI/CLI.hpp>
 #include <spdlog/spdlog.h>
 
-#include "common/command.h"
-#include "common/error.h"
-#include "common/logging.h"
-#include "enqueuer/cancel_command.h"
-#include "enqueuer/enqueue_command.h"
-#include "enqueuer/migrate_command.h"
-#include "enqueuer/report_command.h"
-#include "enqueuer/requeue_command.h"
-#include "enqueuer/services_command.h"
-#include "enqueuer/status_command.h"
-#include "enqueuer/switch_command.h"
-#include "enqueuer/validate_command.h"
-#include "worker/worker_command.h"
+#include "common/cli/command.h"
+#include "common/base/error.h"
+#include "common/base/logging.h"
+#include "enqueuer/commands/cancel_command.h"
+#include "enqueuer/commands/enqueue_command.h"
+#include "enqueuer/commands/migrate_command.h"
+#include "enqueuer/commands/report_command.h"
+#include "enqueuer/commands/requeue_command.h"
+#include "enqueuer/commands/services_command.h"
+#include "enqueuer/commands/status_command.h"
+#include "enqueuer/commands/switch_command.h"
+#include "enqueuer/commands/validate_command.h"
+#include "worker/commands/worker_command.h"
 
 namespace {
 

@@ -5,8 +5,8 @@
 #include <cstdlib>
 #include <string_view>
 
-#include "common/error.h"
-#include "common/job.h"
+#include "common/base/error.h"
+#include "common/queue/job.h"
 
 // Any blobferry::Error is a clean rejection; anything else escapes and fails the run.
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {

@@ -6,8 +6,8 @@
 #include <sstream>
 #include <string>
 
-#include "common/error.h"
-#include "enqueuer/manifest_reader.h"
+#include "common/base/error.h"
+#include "enqueuer/sources/manifest/manifest_reader.h"
 
 // Any blobferry::Error is a clean rejection; anything else escapes and fails the run.
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {

@@ -3,8 +3,8 @@
 #include <cstdint>
 #include <string_view>
 
-#include "common/error.h"
-#include "common/s3_xml.h"
+#include "common/base/error.h"
+#include "common/storage/s3/s3_xml.h"
 
 namespace {
 

@@ -5,8 +5,8 @@
 #include <optional>
 #include <string>
 
-#include "common/error.h"
-#include "common/storage_config.h"
+#include "common/base/error.h"
+#include "common/storage/storage_config.h"
 
 namespace {
 

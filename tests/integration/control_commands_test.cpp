@@ -25,10 +25,10 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
-#include "common/redis_queue.h"
-#include "enqueuer/progress_bar.h"
-#include "enqueuer/report_command.h"
-#include "enqueuer/status_command.h"
+#include "common/queue/redis_queue.h"
+#include "common/cli/progress_bar.h"
+#include "enqueuer/commands/report_command.h"
+#include "enqueuer/commands/status_command.h"
 #include "tests/support/temp_dir.h"
 #include "tests/support/test_stack.h"
 

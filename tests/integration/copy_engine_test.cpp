@@ -1,5 +1,5 @@
 // CopyEngine against real s3rver buckets and Disk roots: copy, skip, verify, multipart, server-side, failures.
-#include "worker/copy_engine.h"
+#include "worker/copy/copy_engine.h"
 
 #include <fcntl.h>
 #include <gtest/gtest.h>
@@ -24,11 +24,11 @@
 #include <thread>
 #include <vector>
 
-#include "common/digest.h"
-#include "common/encoding.h"
-#include "common/error.h"
-#include "common/service_config.h"
-#include "common/storage_factory.h"
+#include "common/base/digest.h"
+#include "common/base/encoding.h"
+#include "common/base/error.h"
+#include "common/storage/service_config.h"
+#include "common/storage/storage_factory.h"
 #include "tests/support/seed_data.h"
 #include "tests/support/temp_dir.h"
 #include "tests/support/test_services.h"

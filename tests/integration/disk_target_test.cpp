@@ -14,9 +14,9 @@
 
 #include <nlohmann/json.hpp>
 
-#include "common/digest.h"
-#include "common/disk_storage.h"
-#include "common/encoding.h"
+#include "common/base/digest.h"
+#include "common/storage/disk/disk_storage.h"
+#include "common/base/encoding.h"
 #include "tests/support/blobferry_cli.h"
 #include "tests/support/seed_data.h"
 #include "tests/support/temp_dir.h"

@@ -16,11 +16,11 @@
 
 #include <gtest/gtest.h>
 
-#include "common/job.h"
-#include "common/redis_client.h"
-#include "common/redis_queue.h"
-#include "common/redis_url.h"
-#include "enqueuer/human_units.h"
+#include "common/queue/job.h"
+#include "common/queue/redis_client.h"
+#include "common/queue/redis_queue.h"
+#include "common/queue/redis_url.h"
+#include "common/cli/human_units.h"
 #include "tests/support/blob_fixture.h"
 #include "tests/support/blobferry_cli.h"
 #include "tests/support/temp_dir.h"

@@ -12,9 +12,9 @@
 
 #include <curl/curl.h>
 
-#include "common/digest.h"
-#include "common/encoding.h"
-#include "common/error.h"
+#include "common/base/digest.h"
+#include "common/base/encoding.h"
+#include "common/base/error.h"
 #include "tests/support/fault_proxy.h"
 #include "tests/support/test_stack.h"
 

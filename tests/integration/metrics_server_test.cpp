@@ -12,10 +12,10 @@
 
 #include <curl/curl.h>
 
-#include "common/error.h"
-#include "common/http_listener.h"
-#include "common/metrics.h"
-#include "common/metrics_server.h"
+#include "common/base/error.h"
+#include "common/metrics/http_listener.h"
+#include "common/metrics/metrics.h"
+#include "common/metrics/metrics_server.h"
 
 namespace blobferry {
 namespace {

@@ -16,15 +16,15 @@
 #include <nlohmann/json.hpp>
 #include <yaml-cpp/yaml.h>
 
-#include "common/memory_queue.h"
-#include "common/metrics.h"
-#include "common/metrics_server.h"
-#include "common/storage_config.h"
+#include "common/queue/memory_queue.h"
+#include "common/metrics/metrics.h"
+#include "common/metrics/metrics_server.h"
+#include "common/storage/storage_config.h"
 #include "tests/support/child_process.h"
 #include "tests/support/temp_dir.h"
-#include "worker/copy_engine.h"
-#include "worker/service_registry.h"
-#include "worker/worker_loop.h"
+#include "worker/copy/copy_engine.h"
+#include "common/storage/service_registry.h"
+#include "worker/loop/worker_loop.h"
 
 namespace blobferry {
 namespace {

@@ -14,12 +14,12 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
-#include "common/digest.h"
-#include "common/encoding.h"
-#include "common/pg_connection.h"
-#include "common/storage_config.h"
-#include "common/storage_factory.h"
-#include "enqueuer/paperclip_path.h"
+#include "common/base/digest.h"
+#include "common/base/encoding.h"
+#include "common/db/pg_connection.h"
+#include "common/storage/storage_config.h"
+#include "common/storage/storage_factory.h"
+#include "enqueuer/sources/paperclip/paperclip_path.h"
 #include "tests/support/blob_fixture.h"
 #include "tests/support/blobferry_cli.h"
 #include "tests/support/temp_dir.h"

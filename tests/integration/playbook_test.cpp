@@ -14,10 +14,10 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
-#include "common/digest.h"
-#include "common/encoding.h"
-#include "common/storage_config.h"
-#include "common/storage_factory.h"
+#include "common/base/digest.h"
+#include "common/base/encoding.h"
+#include "common/storage/storage_config.h"
+#include "common/storage/storage_factory.h"
 #include "tests/support/blob_fixture.h"
 #include "tests/support/blobferry_cli.h"
 #include "tests/support/s3_server_quirks.h"

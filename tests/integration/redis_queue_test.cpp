@@ -1,6 +1,6 @@
 // The Redis queue against a real Redis: leases, recovery, poison, retries,
 // failure records, purge isolation and reconnection after a restart.
-#include "common/redis_queue.h"
+#include "common/queue/redis_queue.h"
 
 #include <netinet/in.h>
 #include <signal.h>
@@ -22,7 +22,7 @@
 
 #include <gtest/gtest.h>
 
-#include "common/error.h"
+#include "common/base/error.h"
 #include "tests/support/temp_dir.h"
 #include "tests/support/test_stack.h"
 

@@ -14,12 +14,12 @@
 
 #include <nlohmann/json.hpp>
 
-#include "common/disk_storage.h"
-#include "common/pg_connection.h"
-#include "common/redis_client.h"
-#include "common/redis_queue.h"
-#include "common/redis_url.h"
-#include "common/s3_storage.h"
+#include "common/storage/disk/disk_storage.h"
+#include "common/db/pg_connection.h"
+#include "common/queue/redis_client.h"
+#include "common/queue/redis_queue.h"
+#include "common/queue/redis_url.h"
+#include "common/storage/s3/s3_storage.h"
 #include "tests/support/blob_fixture.h"
 #include "tests/support/blobferry_cli.h"
 #include "tests/support/child_process.h"

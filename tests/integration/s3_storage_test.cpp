@@ -1,7 +1,7 @@
 // S3Storage against real s3rver servers (through TestStack), with FaultProxy
 // in front where S3's own failures are needed, and a request recorder for what
 // s3rver cannot show (keys with "//" and dot segments, the headers sent).
-#include "common/s3_storage.h"
+#include "common/storage/s3/s3_storage.h"
 
 #include <netinet/in.h>
 #include <poll.h>
@@ -19,10 +19,10 @@
 
 #include <gtest/gtest.h>
 
-#include "common/curl_handles.h"
-#include "common/digest.h"
-#include "common/encoding.h"
-#include "common/error.h"
+#include "common/storage/s3/curl_handles.h"
+#include "common/base/digest.h"
+#include "common/base/encoding.h"
+#include "common/base/error.h"
 #include "tests/support/fault_proxy.h"
 #include "tests/support/test_stack.h"
 

@@ -16,9 +16,9 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
-#include "common/encoding.h"
-#include "common/redis_client.h"
-#include "common/s3_storage.h"
+#include "common/base/encoding.h"
+#include "common/queue/redis_client.h"
+#include "common/storage/s3/s3_storage.h"
 #include "tests/support/blob_fixture.h"
 #include "tests/support/blobferry_cli.h"
 #include "tests/support/loopback_port.h"

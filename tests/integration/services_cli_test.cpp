@@ -6,7 +6,7 @@
 
 #include <gtest/gtest.h>
 
-#include "common/pg_connection.h"
+#include "common/db/pg_connection.h"
 #include "tests/support/blobferry_cli.h"
 #include "tests/support/temp_dir.h"
 #include "tests/support/test_stack.h"

@@ -19,11 +19,11 @@
 
 #include <nlohmann/json.hpp>
 
-#include "common/disk_storage.h"
-#include "common/redis_client.h"
-#include "common/redis_queue.h"
-#include "common/redis_url.h"
-#include "common/s3_storage.h"
+#include "common/storage/disk/disk_storage.h"
+#include "common/queue/redis_client.h"
+#include "common/queue/redis_queue.h"
+#include "common/queue/redis_url.h"
+#include "common/storage/s3/s3_storage.h"
 #include "tests/support/child_process.h"
 #include "tests/support/seed_data.h"
 #include "tests/support/temp_dir.h"

@@ -1,4 +1,4 @@
-// One conformance suite for every Storage backend: the contract of common/storage.h against real servers and folders.
+// One conformance suite for every Storage backend: the contract of common/storage/storage.h against real servers and folders.
 #include <algorithm>
 #include <cstdint>
 #include <cstdio>
@@ -12,13 +12,13 @@
 
 #include <gtest/gtest.h>
 
-#include "common/byte_source.h"
-#include "common/digest.h"
-#include "common/encoding.h"
-#include "common/error.h"
-#include "common/service_config.h"
-#include "common/storage.h"
-#include "common/storage_factory.h"
+#include "common/storage/byte_source.h"
+#include "common/base/digest.h"
+#include "common/base/encoding.h"
+#include "common/base/error.h"
+#include "common/storage/service_config.h"
+#include "common/storage/storage.h"
+#include "common/storage/storage_factory.h"
 #include "tests/support/s3_server_quirks.h"
 #include "tests/support/temp_dir.h"
 #include "tests/support/test_services.h"

@@ -10,11 +10,11 @@
 #include <string>
 #include <vector>
 
-#include "common/disk_storage.h"
-#include "common/redis_client.h"
-#include "common/redis_queue.h"
-#include "common/redis_url.h"
-#include "common/s3_storage.h"
+#include "common/storage/disk/disk_storage.h"
+#include "common/queue/redis_client.h"
+#include "common/queue/redis_queue.h"
+#include "common/queue/redis_url.h"
+#include "common/storage/s3/s3_storage.h"
 #include "tests/support/blobferry_cli.h"
 #include "tests/support/fault_proxy.h"
 #include "tests/support/seed_data.h"

@@ -13,7 +13,7 @@
 
 #include <gtest/gtest.h>
 
-#include "common/s3_storage.h"
+#include "common/storage/s3/s3_storage.h"
 #include "tests/support/blob_fixture.h"
 #include "tests/support/blobferry_cli.h"
 #include "tests/support/temp_dir.h"

@@ -16,14 +16,14 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
-#include "common/digest.h"
-#include "common/encoding.h"
-#include "common/job.h"
-#include "common/redis_client.h"
-#include "common/redis_queue.h"
-#include "common/redis_url.h"
-#include "common/storage_config.h"
-#include "common/storage_factory.h"
+#include "common/base/digest.h"
+#include "common/base/encoding.h"
+#include "common/queue/job.h"
+#include "common/queue/redis_client.h"
+#include "common/queue/redis_queue.h"
+#include "common/queue/redis_url.h"
+#include "common/storage/storage_config.h"
+#include "common/storage/storage_factory.h"
 #include "tests/support/blob_fixture.h"
 #include "tests/support/blobferry_cli.h"
 #include "tests/support/temp_dir.h"

@@ -6,9 +6,9 @@
 #include <ctime>
 #include <stdexcept>
 
-#include "common/byte_source.h"
-#include "common/digest.h"
-#include "common/encoding.h"
+#include "common/storage/byte_source.h"
+#include "common/base/digest.h"
+#include "common/base/encoding.h"
 
 namespace blobferry::testing {
 namespace {

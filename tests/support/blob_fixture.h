@@ -9,8 +9,8 @@
 #include <string>
 #include <vector>
 
-#include "common/pg_connection.h"
-#include "common/storage.h"
+#include "common/db/pg_connection.h"
+#include "common/storage/storage.h"
 
 namespace blobferry::testing {
 

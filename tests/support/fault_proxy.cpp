@@ -15,9 +15,9 @@
 #include <string_view>
 #include <utility>
 
-#include "common/digest.h"
-#include "common/encoding.h"
-#include "common/error.h"
+#include "common/base/digest.h"
+#include "common/base/encoding.h"
+#include "common/base/error.h"
 
 namespace blobferry::testing {
 namespace {

@@ -13,7 +13,7 @@
 #include <thread>
 #include <vector>
 
-#include "common/http_listener.h"
+#include "common/metrics/http_listener.h"
 
 namespace blobferry::testing {
 

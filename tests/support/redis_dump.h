@@ -4,7 +4,7 @@
 #include <map>
 #include <string>
 
-#include "common/redis_client.h"
+#include "common/queue/redis_client.h"
 
 namespace blobferry::testing {
 

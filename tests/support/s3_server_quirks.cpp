@@ -5,9 +5,9 @@
 #include <string>
 #include <vector>
 
-#include "common/curl_handles.h"
-#include "common/digest.h"
-#include "common/encoding.h"
+#include "common/storage/s3/curl_handles.h"
+#include "common/base/digest.h"
+#include "common/base/encoding.h"
 
 namespace blobferry::testing {
 namespace {

@@ -12,9 +12,9 @@
 #include <stdexcept>
 #include <thread>
 
-#include "common/byte_source.h"
-#include "common/digest.h"
-#include "common/encoding.h"
+#include "common/storage/byte_source.h"
+#include "common/base/digest.h"
+#include "common/base/encoding.h"
 
 namespace blobferry::testing {
 namespace {

@@ -7,8 +7,8 @@
 #include <string>
 #include <vector>
 
-#include "common/disk_storage.h"
-#include "common/storage.h"
+#include "common/storage/disk/disk_storage.h"
+#include "common/storage/storage.h"
 
 namespace blobferry::testing {
 

@@ -1,10 +1,10 @@
 // Service settings and checksums the integration tests share.
 #include "tests/support/test_services.h"
 
-#include "common/digest.h"
-#include "common/encoding.h"
-#include "common/storage_config.h"
-#include "common/storage_factory.h"
+#include "common/base/digest.h"
+#include "common/base/encoding.h"
+#include "common/storage/storage_config.h"
+#include "common/storage/storage_factory.h"
 
 namespace blobferry::testing {
 

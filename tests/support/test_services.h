@@ -6,8 +6,8 @@
 
 #include <memory>
 
-#include "common/service_config.h"
-#include "common/storage.h"
+#include "common/storage/service_config.h"
+#include "common/storage/storage.h"
 #include "tests/support/test_stack.h"
 
 namespace blobferry::testing {

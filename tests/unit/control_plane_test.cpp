@@ -2,12 +2,12 @@
 // the stored plan and its checks.
 #include <gtest/gtest.h>
 
-#include "common/error.h"
-#include "common/memory_queue.h"
-#include "enqueuer/blob_table.h"
-#include "enqueuer/enqueue_runner.h"
-#include "enqueuer/migration_plan.h"
-#include "enqueuer/validator.h"
+#include "common/base/error.h"
+#include "common/queue/memory_queue.h"
+#include "enqueuer/sources/blobs/blob_table.h"
+#include "enqueuer/planning/enqueue_runner.h"
+#include "enqueuer/planning/migration_plan.h"
+#include "enqueuer/verification/validator.h"
 
 using namespace blobferry;
 

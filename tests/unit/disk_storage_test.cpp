@@ -1,5 +1,5 @@
 // DiskStorage in a temp folder: both layouts, ranges, listing, multipart, integrity and escape attempts.
-#include "common/disk_storage.h"
+#include "common/storage/disk/disk_storage.h"
 
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -14,9 +14,9 @@
 
 #include <gtest/gtest.h>
 
-#include "common/digest.h"
-#include "common/encoding.h"
-#include "common/error.h"
+#include "common/base/digest.h"
+#include "common/base/encoding.h"
+#include "common/base/error.h"
 #include "tests/support/temp_dir.h"
 
 namespace blobferry {

@@ -1,5 +1,5 @@
 // Unit tests of the checksum encodings and of printable(), which keeps messages one line.
-#include "common/encoding.h"
+#include "common/base/encoding.h"
 
 #include <gtest/gtest.h>
 

@@ -1,12 +1,12 @@
 // ErbExpander: the supported ERB forms, and errors that name the line and never an env value.
-#include "common/erb_expander.h"
+#include "common/storage/erb_expander.h"
 
 #include <filesystem>
 #include <map>
 
 #include <gtest/gtest.h>
 
-#include "common/error.h"
+#include "common/base/error.h"
 
 namespace blobferry {
 namespace {

@@ -1,12 +1,12 @@
 // Job JSON: round trips, compactness, and every malformed form rejected clearly.
-#include "common/job.h"
+#include "common/queue/job.h"
 
 #include <set>
 #include <string>
 
 #include <gtest/gtest.h>
 
-#include "common/error.h"
+#include "common/base/error.h"
 
 namespace blobferry {
 namespace {

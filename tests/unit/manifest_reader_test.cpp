@@ -1,6 +1,6 @@
 // Manifest parsing: CSV with and without a header, RFC 4180 quoting, JSONL,
 // and bad lines reported by number without stopping the rest.
-#include "enqueuer/manifest_reader.h"
+#include "enqueuer/sources/manifest/manifest_reader.h"
 
 #include <sstream>
 

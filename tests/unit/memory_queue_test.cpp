@@ -1,5 +1,5 @@
 // MemoryQueue: the JobQueue semantics the embedded mode relies on, threads included.
-#include "common/memory_queue.h"
+#include "common/queue/memory_queue.h"
 
 #include <atomic>
 #include <chrono>

@@ -6,9 +6,9 @@
 #include <thread>
 #include <vector>
 
-#include "common/http_listener.h"
-#include "common/metrics.h"
-#include "common/metrics_server.h"
+#include "common/metrics/http_listener.h"
+#include "common/metrics/metrics.h"
+#include "common/metrics/metrics_server.h"
 
 namespace blobferry {
 namespace {

@@ -4,15 +4,15 @@
 
 #include <atomic>
 
-#include "common/byte_source.h"
-#include "common/digest.h"
-#include "common/disk_storage.h"
-#include "common/encoding.h"
-#include "common/error.h"
-#include "common/service_config.h"
+#include "common/storage/byte_source.h"
+#include "common/base/digest.h"
+#include "common/storage/disk/disk_storage.h"
+#include "common/base/encoding.h"
+#include "common/base/error.h"
+#include "common/storage/service_config.h"
 #include "tests/support/temp_dir.h"
 #include "tests/support/test_services.h"
-#include "worker/copy_engine.h"
+#include "worker/copy/copy_engine.h"
 
 namespace blobferry {
 namespace {

@@ -3,13 +3,13 @@
 
 #include <set>
 
-#include "common/error.h"
-#include "common/job.h"
-#include "enqueuer/blob_table.h"
-#include "enqueuer/paperclip_blob_key.h"
-#include "enqueuer/paperclip_enqueuer.h"
-#include "enqueuer/paperclip_inflector.h"
-#include "enqueuer/paperclip_path.h"
+#include "common/base/error.h"
+#include "common/queue/job.h"
+#include "enqueuer/sources/blobs/blob_table.h"
+#include "enqueuer/sources/paperclip/paperclip_blob_key.h"
+#include "enqueuer/sources/paperclip/paperclip_enqueuer.h"
+#include "enqueuer/sources/paperclip/paperclip_inflector.h"
+#include "enqueuer/sources/paperclip/paperclip_path.h"
 
 namespace blobferry {
 namespace {

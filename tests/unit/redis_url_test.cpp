@@ -1,11 +1,11 @@
 // redis:// URL parsing, and that no message ever shows the password.
-#include "common/redis_url.h"
+#include "common/queue/redis_url.h"
 
 #include <string>
 
 #include <gtest/gtest.h>
 
-#include "common/error.h"
+#include "common/base/error.h"
 
 namespace blobferry {
 namespace {

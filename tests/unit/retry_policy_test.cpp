@@ -1,5 +1,5 @@
 // RetryPolicy: backoff bounds and spread, Retry-After, which errors retry, the reschedule schedule.
-#include "common/retry_policy.h"
+#include "common/base/retry_policy.h"
 
 #include <gtest/gtest.h>
 

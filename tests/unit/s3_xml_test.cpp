@@ -1,6 +1,6 @@
 // S3 XML documents (errors, ListObjectsV2, multipart, copy) and the mapping
 // of failed responses and transfers to blobferry::Error kinds.
-#include "common/s3_xml.h"
+#include "common/storage/s3/s3_xml.h"
 
 #include <functional>
 #include <string>
@@ -8,7 +8,7 @@
 
 #include <gtest/gtest.h>
 
-#include "common/curl_handles.h"
+#include "common/storage/s3/curl_handles.h"
 
 using blobferry::CompletedPart;
 using blobferry::Error;

@@ -1,6 +1,6 @@
 // SigV4 signing against the official AWS test suite (read from the shared
 // folder at test time) and against vectors hard-coded from AWS's documentation.
-#include "common/sigv4_signer.h"
+#include "common/storage/s3/sigv4_signer.h"
 
 #include <chrono>
 #include <filesystem>
@@ -11,8 +11,8 @@
 
 #include <gtest/gtest.h>
 
-#include "common/digest.h"
-#include "common/encoding.h"
+#include "common/base/digest.h"
+#include "common/base/encoding.h"
 
 using blobferry::AwsCredentials;
 using blobferry::HttpHeaderList;

@@ -1,5 +1,5 @@
 // StorageConfig: a realistic storage.yml, AWS_* fallbacks, lenient per-service problems, YAML errors, masking.
-#include "common/storage_config.h"
+#include "common/storage/storage_config.h"
 
 #include <unistd.h>
 
@@ -9,8 +9,8 @@
 
 #include <gtest/gtest.h>
 
-#include "common/error.h"
-#include "common/storage_factory.h"
+#include "common/base/error.h"
+#include "common/storage/storage_factory.h"
 
 namespace blobferry {
 namespace {

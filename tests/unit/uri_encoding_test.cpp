@@ -1,5 +1,5 @@
 // Percent-encoding of odd S3 keys, decoding of listings, and path normalisation.
-#include "common/uri_encoding.h"
+#include "common/storage/s3/uri_encoding.h"
 
 #include <string>
 

@@ -1,0 +1,802 @@
+// The S3-compatible backend: SigV4-signed requests over libcurl, bodies streamed both ways.
+#include "common/storage/s3/s3_storage.h"
+
+#include <algorithm>
+#include <cctype>
+#include <charconv>
+#include <cstdio>
+#include <exception>
+
+#include "common/base/digest.h"
+#include "common/base/encoding.h"
+#include "common/base/error.h"
+#include "common/storage/s3/s3_xml.h"
+#include "common/storage/s3/uri_encoding.h"
+
+namespace blobferry {
+namespace {
+
+constexpr std::size_t kMaxIdleHandles = 16;
+constexpr std::size_t kMaxErrorBody = 64 * 1024;
+// A ListObjectsV2 page of 1,000 keys of 1,024 bytes is about 2 MB of XML.
+constexpr std::size_t kMaxDocumentBody = 32 * 1024 * 1024;
+constexpr long kTransferBufferSize = 256 * 1024;
+
+// The headers an object keeps across a copy (see Metadata in storage.h).
+bool is_preserved_header(const std::string& name) {
+  return name == "content-type" || name == "content-disposition" || name == "content-encoding" ||
+         name == "cache-control" || name == "content-language" || name.starts_with("x-amz-meta-");
+}
+
+std::string lowercase(std::string_view text) {
+  std::string out(text);
+  std::transform(out.begin(), out.end(), out.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return out;
+}
+
+std::string_view trim(std::string_view text) {
+  while (!text.empty() && std::isspace(static_cast<unsigned char>(text.front()))) text.remove_prefix(1);
+  while (!text.empty() && std::isspace(static_cast<unsigned char>(text.back()))) text.remove_suffix(1);
+  return text;
+}
+
+bool is_header_token(std::string_view name) {
+  if (name.empty()) return false;
+  return std::all_of(name.begin(), name.end(), [](unsigned char c) {
+    return std::isalnum(c) || std::string_view("!#$%&'*+-.^_`|~").find(static_cast<char>(c)) != std::string_view::npos;
+  });
+}
+
+// A header value with a line break would let a metadata value smuggle in
+// headers of its own; refuse it rather than send it.
+void require_safe_header(const std::string& name, const std::string& value, const std::string& operation) {
+  const bool bad_value = value.find_first_of(std::string_view("\r\n\0", 3)) != std::string::npos;
+  if (!is_header_token(name) || bad_value) {
+    throw Error(ErrorKind::kPermanent, "bad_metadata",
+                operation + ": header " + name + " cannot be sent (invalid name or a line break in its value)");
+  }
+}
+
+bool is_ip_address_or_localhost(const std::string& host) {
+  if (host == "localhost" || host.ends_with(".localhost") || host.front() == '[') return true;
+  int dots = 0;
+  for (char c : host) {
+    if (c == '.') {
+      ++dots;
+    } else if (!std::isdigit(static_cast<unsigned char>(c))) {
+      return false;
+    }
+  }
+  return dots == 3;
+}
+
+// Virtual-hosted addressing puts the bucket in the host name, which only works
+// for DNS-safe names, and over TLS only without dots (the wildcard certificate
+// covers one label).
+bool bucket_fits_host_name(const std::string& bucket, const std::string& scheme) {
+  if (bucket.size() < 3 || bucket.size() > 63) return false;
+  if (!std::isalnum(static_cast<unsigned char>(bucket.front())) ||
+      !std::isalnum(static_cast<unsigned char>(bucket.back()))) {
+    return false;
+  }
+  for (char c : bucket) {
+    const bool allowed = std::islower(static_cast<unsigned char>(c)) ||
+                         std::isdigit(static_cast<unsigned char>(c)) || c == '-' || (c == '.' && scheme == "http");
+    if (!allowed) return false;
+  }
+  return true;
+}
+
+struct EndpointParts {
+  std::string scheme;
+  std::string host;
+  std::string port;
+  std::string base_path;
+};
+
+EndpointParts parse_endpoint(const ServiceConfig& service) {
+  std::string text = service.endpoint.empty() ? "https://s3." + service.region + ".amazonaws.com"
+                                              : service.endpoint;
+  EndpointParts parts;
+  const auto scheme_end = text.find("://");
+  parts.scheme = scheme_end == std::string::npos ? "https" : lowercase(text.substr(0, scheme_end));
+  std::string rest = scheme_end == std::string::npos ? text : text.substr(scheme_end + 3);
+  if (parts.scheme != "http" && parts.scheme != "https") {
+    throw config_error("service " + service.name + ": endpoint scheme " + parts.scheme +
+                       " is not http or https; fix `endpoint:`");
+  }
+  const auto path_start = rest.find('/');
+  std::string authority = rest.substr(0, path_start);
+  if (path_start != std::string::npos) parts.base_path = rest.substr(path_start);
+  while (!parts.base_path.empty() && parts.base_path.back() == '/') parts.base_path.pop_back();
+  // user:password@ in an endpoint would end up in logs; it is never used for S3.
+  if (const auto at = authority.rfind('@'); at != std::string::npos) authority = authority.substr(at + 1);
+  const auto port_colon = authority.rfind(':');
+  const auto ipv6_end = authority.rfind(']');
+  if (port_colon != std::string::npos && (ipv6_end == std::string::npos || port_colon > ipv6_end)) {
+    parts.port = authority.substr(port_colon + 1);
+    authority = authority.substr(0, port_colon);
+  }
+  parts.host = lowercase(authority);
+  const bool default_port = (parts.scheme == "http" && parts.port == "80") ||
+                            (parts.scheme == "https" && parts.port == "443");
+  if (default_port) parts.port.clear();
+  if (parts.host.empty()) {
+    throw config_error("service " + service.name + ": endpoint " + parts.scheme + "://" + rest +
+                       " has no host; fix `endpoint:`");
+  }
+  return parts;
+}
+
+bool is_success(long status) { return status >= 200 && status < 300; }
+
+std::string make_operation_text(const std::string& method, const std::string& what,
+                                const std::string& storage) {
+  return method + " " + what + " on " + storage;
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------
+// One request and its response, and the state libcurl's callbacks share.
+
+struct S3Storage::Request {
+  std::string method;
+  std::optional<std::string> key;  // nullopt for requests on the bucket itself
+  QueryParameters query;
+  HttpHeaderList headers;  // beyond Host and the SigV4 ones
+  ByteSource* body = nullptr;
+  std::string payload_hash = std::string(SigV4Signer::kEmptyPayloadHash);
+  const ByteSink* sink = nullptr;  // a 2xx body goes here; otherwise it is kept in Response::body
+  bool expect_partial_content = false;
+  std::string operation;  // "PUT a.jpg on s3 bucket …", for messages
+};
+
+struct S3Storage::Response {
+  long status = 0;
+  std::vector<std::pair<std::string, std::string>> headers;  // names lowercase, in order received
+  std::string body;
+
+  std::string header(std::string_view name) const {
+    for (const auto& [header_name, value] : headers) {
+      if (header_name == name) return value;
+    }
+    return "";
+  }
+};
+
+namespace {
+
+struct TransferState {
+  long status = 0;
+  std::vector<std::pair<std::string, std::string>>* headers = nullptr;
+  std::string* body = nullptr;
+  const ByteSink* sink = nullptr;
+  ByteSource* source = nullptr;
+  bool expect_partial_content = false;
+  std::string operation;
+  std::exception_ptr failure;  // what a callback threw, rethrown after the transfer
+};
+
+std::size_t on_header(char* data, std::size_t size, std::size_t count, void* user) {
+  auto* state = static_cast<TransferState*>(user);
+  const std::string_view line(data, size * count);
+  if (line.starts_with("HTTP/")) {
+    // A new status line (after 100 Continue, say) starts a new response.
+    state->headers->clear();
+    const auto space = line.find(' ');
+    long status = 0;
+    if (space != std::string_view::npos) {
+      std::from_chars(line.data() + space + 1, line.data() + line.size(), status);
+    }
+    state->status = status;
+    return line.size();
+  }
+  const auto colon = line.find(':');
+  if (colon != std::string_view::npos) {
+    state->headers->emplace_back(lowercase(trim(line.substr(0, colon))),
+                                 std::string(trim(line.substr(colon + 1))));
+  }
+  return line.size();
+}
+
+std::size_t on_body(char* data, std::size_t size, std::size_t count, void* user) {
+  auto* state = static_cast<TransferState*>(user);
+  const std::string_view chunk(data, size * count);
+  const bool streamed = state->sink != nullptr && is_success(state->status);
+  if (!streamed) {
+    const std::size_t limit = is_success(state->status) ? kMaxDocumentBody : kMaxErrorBody;
+    if (state->body->size() + chunk.size() > limit) {
+      if (is_success(state->status)) {
+        state->failure = std::make_exception_ptr(
+            Error(ErrorKind::kTransient, "bad_response", state->operation + ": response body is too large"));
+        return 0;
+      }
+      return chunk.size();  // enough of an error body was kept to explain it
+    }
+    state->body->append(chunk);
+    return chunk.size();
+  }
+  if (state->expect_partial_content && state->status != 206) {
+    // The server ignored Range: passing its whole body on as the range would
+    // hand the caller the wrong bytes.
+    state->failure = std::make_exception_ptr(Error(ErrorKind::kPermanent, "bad_response",
+                                                   state->operation + ": Range was ignored (HTTP " +
+                                                       std::to_string(state->status) + ")"));
+    return 0;
+  }
+  try {
+    (*state->sink)(chunk);
+  } catch (...) {
+    state->failure = std::current_exception();
+    return 0;
+  }
+  return chunk.size();
+}
+
+std::size_t on_read(char* buffer, std::size_t size, std::size_t count, void* user) {
+  auto* state = static_cast<TransferState*>(user);
+  try {
+    return state->source->read(buffer, size * count);
+  } catch (...) {
+    state->failure = std::current_exception();
+    return CURL_READFUNC_ABORT;
+  }
+}
+
+// libcurl rewinds the body when it must send it again (a redirect, a
+// connection that died before the response, a 100-continue refusal).
+int on_seek(void* user, curl_off_t offset, int origin) {
+  auto* state = static_cast<TransferState*>(user);
+  if (origin != SEEK_SET || offset != 0) return CURL_SEEKFUNC_CANTSEEK;
+  try {
+    return state->source->rewind() ? CURL_SEEKFUNC_OK : CURL_SEEKFUNC_CANTSEEK;
+  } catch (...) {
+    state->failure = std::current_exception();
+    return CURL_SEEKFUNC_FAIL;
+  }
+}
+
+template <typename T>
+void set_option(CURL* handle, CURLoption option, T value) {
+  const CURLcode code = curl_easy_setopt(handle, option, value);
+  if (code != CURLE_OK) {
+    throw Error(ErrorKind::kPermanent, "internal",
+                std::string("curl_easy_setopt failed: ") + curl_easy_strerror(code));
+  }
+}
+
+// Options every request shares: what libcurl may do, how long it may wait,
+// and whom it trusts.
+void set_connection_options(CURL* handle, const ServiceConfig& service) {
+  set_option(handle, CURLOPT_PROTOCOLS_STR, "http,https");
+  set_option(handle, CURLOPT_PATH_AS_IS, 1L);  // keys may hold "//", "/./" and "/../"
+  set_option(handle, CURLOPT_NOSIGNAL, 1L);
+  set_option(handle, CURLOPT_CONNECTTIMEOUT, static_cast<long>(std::max(1, service.http_open_timeout)));
+  // A transfer is stalled, not slow, when not one byte moves for the read timeout.
+  set_option(handle, CURLOPT_LOW_SPEED_LIMIT, 1L);
+  set_option(handle, CURLOPT_LOW_SPEED_TIME, static_cast<long>(std::max(1, service.http_read_timeout)));
+  set_option(handle, CURLOPT_TCP_KEEPALIVE, 1L);
+  set_option(handle, CURLOPT_TCP_KEEPIDLE, 30L);
+  set_option(handle, CURLOPT_TCP_KEEPINTVL, 15L);
+  set_option(handle, CURLOPT_SSL_VERIFYPEER, service.verify_tls ? 1L : 0L);
+  set_option(handle, CURLOPT_SSL_VERIFYHOST, service.verify_tls ? 2L : 0L);
+  if (!service.ca_bundle.empty()) set_option(handle, CURLOPT_CAINFO, service.ca_bundle.c_str());
+  set_option(handle, CURLOPT_BUFFERSIZE, kTransferBufferSize);
+}
+
+void set_callbacks(CURL* handle, TransferState& state) {
+  set_option(handle, CURLOPT_HEADERFUNCTION, on_header);
+  set_option(handle, CURLOPT_HEADERDATA, &state);
+  set_option(handle, CURLOPT_WRITEFUNCTION, on_body);
+  set_option(handle, CURLOPT_WRITEDATA, &state);
+}
+
+// PUT and POST both go through libcurl's upload path, so a body is always
+// streamed from a ByteSource (empty_body when there is none) and libcurl
+// never adds a form Content-Type of its own.
+void set_method(CURL* handle, const std::string& method, TransferState& state, ByteSource& empty_body) {
+  if (method == "HEAD") {
+    set_option(handle, CURLOPT_NOBODY, 1L);
+    return;
+  }
+  if (method == "GET") {
+    set_option(handle, CURLOPT_HTTPGET, 1L);
+    return;
+  }
+  if (method == "DELETE") {
+    set_option(handle, CURLOPT_CUSTOMREQUEST, "DELETE");
+    return;
+  }
+  if (!state.source) state.source = &empty_body;
+  set_option(handle, CURLOPT_UPLOAD, 1L);
+  set_option(handle, CURLOPT_UPLOAD_BUFFERSIZE, kTransferBufferSize);
+  set_option(handle, CURLOPT_INFILESIZE_LARGE, static_cast<curl_off_t>(state.source->size()));
+  set_option(handle, CURLOPT_READFUNCTION, on_read);
+  set_option(handle, CURLOPT_READDATA, &state);
+  set_option(handle, CURLOPT_SEEKFUNCTION, on_seek);
+  set_option(handle, CURLOPT_SEEKDATA, &state);
+  if (method != "PUT") set_option(handle, CURLOPT_CUSTOMREQUEST, method.c_str());
+}
+
+CurlSlistPtr curl_header_list(const HttpHeaderList& headers) {
+  CurlSlistPtr list;
+  for (const auto& [name, value] : headers) {
+    // "Name;" is libcurl's way to send a header with an empty value.
+    append_curl_header(list, value.empty() ? name + ";" : name + ": " + value);
+  }
+  return list;
+}
+
+std::optional<std::uint64_t> parse_number(std::string_view text) {
+  std::uint64_t value = 0;
+  const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (text.empty() || error != std::errc() || end != text.data() + text.size()) return std::nullopt;
+  return value;
+}
+
+// Content-Range "bytes 0-9/1234" gives the whole object's size; a plain
+// response's Content-Length is that size already.
+std::uint64_t object_size(const std::string& content_range, const std::string& content_length) {
+  if (const auto slash = content_range.rfind('/'); slash != std::string::npos) {
+    if (auto total = parse_number(std::string_view(content_range).substr(slash + 1))) return *total;
+  }
+  return parse_number(content_length).value_or(0);
+}
+
+bool is_hex_md5(std::string_view etag) {
+  return etag.size() == 32 && std::all_of(etag.begin(), etag.end(), [](unsigned char c) {
+           return std::isxdigit(c) != 0;
+         });
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------
+
+S3Storage::S3Storage(const ServiceConfig& service, Clock clock)
+    : service_(service),
+      clock_(clock ? std::move(clock) : Clock([] { return std::chrono::system_clock::now(); })),
+      signer_(AwsCredentials{service.access_key_id, service.secret_access_key, service.session_token},
+              service.region.empty() ? "us-east-1" : service.region, "s3") {
+  if (service_.region.empty()) service_.region = "us-east-1";
+  if (service_.bucket.empty()) throw config_error("service " + service_.name + " has no `bucket:`");
+  EndpointParts endpoint = parse_endpoint(service_);
+  scheme_ = std::move(endpoint.scheme);
+  host_ = std::move(endpoint.host);
+  port_ = std::move(endpoint.port);
+  base_path_ = std::move(endpoint.base_path);
+  path_style_ = service_.force_path_style || is_ip_address_or_localhost(host_) ||
+                !bucket_fits_host_name(service_.bucket, scheme_);
+  ensure_curl_initialized();
+}
+
+std::string S3Storage::describe() const {
+  return "s3 bucket " + service_.bucket + " at " + scheme_ + "://" + host_ + (port_.empty() ? "" : ":" + port_) +
+         base_path_;
+}
+
+std::string S3Storage::request_host() const {
+  const std::string host = path_style_ ? host_ : service_.bucket + "." + host_;
+  return port_.empty() ? host : host + ":" + port_;
+}
+
+std::string S3Storage::request_path(const std::optional<std::string>& key) const {
+  std::string path = base_path_;
+  if (path_style_) path += "/" + service_.bucket;
+  if (key) {
+    path += "/" + *key;
+  } else if (!path_style_) {
+    path += "/";
+  }
+  return path;
+}
+
+std::string S3Storage::object_url(const std::string& key) const {
+  return scheme_ + "://" + request_host() + uri_encode_path(request_path(key));
+}
+
+std::string S3Storage::operation_name(const std::string& method, const std::string& key) const {
+  return make_operation_text(method, key, describe());
+}
+
+CurlEasyPtr S3Storage::acquire_handle() {
+  {
+    std::lock_guard lock(pool_mutex_);
+    if (!idle_handles_.empty()) {
+      CurlEasyPtr handle = std::move(idle_handles_.back());
+      idle_handles_.pop_back();
+      return handle;
+    }
+  }
+  return make_curl_easy();
+}
+
+void S3Storage::release_handle(CurlEasyPtr handle) {
+  // Reset drops the options but keeps the live connection and TLS session.
+  curl_easy_reset(handle.get());
+  std::lock_guard lock(pool_mutex_);
+  if (idle_handles_.size() < kMaxIdleHandles) idle_handles_.push_back(std::move(handle));
+}
+
+S3Storage::Response S3Storage::perform(Request& request) {
+  RequestToSign to_sign{.method = request.method,
+                        .path = request_path(request.key),
+                        .query = request.query,
+                        .headers = {{"Host", request_host()}},
+                        .payload_hash = request.payload_hash};
+  for (const auto& [name, value] : request.headers) {
+    require_safe_header(name, value, request.operation);
+    to_sign.headers.emplace_back(name, value);
+  }
+  signer_.sign_s3_request(to_sign, clock_());
+
+  const CurlSlistPtr header_list = curl_header_list(to_sign.headers);
+
+  std::string url = scheme_ + "://" + request_host() + uri_encode_path(to_sign.path);
+  if (const std::string query = SigV4Signer::canonical_query_string(request.query); !query.empty()) {
+    url += "?" + query;
+  }
+
+  Response response;
+  TransferState state;
+  state.headers = &response.headers;
+  state.body = &response.body;
+  state.sink = request.sink;
+  state.source = request.body;
+  state.expect_partial_content = request.expect_partial_content;
+  state.operation = request.operation;
+  char error_buffer[CURL_ERROR_SIZE] = {};
+
+  struct Lease {
+    S3Storage* owner;
+    CurlEasyPtr handle;
+    ~Lease() { owner->release_handle(std::move(handle)); }
+  } lease{this, acquire_handle()};
+  CURL* handle = lease.handle.get();
+
+  set_option(handle, CURLOPT_URL, url.c_str());
+  set_option(handle, CURLOPT_HTTPHEADER, header_list.get());
+  set_option(handle, CURLOPT_ERRORBUFFER, error_buffer);
+  set_connection_options(handle, service_);
+  set_callbacks(handle, state);
+  MemoryByteSource empty_body("");
+  set_method(handle, request.method, state, empty_body);
+
+  const CURLcode code = curl_easy_perform(handle);
+  if (state.failure) std::rethrow_exception(state.failure);
+  if (code != CURLE_OK) throw curl_failure(code, request.operation, error_buffer);
+  curl_easy_getinfo(handle, CURLINFO_RESPONSE_CODE, &response.status);
+  return response;
+}
+
+void S3Storage::throw_failure(const Response& response, const std::string& operation) const {
+  S3Failure failure;
+  failure.http_status = static_cast<int>(response.status);
+  failure.retry_after = response.header("retry-after");
+  if (auto document = parse_s3_error(response.body)) {
+    failure.code = std::move(document->code);
+    failure.message = std::move(document->message);
+  }
+  // S3 can answer 200 and still fail (CompleteMultipartUpload, CopyObject):
+  // the error document decides, and such late failures are worth a retry.
+  if (is_success(response.status)) failure.http_status = failure.code == "SlowDown" ? 503 : 500;
+  throw s3_error(failure, operation, service_.bucket);
+}
+
+namespace {
+
+// Parses a 2xx document; S3 may put an <Error> in a 200, and a garbled reply
+// is reported with the operation that got it.
+template <typename Parse>
+auto parse_document(const std::string& body, const std::string& operation, Parse parse) {
+  try {
+    return parse(body);
+  } catch (const Error& error) {
+    throw Error(error.kind(), error.reason(), operation + ": " + error.what(), error.http_status());
+  }
+}
+
+bool has_encryption_header(const std::vector<std::pair<std::string, std::string>>& headers) {
+  return std::any_of(headers.begin(), headers.end(), [](const auto& header) {
+    return header.first == "x-amz-server-side-encryption" ||
+           header.first == "x-amz-server-side-encryption-customer-algorithm";
+  });
+}
+
+ObjectInfo object_info_from(const std::string& key, const std::vector<std::pair<std::string, std::string>>& headers) {
+  ObjectInfo info;
+  info.key = key;
+  std::string content_range;
+  std::string content_length;
+  for (const auto& [name, value] : headers) {
+    if (name == "etag") info.etag = unquote_etag(value);
+    else if (name == "last-modified") info.last_modified = value;
+    else if (name == "content-range") content_range = value;
+    else if (name == "content-length") content_length = value;
+    if (is_preserved_header(name)) info.metadata.emplace_back(name, value);
+  }
+  info.size = object_size(content_range, content_length);
+  return info;
+}
+
+}  // namespace
+
+void S3Storage::add_upload_headers(Request& request, const PutOptions& options) const {
+  for (const auto& [name, value] : options.metadata) request.headers.emplace_back(lowercase(name), value);
+  for (const auto& [name, value] : service_.upload_headers) {
+    const std::string lower = lowercase(name);
+    const bool already_set = std::any_of(options.metadata.begin(), options.metadata.end(),
+                                         [&](const auto& header) { return lowercase(header.first) == lower; });
+    if (!already_set) request.headers.emplace_back(lower, value);
+  }
+  // R2 and Spaces reject ACL headers they do not support, so none by default.
+  if (service_.public_acl) request.headers.emplace_back("x-amz-acl", "public-read");
+}
+
+namespace {
+
+// A server that ignores Content-MD5 (s3rver, some S3-compatibles) would keep
+// corrupted bytes silently. Single-part ETags are the stored bytes' MD5, so
+// compare them too, but not for encrypted objects: their ETags need not be
+// MD5s (SSE-KMS, SSE-C, MinIO's SSE-S3), and the servers that encrypt (AWS,
+// MinIO) verify Content-MD5 themselves.
+void verify_stored_md5(const std::string& etag, const std::string& content_md5, bool encrypted,
+                       const std::string& operation) {
+  if (content_md5.empty() || encrypted || !is_hex_md5(etag)) return;
+  const auto expected = base64_md5_to_hex(content_md5);
+  if (!expected || lowercase(etag) == *expected) return;
+  throw Error(ErrorKind::kIntegrity, "integrity",
+              operation + ": the server stored bytes with MD5 " + lowercase(etag) + " but Content-MD5 was " +
+                  *expected + " (the server did not verify Content-MD5)");
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------
+// The Storage operations.
+
+// Listing is a read in either mode: S3 grants writes per object, so a
+// writable bucket shows only when the first copy lands.
+void S3Storage::check(Access) {
+  Request request;
+  request.method = "GET";
+  request.query = {{"list-type", "2"}, {"max-keys", "1"}};
+  request.operation = "listing " + describe() + " for service " + service_.name;
+  const std::string subject = "service " + service_.name + " (" + describe() + ")";
+  Response response;
+  try {
+    response = perform(request);
+  } catch (const Error& error) {
+    if (error.kind() == ErrorKind::kTransient) {
+      throw Error(ErrorKind::kTransient, "network", "cannot reach " + describe() + " for service " +
+                                                        service_.name + ": " + error.what());
+    }
+    throw;
+  }
+  if (is_success(response.status)) return;
+
+  const auto document = parse_s3_error(response.body);
+  const std::string code = document ? document->code : "";
+  const std::string why = "HTTP " + std::to_string(response.status) + (code.empty() ? "" : " " + code);
+  if (code == "InvalidAccessKeyId" || code == "SignatureDoesNotMatch") {
+    throw Error(ErrorKind::kConfig, "config",
+                subject + ": credentials rejected (" + why +
+                    "): fix access_key_id and secret_access_key", static_cast<int>(response.status));
+  }
+  if (code == "ExpiredToken" || code == "InvalidToken" || code == "TokenRefreshRequired") {
+    throw Error(ErrorKind::kConfig, "config",
+                subject + ": session token rejected (" + why + "): renew session_token",
+                static_cast<int>(response.status));
+  }
+  if (code == "RequestTimeTooSkewed") {
+    throw Error(ErrorKind::kConfig, "config",
+                subject + ": the system clock is more than 15 minutes off (" + why + "): fix the clock (NTP)",
+                static_cast<int>(response.status));
+  }
+  if (const std::string region = response.header("x-amz-bucket-region");
+      !region.empty() && region != service_.region) {
+    throw Error(ErrorKind::kConfig, "config",
+                subject + ": the bucket is in region " + region + " (" + why + "): set `region: " + region + "`",
+                static_cast<int>(response.status));
+  }
+  if (response.status == 403) {
+    throw Error(ErrorKind::kConfig, "config",
+                subject + ": access denied (" + why +
+                    "): the credentials need permission to list, read and write the bucket",
+                static_cast<int>(response.status));
+  }
+  try {
+    throw_failure(response, request.operation);
+  } catch (const Error& error) {
+    // Throttling and server errors say nothing about the settings: keep them
+    // retryable; any other refusal means the settings are wrong.
+    if (error.retryable() || error.kind() == ErrorKind::kConfig) throw;
+    throw Error(ErrorKind::kConfig, "config", subject + ": " + error.what(), error.http_status());
+  }
+}
+
+std::optional<ObjectInfo> S3Storage::head(const std::string& key) {
+  Request request;
+  request.method = "HEAD";
+  request.key = key;
+  request.operation = operation_name("HEAD", key);
+  const Response response = perform(request);
+  // HEAD has no body, so a 404 cannot tell a missing key from a missing
+  // bucket; check() is what reports the latter.
+  if (response.status == 404) return std::nullopt;
+  if (!is_success(response.status)) throw_failure(response, request.operation);
+  return object_info_from(key, response.headers);
+}
+
+std::optional<ObjectInfo> S3Storage::get(const std::string& key, const ByteSink& sink,
+                                         std::optional<ByteRange> range) {
+  Request request;
+  request.method = "GET";
+  request.key = key;
+  request.sink = &sink;
+  request.operation = operation_name("GET", key);
+  if (range) {
+    request.headers.emplace_back("Range",
+                                 "bytes=" + std::to_string(range->first) + "-" + std::to_string(range->last));
+    request.expect_partial_content = true;
+  }
+  const Response response = perform(request);
+  if (response.status == 404) {
+    const auto document = parse_s3_error(response.body);
+    if (!document || document->code != "NoSuchBucket") return std::nullopt;
+  }
+  if (!is_success(response.status)) throw_failure(response, request.operation);
+  return object_info_from(key, response.headers);
+}
+
+std::string S3Storage::put(const std::string& key, ByteSource& body, const PutOptions& options) {
+  Request request;
+  request.method = "PUT";
+  request.key = key;
+  request.body = &body;
+  request.payload_hash = std::string(SigV4Signer::kUnsignedPayload);
+  request.operation = operation_name("PUT", key);
+  if (!options.content_md5.empty()) request.headers.emplace_back("Content-MD5", options.content_md5);
+  add_upload_headers(request, options);
+  const Response response = perform(request);
+  if (!is_success(response.status)) throw_failure(response, request.operation);
+  const std::string etag = unquote_etag(response.header("etag"));
+  verify_stored_md5(etag, options.content_md5, has_encryption_header(response.headers), request.operation);
+  return etag;
+}
+
+ListPage S3Storage::list(const ListRequest& list_request) {
+  Request request;
+  request.method = "GET";
+  // encoding-type=url lets S3 return keys XML 1.0 cannot carry (control
+  // characters); the parser decodes only when the reply says it encoded.
+  request.query = {{"list-type", "2"},
+                   {"encoding-type", "url"},
+                   {"max-keys", std::to_string(std::clamp(list_request.max_keys, 1, 1000))}};
+  if (!list_request.prefix.empty()) request.query.emplace_back("prefix", list_request.prefix);
+  if (!list_request.delimiter.empty()) request.query.emplace_back("delimiter", list_request.delimiter);
+  if (!list_request.start_after.empty()) request.query.emplace_back("start-after", list_request.start_after);
+  if (!list_request.continuation_token.empty()) {
+    request.query.emplace_back("continuation-token", list_request.continuation_token);
+  }
+  request.operation = make_operation_text("LIST", "prefix '" + list_request.prefix + "'", describe());
+  const Response response = perform(request);
+  if (!is_success(response.status)) throw_failure(response, request.operation);
+  return parse_document(response.body, request.operation, parse_list_objects_v2);
+}
+
+std::string S3Storage::create_multipart(const std::string& key, const PutOptions& options) {
+  Request request;
+  request.method = "POST";
+  request.key = key;
+  request.query = {{"uploads", ""}};
+  request.operation = operation_name("CreateMultipartUpload", key);
+  add_upload_headers(request, options);
+  const Response response = perform(request);
+  if (!is_success(response.status) || parse_s3_error(response.body)) throw_failure(response, request.operation);
+  return parse_document(response.body, request.operation, parse_initiate_multipart_upload);
+}
+
+std::string S3Storage::upload_part(const std::string& key, const std::string& upload_id, int part_number,
+                                   ByteSource& body, const std::string& content_md5) {
+  Request request;
+  request.method = "PUT";
+  request.key = key;
+  request.query = {{"partNumber", std::to_string(part_number)}, {"uploadId", upload_id}};
+  request.body = &body;
+  request.payload_hash = std::string(SigV4Signer::kUnsignedPayload);
+  request.operation = operation_name("UploadPart " + std::to_string(part_number) + " of", key);
+  if (!content_md5.empty()) request.headers.emplace_back("Content-MD5", content_md5);
+  const Response response = perform(request);
+  if (!is_success(response.status)) throw_failure(response, request.operation);
+  const std::string etag = unquote_etag(response.header("etag"));
+  verify_stored_md5(etag, content_md5, has_encryption_header(response.headers), request.operation);
+  return etag;
+}
+
+std::string S3Storage::complete_multipart(const std::string& key, const std::string& upload_id,
+                                          const std::vector<CompletedPart>& parts) {
+  const std::string xml = complete_multipart_upload_body(parts);
+  MemoryByteSource body(xml);
+  Request request;
+  request.method = "POST";
+  request.key = key;
+  request.query = {{"uploadId", upload_id}};
+  request.headers = {{"Content-Type", "application/xml"}};
+  request.body = &body;
+  request.payload_hash = hex_encode(sha256_of(xml));
+  request.operation = operation_name("CompleteMultipartUpload", key);
+  const Response response = perform(request);
+  if (!is_success(response.status) || parse_s3_error(response.body)) throw_failure(response, request.operation);
+  return parse_document(response.body, request.operation, parse_complete_multipart_upload);
+}
+
+void S3Storage::abort_multipart(const std::string& key, const std::string& upload_id) {
+  Request request;
+  request.method = "DELETE";
+  request.key = key;
+  request.query = {{"uploadId", upload_id}};
+  request.operation = operation_name("AbortMultipartUpload", key);
+  const Response response = perform(request);
+  if (is_success(response.status)) return;
+  const auto document = parse_s3_error(response.body);
+  if (response.status == 404 && document && document->code == "NoSuchUpload") return;
+  throw_failure(response, request.operation);
+}
+
+bool S3Storage::can_copy_from(const Storage& source) const {
+  const auto* peer = dynamic_cast<const S3Storage*>(&source);
+  return peer != nullptr && peer->scheme_ == scheme_ && peer->host_ == host_ && peer->port_ == port_ &&
+         peer->base_path_ == base_path_ && peer->service_.region == service_.region &&
+         peer->service_.access_key_id == service_.access_key_id &&
+         peer->service_.secret_access_key == service_.secret_access_key &&
+         peer->service_.session_token == service_.session_token;
+}
+
+const S3Storage& S3Storage::copy_peer(const Storage& source) const {
+  if (!can_copy_from(source)) {
+    throw Error(ErrorKind::kPermanent, "unsupported",
+                "server-side copy from " + source.describe() + " to " + describe() +
+                    " needs the same endpoint and credentials");
+  }
+  return static_cast<const S3Storage&>(source);
+}
+
+std::string S3Storage::copy_source(const S3Storage& source, const std::string& source_key) const {
+  return "/" + uri_encode(source.service_.bucket) + "/" + uri_encode_path(source_key);
+}
+
+std::string S3Storage::copy_object(const Storage& source, const std::string& source_key, const std::string& key) {
+  const S3Storage& peer = copy_peer(source);
+  Request request;
+  request.method = "PUT";
+  request.key = key;
+  request.headers = {{"x-amz-copy-source", copy_source(peer, source_key)}, {"x-amz-metadata-directive", "COPY"}};
+  if (service_.public_acl) request.headers.emplace_back("x-amz-acl", "public-read");
+  request.operation = operation_name("CopyObject " + source_key + " from " + peer.describe() + " to", key);
+  const Response response = perform(request);
+  if (!is_success(response.status) || parse_s3_error(response.body)) throw_failure(response, request.operation);
+  return parse_document(response.body, request.operation, parse_copy_result);
+}
+
+std::string S3Storage::copy_part(const Storage& source, const std::string& source_key, const std::string& key,
+                                 const std::string& upload_id, int part_number, ByteRange range) {
+  const S3Storage& peer = copy_peer(source);
+  Request request;
+  request.method = "PUT";
+  request.key = key;
+  request.query = {{"partNumber", std::to_string(part_number)}, {"uploadId", upload_id}};
+  request.headers = {{"x-amz-copy-source", copy_source(peer, source_key)},
+                     {"x-amz-copy-source-range",
+                      "bytes=" + std::to_string(range.first) + "-" + std::to_string(range.last)}};
+  request.operation = operation_name("UploadPartCopy " + std::to_string(part_number) + " of " + source_key +
+                                         " from " + peer.describe() + " to",
+                                     key);
+  const Response response = perform(request);
+  if (!is_success(response.status) || parse_s3_error(response.body)) throw_failure(response, request.operation);
+  return parse_document(response.body, request.operation, parse_copy_result);
+}
+
+}  // namespace blobferry

@@ -1,0 +1,89 @@
+// The S3-compatible backend (AWS, R2, Spaces, MinIO, s3rver): SigV4-signed
+// requests over libcurl, bodies streamed both ways.
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/storage/s3/curl_handles.h"
+#include "common/storage/service_config.h"
+#include "common/storage/s3/sigv4_signer.h"
+#include "common/storage/storage.h"
+
+namespace blobferry {
+
+// Every method is thread-safe: each request borrows an easy handle from a small
+// internal pool, so connections (and TLS sessions) are reused across calls
+// while any number of threads share one instance.
+class S3Storage : public Storage {
+ public:
+  using Clock = std::function<std::chrono::system_clock::time_point()>;
+
+  // No I/O here; check() is what proves the settings work. clock defaults to
+  // the system clock and is called once per request to date its signature.
+  explicit S3Storage(const ServiceConfig& service, Clock clock = {});
+  S3Storage(const S3Storage&) = delete;
+  S3Storage& operator=(const S3Storage&) = delete;
+
+  std::string describe() const override;
+  void check(Access access = Access::kWrite) override;
+  std::optional<ObjectInfo> head(const std::string& key) override;
+  std::optional<ObjectInfo> get(const std::string& key, const ByteSink& sink,
+                                std::optional<ByteRange> range = std::nullopt) override;
+  std::string put(const std::string& key, ByteSource& body, const PutOptions& options) override;
+  ListPage list(const ListRequest& request) override;
+  std::string create_multipart(const std::string& key, const PutOptions& options) override;
+  std::string upload_part(const std::string& key, const std::string& upload_id, int part_number,
+                          ByteSource& body, const std::string& content_md5) override;
+  std::string complete_multipart(const std::string& key, const std::string& upload_id,
+                                 const std::vector<CompletedPart>& parts) override;
+  // Succeeds too when the upload is already gone (404 NoSuchUpload).
+  void abort_multipart(const std::string& key, const std::string& upload_id) override;
+
+  // Same endpoint, region and credentials: then one request can read the
+  // source and write here, and the bytes never leave the service.
+  bool can_copy_from(const Storage& source) const override;
+  std::string copy_object(const Storage& source, const std::string& source_key,
+                          const std::string& key) override;
+  std::string copy_part(const Storage& source, const std::string& source_key, const std::string& key,
+                        const std::string& upload_id, int part_number, ByteRange range) override;
+
+  // The URL an object is addressed at (path-style or virtual-hosted), for
+  // logs and tests; no credentials in it.
+  std::string object_url(const std::string& key) const;
+  bool path_style() const { return path_style_; }
+
+ private:
+  struct Request;
+  struct Response;
+
+  Response perform(Request& request);
+  [[noreturn]] void throw_failure(const Response& response, const std::string& operation) const;
+  std::string operation_name(const std::string& method, const std::string& key) const;
+  std::string request_path(const std::optional<std::string>& key) const;
+  std::string request_host() const;
+  void add_upload_headers(Request& request, const PutOptions& options) const;
+  std::string copy_source(const S3Storage& source, const std::string& source_key) const;
+  const S3Storage& copy_peer(const Storage& source) const;
+
+  CurlEasyPtr acquire_handle();
+  void release_handle(CurlEasyPtr handle);
+
+  ServiceConfig service_;
+  Clock clock_;
+  SigV4Signer signer_;
+  std::string scheme_;     // "http" or "https"
+  std::string host_;       // as in a URL: "127.0.0.1", "[::1]", "s3.us-east-1.amazonaws.com"
+  std::string port_;       // empty for the scheme's default
+  std::string base_path_;  // an endpoint's own path prefix, usually empty
+  bool path_style_ = false;
+
+  std::mutex pool_mutex_;
+  std::vector<CurlEasyPtr> idle_handles_;
+};
+
+}  // namespace blobferry

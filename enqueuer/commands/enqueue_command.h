@@ -1,0 +1,25 @@
+// `blobferry enqueue`: pushes a migration's copy jobs to Redis.
+#pragma once
+
+#include <atomic>
+#include <string>
+
+#include "common/cli/command.h"
+#include "enqueuer/planning/plan_options.h"
+
+namespace blobferry {
+
+class EnqueueCommand : public Command {
+ public:
+  void define(CLI::App& sub) override;
+  int run(const GlobalOptions& global) override;
+
+ private:
+  int run_paperclip(const GlobalOptions& global, MigrationPlan plan, JobQueue& queue, const std::atomic<bool>& stop);
+
+  std::string migration_;
+  PlanOptions plan_options_;
+  bool dry_run_ = false;
+};
+
+}  // namespace blobferry

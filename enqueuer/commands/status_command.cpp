@@ -1,0 +1,359 @@
+// `blobferry status`: where a migration stands — queue, results, rate, ETA, workers.
+#include "enqueuer/commands/status_command.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <condition_variable>
+#include <cstdio>
+#include <ctime>
+#include <deque>
+#include <mutex>
+
+#include <nlohmann/json.hpp>
+
+#include "common/base/error.h"
+#include "common/queue/queue_connection.h"
+#include "common/queue/redis_url.h"
+#include "common/cli/human_units.h"
+#include "common/cli/progress_bar.h"
+#include "common/base/signal_watcher.h"
+
+namespace blobferry {
+namespace {
+
+using Json = nlohmann::json;
+
+constexpr const char* kLastSampleCursor = "status:last";
+constexpr const char* kPlanCursor = "plan";
+// A stored sample younger than this gives a rate too noisy to show, and is
+// kept rather than overwritten so rapid calls still measure a useful window.
+constexpr double kMinSampleAgeSeconds = 1.0;
+constexpr std::size_t kBarWidth = 30;
+constexpr double kWatchRateWindowSeconds = 30.0;
+
+double epoch_seconds() {
+  using namespace std::chrono;
+  return duration_cast<duration<double>>(system_clock::now().time_since_epoch()).count();
+}
+
+std::uint64_t increase(std::uint64_t earlier, std::uint64_t later) { return later > earlier ? later - earlier : 0; }
+
+std::optional<std::uint64_t> unsigned_field(const Json& json, const char* name) {
+  auto it = json.find(name);
+  if (it == json.end() || !it->is_number_unsigned()) return std::nullopt;
+  return it->get<std::uint64_t>();
+}
+
+std::string string_field(const Json& json, const char* name) {
+  auto it = json.find(name);
+  return it != json.end() && it->is_string() ? it->get<std::string>() : std::string();
+}
+
+Json nullable(const std::optional<double>& value) { return value ? Json(*value) : Json(nullptr); }
+
+std::string format(const char* pattern, double value) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, pattern, value);
+  return buf;
+}
+
+std::string percent(const Counts& counts) {
+  if (counts.queued_total == 0) return "0.0%";
+  return format("%.1f%%", 100.0 * static_cast<double>(finished_jobs(counts)) /
+                              static_cast<double>(counts.queued_total));
+}
+
+double fraction_done(const Counts& counts) {
+  if (counts.queued_total == 0) return 0.0;
+  return static_cast<double>(finished_jobs(counts)) / static_cast<double>(counts.queued_total);
+}
+
+// Small rates need decimals to be more than "0.0".
+std::string objects_rate(double per_second) { return format(per_second < 10 ? "%.2f" : "%.1f", per_second); }
+
+std::string bytes_rate(double per_second) {
+  return human_bytes(static_cast<std::uint64_t>(std::max(0.0, per_second))) + "/s";
+}
+
+std::string failed_breakdown(const Counts& counts) {
+  std::string out;
+  for (const auto& [reason, n] : counts.failed_by_reason) {
+    out += (out.empty() ? "" : ", ") + reason + " " + std::to_string(n);
+  }
+  return out.empty() ? out : " (" + out + ")";
+}
+
+std::string rate_text(const StatusView& view) {
+  if (!view.rates) return "unknown yet (run status again, or use --watch)";
+  std::string eta = view.eta_seconds ? human_duration(*view.eta_seconds) : "unknown";
+  return objects_rate(view.rates->objects_per_second) + " objects/s, " + bytes_rate(view.rates->bytes_per_second) +
+         ", ETA " + eta;
+}
+
+std::string workers_text(const StatusView& view) {
+  std::string out = std::to_string(view.workers.size()) + " live";
+  for (std::size_t i = 0; i < view.workers.size(); ++i) out += (i == 0 ? ": " : ", ") + view.workers[i];
+  return out;
+}
+
+std::string state_text(const StatusView& view) {
+  const Counts& c = view.counts;
+  if (migration_done(c)) return "done: every job finished and nothing failed";
+  if (c.idle()) {
+    return "finished with " + std::to_string(c.failed) + " failed keys and " + std::to_string(c.dead) +
+           " dead payloads: list them with `blobferry report`, retry with `blobferry requeue`";
+  }
+  if (view.workers.empty()) return "waiting: no live worker (start `blobferry worker`)";
+  return "running";
+}
+
+std::string clock_time(double epoch) {
+  const std::time_t seconds = static_cast<std::time_t>(epoch);
+  std::tm local{};
+  localtime_r(&seconds, &local);
+  char buf[16];
+  std::strftime(buf, sizeof buf, "%H:%M:%S", &local);
+  return buf;
+}
+
+}  // namespace
+
+std::uint64_t finished_jobs(const Counts& counts) {
+  const std::uint64_t pending = counts.queued + counts.scheduled + counts.in_flight;
+  return increase(pending, counts.queued_total);
+}
+
+StatusSample sample_of(const Counts& counts, double time) {
+  return {time, counts.copied + counts.skipped, counts.bytes_copied + counts.bytes_skipped, finished_jobs(counts)};
+}
+
+std::string encode_sample(const StatusSample& sample) {
+  return Json{{"time", sample.time}, {"objects", sample.objects}, {"bytes", sample.bytes}, {"jobs", sample.jobs_done}}
+      .dump();
+}
+
+std::optional<StatusSample> decode_sample(std::string_view json_text) {
+  const Json json = Json::parse(json_text, nullptr, false);
+  if (!json.is_object()) return std::nullopt;
+  auto time = json.find("time");
+  auto objects = unsigned_field(json, "objects");
+  auto bytes = unsigned_field(json, "bytes");
+  auto jobs = unsigned_field(json, "jobs");
+  if (time == json.end() || !time->is_number() || !objects || !bytes || !jobs) return std::nullopt;
+  return StatusSample{time->get<double>(), *objects, *bytes, *jobs};
+}
+
+std::optional<double> plan_started_at(std::string_view plan_json) {
+  const Json json = Json::parse(plan_json, nullptr, false);
+  if (!json.is_object()) return std::nullopt;
+  auto it = json.find("started_at");
+  if (it == json.end() || !it->is_number() || it->get<double>() <= 0) return std::nullopt;
+  return it->get<double>();
+}
+
+std::string plan_route(std::string_view plan_json) {
+  const Json json = Json::parse(plan_json, nullptr, false);
+  if (!json.is_object()) return {};
+  const std::string from = string_field(json, "from"), to = string_field(json, "to");
+  if (from.empty() || to.empty()) return {};
+  const std::string source = string_field(json, "source");
+  return from + " -> " + to + (source.empty() ? "" : " (" + source + ")");
+}
+
+std::optional<StatusRates> rates_between(const StatusSample& earlier, const StatusSample& later) {
+  const double elapsed = later.time - earlier.time;
+  if (!(elapsed > 0)) return std::nullopt;
+  return StatusRates{static_cast<double>(increase(earlier.objects, later.objects)) / elapsed,
+                     static_cast<double>(increase(earlier.bytes, later.bytes)) / elapsed,
+                     static_cast<double>(increase(earlier.jobs_done, later.jobs_done)) / elapsed};
+}
+
+std::optional<double> eta_seconds(const Counts& counts, const std::optional<StatusRates>& rates) {
+  const std::uint64_t pending = counts.queued + counts.scheduled + counts.in_flight;
+  if (pending == 0) return 0.0;
+  if (!rates || rates->jobs_per_second <= 0) return std::nullopt;
+  return static_cast<double>(pending) / rates->jobs_per_second;
+}
+
+bool migration_done(const Counts& counts) { return counts.idle() && counts.failed == 0 && counts.dead == 0; }
+
+Json status_json(const StatusView& view) {
+  const Counts& c = view.counts;
+  Json by_reason = Json::object();
+  for (const auto& [reason, n] : c.failed_by_reason) by_reason[reason] = n;
+  Json rate_objects = view.rates ? Json(view.rates->objects_per_second) : Json(nullptr);
+  Json rate_bytes = view.rates ? Json(view.rates->bytes_per_second) : Json(nullptr);
+  return Json{{"migration", view.migration},
+              {"queued", c.queued},
+              {"scheduled", c.scheduled},
+              {"in_flight", c.in_flight},
+              {"dead", c.dead},
+              {"copied", c.copied},
+              {"skipped", c.skipped},
+              {"failed", c.failed},
+              {"failed_by_reason", by_reason},
+              {"bytes_copied", c.bytes_copied},
+              {"bytes_skipped", c.bytes_skipped},
+              {"total", c.queued_total},
+              {"rate_objects_per_second", rate_objects},
+              {"rate_bytes_per_second", rate_bytes},
+              {"eta_seconds", nullable(view.eta_seconds)},
+              {"workers", view.workers},
+              {"done", migration_done(c)}};
+}
+
+std::vector<std::string> status_lines(const StatusView& view, std::size_t bar_width) {
+  const Counts& c = view.counts;
+  const std::string jobs = std::to_string(finished_jobs(c)) + " of " + std::to_string(c.queued_total) + " jobs finished";
+  std::string header = "migration " + view.migration + (view.route.empty() ? "" : ", " + view.route);
+  if (bar_width > 0) header += "  " + ProgressBar::bar(fraction_done(c), bar_width) + " " + percent(c) + "  " + jobs;
+  else header += ": " + jobs + " (" + percent(c) + ")";
+  return {
+      header,
+      "  queue    " + std::to_string(c.queued) + " queued, " + std::to_string(c.scheduled) + " scheduled for retry, " +
+          std::to_string(c.in_flight) + " in flight, " + std::to_string(c.dead) + " dead",
+      "  results  " + std::to_string(c.copied) + " copied (" + human_bytes(c.bytes_copied) + "), " +
+          std::to_string(c.skipped) + " skipped (" + human_bytes(c.bytes_skipped) + "), " + std::to_string(c.failed) +
+          " failed" + failed_breakdown(c),
+      "  rate     " + rate_text(view),
+      "  workers  " + workers_text(view),
+      "  state    " + state_text(view),
+  };
+}
+
+std::string status_summary_line(const StatusView& view) {
+  const Counts& c = view.counts;
+  std::string line = view.migration + " " + percent(c) + " queued " + std::to_string(c.queued) + " scheduled " +
+                     std::to_string(c.scheduled) + " in_flight " + std::to_string(c.in_flight) + " copied " +
+                     std::to_string(c.copied) + " skipped " + std::to_string(c.skipped) + " failed " +
+                     std::to_string(c.failed) + " dead " + std::to_string(c.dead);
+  if (view.rates) {
+    line += " rate " + objects_rate(view.rates->objects_per_second) + "/s " + bytes_rate(view.rates->bytes_per_second);
+  }
+  if (view.eta_seconds) line += " eta " + human_duration(*view.eta_seconds);
+  return line + " workers " + std::to_string(view.workers.size());
+}
+
+std::unique_ptr<RedisQueue> open_existing_migration(const std::string& redis_url, const std::string& migration) {
+  auto queue = open_redis_queue(redis_url, migration);
+  if (queue->counts().queued_total == 0 && !queue->get_cursor(kPlanCursor)) {
+    throw config_error("no migration " + migration + " in Redis at " + RedisUrl::parse(redis_url).address() +
+                       ": check the name (blobferry enqueue creates it)");
+  }
+  return queue;
+}
+
+void StatusCommand::define(CLI::App& sub) {
+  sub.add_option("--migration", migration_, "migration name (as given to enqueue)")->required();
+  sub.add_flag("--json", json_, "print one JSON object (with --watch: one per interval)");
+  sub.add_flag("--watch", watch_, "redraw every --interval until the migration is idle or Ctrl-C");
+  sub.add_option("--interval", interval_seconds_, "seconds between --watch frames")
+      ->check(CLI::Range(0.1, 3600.0))
+      ->capture_default_str();
+  sub.footer(
+      "Rates count copied and skipped objects and their bytes. A single status compares with the sample the "
+      "previous status stored in Redis (or with the migration's start); --watch compares with its frame of about "
+      "30 s before. The ETA counts pending jobs (a batch job holds many small objects) at the recent job rate.");
+}
+
+int StatusCommand::run(const GlobalOptions& global) {
+  auto queue = open_existing_migration(global.redis_url, migration_);
+  plan_ = queue->get_cursor(kPlanCursor);
+  return watch_ ? watch(*queue) : run_once(*queue);
+}
+
+std::optional<StatusSample> StatusCommand::stored_baseline(RedisQueue& queue, double now) const {
+  if (auto text = queue.get_cursor(kLastSampleCursor)) {
+    auto last = decode_sample(*text);
+    if (last && now - last->time >= kMinSampleAgeSeconds) return last;
+  }
+  // No usable history: average since the start, when the enqueuer said when.
+  if (plan_) {
+    if (auto started = plan_started_at(*plan_); started && *started < now) return StatusSample{*started, 0, 0, 0};
+  }
+  return std::nullopt;
+}
+
+void StatusCommand::remember(RedisQueue& queue, const StatusSample& sample) const {
+  std::optional<StatusSample> last;
+  if (auto text = queue.get_cursor(kLastSampleCursor)) last = decode_sample(*text);
+  // A sample from the future (another machine's clock) would block updates forever.
+  const bool replace = !last || sample.time - last->time >= kMinSampleAgeSeconds || last->time > sample.time;
+  if (replace) queue.set_cursor(kLastSampleCursor, encode_sample(sample));
+}
+
+StatusView StatusCommand::snapshot(RedisQueue& queue, const std::optional<StatusSample>& baseline, double now) const {
+  StatusView view;
+  view.migration = migration_;
+  if (plan_) view.route = plan_route(*plan_);
+  view.counts = queue.counts();
+  for (const WorkerInfo& worker : queue.live_workers(kLiveWorkerAge)) view.workers.push_back(worker.worker_id);
+  std::sort(view.workers.begin(), view.workers.end());
+  if (baseline) view.rates = rates_between(*baseline, sample_of(view.counts, now));
+  view.eta_seconds = eta_seconds(view.counts, view.rates);
+  return view;
+}
+
+void StatusCommand::print(const StatusView& view, std::size_t bar_width) {
+  if (json_) {
+    std::printf("%s\n", status_json(view).dump(-1, ' ', false, Json::error_handler_t::replace).c_str());
+  } else {
+    for (const std::string& line : status_lines(view, bar_width)) std::printf("%s\n", line.c_str());
+  }
+  std::fflush(stdout);
+}
+
+int StatusCommand::run_once(RedisQueue& queue) {
+  const double now = epoch_seconds();
+  const StatusView view = snapshot(queue, stored_baseline(queue, now), now);
+  remember(queue, sample_of(view.counts, now));
+  print(view, 0);
+  return 0;
+}
+
+int StatusCommand::watch(RedisQueue& queue) {
+  std::mutex mutex;
+  std::condition_variable wake;
+  bool interrupted = false;
+  SignalWatcher signals([&](int) {
+    {
+      std::lock_guard lock(mutex);
+      interrupted = true;
+    }
+    wake.notify_all();
+  });
+  const bool terminal = isatty(fileno(stdout)) == 1;
+  ProgressBar block(stdout, terminal);
+  const auto interval = std::chrono::duration<double>(interval_seconds_);
+
+  // Frames of the last kWatchRateWindow: comparing with the oldest smooths
+  // the rate without hiding a stall for long.
+  std::deque<StatusSample> history;
+  if (auto stored = stored_baseline(queue, epoch_seconds())) history.push_back(*stored);
+  for (;;) {
+    try {
+      const double now = epoch_seconds();
+      while (history.size() > 1 && history[1].time <= now - kWatchRateWindowSeconds) history.pop_front();
+      const StatusView view =
+          snapshot(queue, history.empty() ? std::nullopt : std::optional<StatusSample>(history.front()), now);
+      const StatusSample current = sample_of(view.counts, now);
+      remember(queue, current);
+      history.push_back(current);
+      if (json_) print(view, 0);
+      else if (terminal) block.draw(status_lines(view, kBarWidth));
+      else block.draw({clock_time(now) + " " + status_summary_line(view)});
+      // queued_total == 0: the enqueuer has written its plan but no job yet.
+      if (view.counts.idle() && view.counts.queued_total > 0) return 0;
+    } catch (const Error& e) {
+      // Redis restarting is worth waiting out; anything else ends the watch.
+      if (e.kind() != ErrorKind::kTransient) throw;
+      std::fprintf(stderr, "blobferry: %s; retrying\n", e.what());
+    }
+    std::unique_lock lock(mutex);
+    if (wake.wait_for(lock, interval, [&] { return interrupted; })) return 0;
+  }
+}
+
+}  // namespace blobferry

@@ -1,0 +1,34 @@
+// Which blobs `validate` proved are on the target: the only table blobferry
+// writes, its own, beside the application's (never inside them).
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "common/db/pg_connection.h"
+
+namespace blobferry {
+
+class VerificationStore {
+ public:
+  static constexpr const char* kTable = "blobferry_verified_blobs";
+
+  // Creates the table when missing. Throws Error kConfig when the database
+  // user may not, naming the statement an administrator can run instead.
+  explicit VerificationStore(PgConnection& db);
+
+  // Records blob ids as verified for the migration, in one short statement.
+  void mark(const std::string& migration, const std::vector<std::string>& blob_ids);
+  // Forgets a blob (found missing or changed on a later validation).
+  void unmark(const std::string& migration, const std::vector<std::string>& blob_ids);
+  long long count(const std::string& migration);
+  // Forgets every verification of the migration (validate --recheck).
+  long long forget(const std::string& migration);
+
+  static std::string create_statement();
+
+ private:
+  PgConnection& db_;
+};
+
+}  // namespace blobferry

@@ -1,0 +1,100 @@
+// `blobferry worker`: pops and runs a migration's jobs until SIGTERM.
+#include "worker/commands/worker_command.h"
+
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdio>
+#include <memory>
+
+#include <spdlog/spdlog.h>
+
+#include "common/base/error.h"
+#include "common/metrics/metrics_server.h"
+#include "common/queue/queue_connection.h"
+#include "common/storage/storage_config.h"
+#include "common/base/signal_watcher.h"
+#include "worker/loop/worker_loop.h"
+
+namespace blobferry {
+namespace {
+
+std::string make_worker_id() {
+  char host[256] = "host";
+  gethostname(host, sizeof host - 1);
+  return std::string(host) + ":" + std::to_string(getpid()) + ":" + new_job_id().substr(0, 6);
+}
+
+}  // namespace
+
+void WorkerCommand::define(CLI::App& sub) {
+  sub.add_option("--migration", migration_, "the migration whose jobs to run")->required();
+  sub.add_option("--concurrency", concurrency_, "copies in flight in this process")->check(CLI::Range(1, 1024))->capture_default_str();
+  sub.add_flag("--exit-when-empty", exit_when_empty_, "exit once nothing is queued, scheduled or in flight anywhere");
+  sub.add_option("--metrics-addr", metrics_addr_, "serve Prometheus metrics at HOST:PORT (/metrics, /healthz, /ready)");
+  sub.add_option("--lease-seconds", lease_seconds_, "a job of a worker silent this long returns to the queue")->check(CLI::Range(1, 3600))->capture_default_str();
+  sub.add_option("--drain-seconds", drain_seconds_, "on SIGTERM, time for copies in flight to finish")->check(CLI::Range(0, 86400))->capture_default_str();
+  sub.add_option("--retries", retries_, "in-place retries of a transient failure")->check(CLI::Range(0, 100))->capture_default_str();
+  sub.add_option("--max-attempts", max_attempts_, "runs of a job before it is recorded as failed")->check(CLI::Range(1, 100))->capture_default_str();
+  sub.add_option("--part-size-mib", part_size_mib_, "multipart part size; memory is about concurrency x part size")->check(CLI::Range(5, 5120))->capture_default_str();
+}
+
+int WorkerCommand::run(const GlobalOptions& global) {
+  // First, before any thread exists, so every thread inherits the blocked mask.
+  std::atomic<WorkerLoop*> running{nullptr};
+  std::atomic<bool> stop_early{false};
+  SignalWatcher signals([&](int signal) {
+    spdlog::info("signal {}: finishing copies in flight, taking no new jobs", signal);
+    stop_early.store(true);
+    if (WorkerLoop* loop = running.load()) loop->request_stop();
+  });
+
+  ServiceRegistry services(StorageConfig::load(global.storage_config));
+  RedisQueueOptions queue_options;
+  queue_options.lease_duration = std::chrono::seconds(lease_seconds_);
+  auto queue = open_redis_queue(global.redis_url, migration_, queue_options);
+
+  CopyEngineOptions engine_options;
+  engine_options.part_size = static_cast<std::uint64_t>(part_size_mib_) * CopyEngineOptions::kMiB;
+  RetryOptions retry;
+  retry.retries = retries_;
+  retry.max_job_attempts = max_attempts_;
+  engine_options.retry_policy = RetryPolicy(retry);
+  const CopyEngine engine(engine_options);
+
+  Metrics metrics;
+  std::unique_ptr<MetricsServer> metrics_server;
+  if (!metrics_addr_.empty()) metrics_server = std::make_unique<MetricsServer>(metrics, metrics_addr_);
+
+  WorkerOptions options;
+  options.migration = migration_;
+  options.worker_id = make_worker_id();
+  options.concurrency = concurrency_;
+  options.exit_when_empty = exit_when_empty_;
+  options.lease = queue_options.lease_duration;
+  options.drain = std::chrono::seconds(drain_seconds_);
+  WorkerLoop loop(*queue, services, engine, &metrics, options);
+
+  running.store(&loop);
+  if (stop_early.load()) loop.request_stop();
+  if (metrics_server) metrics_server->set_ready(true);
+  spdlog::info("worker {} on migration {}: concurrency {}, queue {}", options.worker_id, migration_, concurrency_,
+               RedisUrl::parse(global.redis_url).address());
+
+  const WorkerSummary summary = loop.run();
+  running.store(nullptr);
+  spdlog::info("worker {} done: {} copied, {} skipped, {} failed, {} bytes, {} rescheduled, {} malformed",
+               options.worker_id, summary.copied, summary.skipped, summary.failed, summary.bytes,
+               summary.rescheduled, summary.buried);
+  if (!summary.config_error.empty()) throw config_error(summary.config_error);
+  if (!summary.drained_cleanly) {
+    // Copies still running were handed back to the queue; leave without
+    // waiting for them (their late results would be ignored as stale).
+    spdlog::default_logger()->flush();
+    std::fflush(nullptr);
+    _exit(0);
+  }
+  return 0;
+}
+
+}  // namespace blobferry

@@ -1,0 +1,27 @@
+// `blobferry worker`: pops and runs a migration's jobs until SIGTERM.
+#pragma once
+
+#include <string>
+
+#include "common/cli/command.h"
+
+namespace blobferry {
+
+class WorkerCommand : public Command {
+ public:
+  void define(CLI::App& sub) override;
+  int run(const GlobalOptions& global) override;
+
+ private:
+  std::string migration_;
+  int concurrency_ = 16;
+  bool exit_when_empty_ = false;
+  std::string metrics_addr_;
+  int lease_seconds_ = 30;
+  int drain_seconds_ = 30;
+  int retries_ = 5;
+  int max_attempts_ = 5;
+  int part_size_mib_ = 8;
+};
+
+}  // namespace blobferry
