@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Starts, describes and stops the local dev stack: Redis, PostgreSQL and two S3 servers on free loopback ports.
+# Starts, describes and stops the local dev stack: Redis, PostgreSQL, two S3 servers and, on request, Ceph RGW on free loopback ports.
 set -euo pipefail
 
 SCRIPT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/$(basename "${BASH_SOURCE[0]}")"
@@ -8,6 +8,11 @@ S3RVER="${S3RVER:-$ROOT/.deps/node_modules/.bin/s3rver}"
 START_TIMEOUT="${DEV_STACK_START_TIMEOUT:-60}"  # seconds for one server to answer
 STOP_TIMEOUT="${DEV_STACK_STOP_TIMEOUT:-15}"    # seconds before SIGTERM becomes SIGKILL
 PORT_ATTEMPTS=5                                 # parallel stacks may take a port between check and bind
+RGW_MEMSTORE_BYTES="${DEV_STACK_RGW_MEMSTORE_BYTES:-3221225472}"  # RAM cap of RGW's object store (3 GiB)
+# Fixed test-only credentials of the RGW user (never a real secret).
+RGW_ACCESS_KEY_ID="BLOBFERRYRGWTEST"
+RGW_SECRET_ACCESS_KEY="BLOBFERRYRGWTESTSECRET"
+RGW_BUCKETS=(rgw-source rgw-target)
 
 usage() {
   cat <<EOF
@@ -15,7 +20,11 @@ Usage: ops/dev-stack.sh COMMAND [OPTIONS]
 
 Runs blobferry's dev and test servers on free ports of 127.0.0.1:
 Redis, PostgreSQL 15 (database "blobferry", trust auth) and two s3rver
-instances (buckets "source" and "target", key and secret S3RVER).
+instances (buckets "source" and "target", key and secret S3RVER); on request
+(--only ...,rgw) also Ceph's RADOS Gateway, a real S3 implementation: one
+ceph-mon, one ceph-osd keeping objects in RAM (memstore) and radosgw, with
+buckets "rgw-source" and "rgw-target" and the fixed test-only key
+$RGW_ACCESS_KEY_ID / secret $RGW_SECRET_ACCESS_KEY.
 
 Commands:
   up     start the stack (or, when DIR's stack is already running, just print
@@ -23,8 +32,9 @@ Commands:
   env    print the environment of the stack in DIR again
   down   stop exactly the processes recorded in DIR/pids
   service-down NAME
-         stop one server of DIR's running stack (redis, postgres, s3-source
-         or s3-target) the way down does, keeping its data
+         stop one server of DIR's running stack (redis, postgres, s3-source,
+         s3-target or rgw) the way down does, keeping its data (rgw: only
+         radosgw stops; its monitor and OSD, which hold the data, keep running)
   service-up NAME
          start that server again on the port and with the data and options it
          had (tests restart a service in place; clients keep their URLs)
@@ -32,19 +42,27 @@ Commands:
 Options:
   --dir DIR          where data, logs, pids, env and storage.yml live
                      (default: $ROOT/.stack)
-  --only LIST        comma-separated subset of redis,postgres,s3 (default: all)
+  --only LIST        comma-separated subset of redis,postgres,s3,rgw
+                     (default: redis,postgres,s3; rgw is opt-in)
   --redis-aof        give Redis append-only-file persistence (appendfsync everysec)
   --owner-pid PID    stop the stack by itself once process PID has exited
                      (test fixtures pass their own pid so a crash leaks nothing)
   -h, --help         show this help
 
 Files in DIR: pids ("name pid" per line), env (KEY=VALUE per line),
-storage.yml (services source, target and local in Rails' format), logs/.
+storage.yml (services source, target, rgw_source, rgw_target and local in
+Rails' format), logs/, rgw/ (ceph.conf, monitor and OSD data, admin sockets).
 
 Environment printed: REDIS_URL, DATABASE_URL, PGHOST, PGPORT, PGUSER,
 PGDATABASE, S3_SOURCE_ENDPOINT, S3_TARGET_ENDPOINT, S3_SOURCE_DIR,
-S3_TARGET_DIR, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,
-BLOBFERRY_STORAGE_CONFIG, STACK_DIR (only those of the servers started).
+S3_TARGET_DIR, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, RGW_ENDPOINT,
+RGW_ACCESS_KEY_ID, RGW_SECRET_ACCESS_KEY, BLOBFERRY_STORAGE_CONFIG,
+STACK_DIR (only those of the servers started).
+
+Environment read: DEV_STACK_START_TIMEOUT (seconds for one server to answer,
+default 60), DEV_STACK_STOP_TIMEOUT (seconds before SIGKILL, default 15),
+DEV_STACK_RGW_MEMSTORE_BYTES (RAM cap of RGW's objects, default 3 GiB),
+S3RVER, PG_BIN.
 
 Example:
   eval "\$(ops/dev-stack.sh up | sed 's/^/export /')"
@@ -93,6 +111,9 @@ is_ours() {
     redis) [[ "$cmdline" == *redis-server* ]] ;;
     postgres) [[ "$cmdline" == *postgres* && "$cmdline" == *"$DIR"* ]] ;;
     s3-*) [[ "$cmdline" == *s3rver* && "$cmdline" == *"$DIR"* ]] ;;
+    rgw-mon) [[ "$cmdline" == *ceph-mon* && "$cmdline" == *"$DIR"* ]] ;;
+    rgw-osd) [[ "$cmdline" == *ceph-osd* && "$cmdline" == *"$DIR"* ]] ;;
+    rgw) [[ "$cmdline" == *radosgw* && "$cmdline" == *"$DIR"* ]] ;;
     watcher) [[ "$cmdline" == *dev-stack.sh* ]] ;;
     *) return 1 ;;
   esac
@@ -405,6 +426,218 @@ repair_s3rver_data() {
   done < <(find "$data" -name '*._S3rver_metadata.json' -size 0 -print0)
 }
 
+# --- Ceph RADOS Gateway (opt-in) --------------------------------------------
+# One monitor, one OSD on memstore (objects in RAM, capped by
+# memstore_device_bytes) and radosgw with the beast frontend, all on
+# loopback, with every file under DIR/rgw and DIR/logs and a fresh fsid, so
+# stacks run side by side. No ceph-mgr: nothing here needs one.
+
+RGW_CONF_DIR=""
+
+# Not for servers: `ceph_tool server &` would make $! the pid of a subshell.
+ceph_tool() {
+  local tool="$1"
+  shift
+  "$tool" -c "$RGW_CONF_DIR/ceph.conf" "$@"
+}
+
+# The monitor's address is in ceph.conf, so a new monitor port means a new file.
+write_ceph_conf() {
+  local mon_port="$1" fsid="$2" dir="$RGW_CONF_DIR"
+  cat >"$dir/ceph.conf.tmp" <<EOF
+# Written by ops/dev-stack.sh: a throwaway single-node cluster for tests.
+[global]
+fsid = $fsid
+mon_host = [v2:127.0.0.1:$mon_port]
+public_addr = 127.0.0.1
+cluster_addr = 127.0.0.1
+ms_bind_msgr1 = false
+ms_bind_ipv6 = false
+# No cephx: with auth none every messenger mode must be crc, or radosgw hangs
+# at start ("get_initial_auth_request returned -13").
+auth_cluster_required = none
+auth_service_required = none
+auth_client_required = none
+ms_cluster_mode = crc
+ms_service_mode = crc
+ms_client_mode = crc
+ms_mon_cluster_mode = crc
+ms_mon_service_mode = crc
+ms_mon_client_mode = crc
+keyring = /dev/null
+# Every file in the stack folder.
+run_dir = $dir/run
+admin_socket = $dir/run/\$cluster-\$name.asok
+pid_file = $dir/run/\$cluster-\$name.pid
+crash_dir = $dir/crash
+mon_data = $dir/mon/\$id
+osd_data = $dir/osd/\$id
+rgw_data = $dir/radosgw
+log_file = $DIR/logs/ceph-\$name.log
+mon_cluster_log_file = $DIR/logs/ceph-cluster.log
+log_max_recent = 500
+# One OSD, objects in RAM, pools of one copy.
+osd_objectstore = memstore
+memstore_device_bytes = $RGW_MEMSTORE_BYTES
+osd_memory_target = 268435456
+osd_op_num_shards = 2
+osd_pool_default_size = 1
+osd_pool_default_min_size = 1
+osd_pool_default_pg_num = 8
+osd_pool_default_pgp_num = 8
+osd_pool_default_pg_autoscale_mode = off
+osd_crush_chooseleaf_type = 0
+mon_allow_pool_size_one = true
+mon_warn_on_pool_no_redundancy = false
+mon_max_pg_per_osd = 1000
+mon_data_avail_warn = 2
+mon_data_avail_crit = 1
+client_mount_timeout = $START_TIMEOUT
+rgw_thread_pool_size = 32
+EOF
+  mv "$dir/ceph.conf.tmp" "$dir/ceph.conf"
+}
+
+ceph_mon_answers() {
+  local pid="$1" port="$2"
+  listens_on "$pid" "$port" && (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null
+}
+
+start_ceph_mon() {
+  local logfile="$DIR/logs/ceph-mon.a.log" fsid attempt port pid status
+  fsid="$(cat /proc/sys/kernel/random/uuid)"
+  for ((attempt = 1; attempt <= PORT_ATTEMPTS; attempt++)); do
+    pick_port || fail_start rgw-mon "$logfile" "no free port"
+    port="$PORT"
+    log "starting ceph-mon on 127.0.0.1:$port (fsid $fsid)"
+    rm -rf "$RGW_CONF_DIR/mon" "$RGW_CONF_DIR/monmap"
+    mkdir -p "$RGW_CONF_DIR/mon/a"
+    write_ceph_conf "$port" "$fsid"
+    monmaptool --create --fsid "$fsid" --addv a "[v2:127.0.0.1:$port]" "$RGW_CONF_DIR/monmap" \
+      >>"$logfile" 2>&1 || fail_start rgw-mon "$logfile" "monmaptool failed"
+    ceph_tool ceph-mon --mkfs -i a --monmap "$RGW_CONF_DIR/monmap" >>"$logfile" 2>&1 ||
+      fail_start rgw-mon "$logfile" "ceph-mon --mkfs failed"
+    ceph-mon -c "$RGW_CONF_DIR/ceph.conf" -f -i a </dev/null >>"$logfile" 2>&1 &
+    pid=$!
+    status=0
+    wait_ready "$pid" ceph_mon_answers "$pid" "$port" || status=$?
+    if [[ "$status" -eq 0 ]]; then
+      record_pid rgw-mon "$pid"
+      return 0
+    fi
+    if [[ "$status" -eq 2 ]]; then
+      record_pid rgw-mon "$pid"
+      fail_start rgw-mon "$logfile" "not listening on port $port within ${START_TIMEOUT}s"
+    fi
+    log "ceph-mon exited at once (port $port taken?); retrying on another port"
+  done
+  fail_start rgw-mon "$logfile" "exited on $PORT_ATTEMPTS ports"
+}
+
+# The OSD picks its own ports (ms_bind_port_min..max, 6800-7300, loopback
+# only) and moves to the next one when another stack's OSD has it.
+start_ceph_osd() {
+  local logfile="$DIR/logs/ceph-osd.0.log" uuid id pid
+  uuid="$(cat /proc/sys/kernel/random/uuid)"
+  id="$(ceph_tool ceph --connect-timeout "$START_TIMEOUT" osd new "$uuid" 2>>"$logfile")" ||
+    fail_start rgw-osd "$logfile" "the monitor did not register an OSD (ceph osd new)"
+  [[ "$id" == 0 ]] || fail_start rgw-osd "$logfile" "expected OSD id 0, the monitor gave: $id"
+  mkdir -p "$RGW_CONF_DIR/osd/0"
+  log "starting ceph-osd (memstore, at most $RGW_MEMSTORE_BYTES bytes)"
+  ceph_tool ceph-osd -i 0 --mkfs --osd-uuid "$uuid" >>"$logfile" 2>&1 ||
+    fail_start rgw-osd "$logfile" "ceph-osd --mkfs failed"
+  ceph-osd -c "$RGW_CONF_DIR/ceph.conf" -f -i 0 </dev/null >>"$logfile" 2>&1 &
+  pid=$!
+  record_pid rgw-osd "$pid"
+  # radosgw creates its pools at start and waits for this OSD: its readiness
+  # check covers the OSD's too.
+}
+
+# The anonymous bucket list, answered by our radosgw.
+rgw_answers() {
+  local pid="$1" port="$2" code
+  code="$(curl -s -o /dev/null -m 2 -w '%{http_code}' "http://127.0.0.1:$port/" 2>/dev/null)" || return 1
+  [[ "$code" == 200 ]] && listens_on "$pid" "$port"
+}
+
+# radosgw waits forever for a dead monitor or OSD, so its wait checks them.
+rgw_cluster_alive() {
+  local name pid
+  for name in rgw-mon rgw-osd; do
+    pid="$(recorded_pid "$name")"
+    [[ -n "$pid" ]] && is_ours "$name" "$pid" || return 1
+  done
+}
+
+start_radosgw() {
+  local logfile="$DIR/logs/ceph-client.rgw.log" attempt port pid status deadline
+  for ((attempt = 1; attempt <= PORT_ATTEMPTS; attempt++)); do
+    pick_port || fail_start rgw "$logfile" "no free port"
+    port="$PORT"
+    log "starting radosgw on 127.0.0.1:$port"
+    radosgw -c "$RGW_CONF_DIR/ceph.conf" -f -n client.rgw --rgw_frontends "beast endpoint=127.0.0.1:$port" \
+      </dev/null >>"$logfile" 2>&1 &
+    pid=$!
+    status=0
+    deadline=$((SECONDS + START_TIMEOUT))
+    while ! rgw_answers "$pid" "$port"; do
+      if ! is_alive "$pid"; then status=1; break; fi
+      if ! rgw_cluster_alive; then
+        record_pid rgw "$pid"
+        fail_start rgw "$logfile" "its ceph-mon or ceph-osd is not running (see $DIR/logs/ceph-mon.a.log and ceph-osd.0.log)"
+      fi
+      if ((SECONDS >= deadline)); then status=2; break; fi
+      sleep 0.2
+    done
+    if [[ "$status" -eq 0 ]]; then
+      record_pid rgw "$pid"
+      RGW_PORT="$port"
+      return 0
+    fi
+    if [[ "$status" -eq 2 ]]; then
+      record_pid rgw "$pid"
+      fail_start rgw "$logfile" "no answer to GET / on port $port within ${START_TIMEOUT}s"
+    fi
+    log "radosgw exited at once (port $port taken?); retrying on another port"
+  done
+  fail_start rgw "$logfile" "exited on $PORT_ATTEMPTS ports"
+}
+
+# curl 7.88 signs the empty payload's hash without sending it, and radosgw
+# then assumes UNSIGNED-PAYLOAD: saying so outright makes both agree.
+rgw_curl() {
+  curl -s --aws-sigv4 "aws:amz:us-east-1:s3" --user "$RGW_ACCESS_KEY_ID:$RGW_SECRET_ACCESS_KEY" \
+    -H "x-amz-content-sha256: UNSIGNED-PAYLOAD" "$@"
+}
+
+create_rgw_user_and_buckets() {
+  local logfile="$DIR/logs/ceph-client.admin.log" answer="$DIR/logs/rgw-create-bucket.log" bucket code
+  log "creating the RGW user $RGW_ACCESS_KEY_ID and buckets ${RGW_BUCKETS[*]}"
+  ceph_tool radosgw-admin user create --uid blobferry --display-name "blobferry dev stack" \
+    --access-key "$RGW_ACCESS_KEY_ID" --secret-key "$RGW_SECRET_ACCESS_KEY" >/dev/null 2>>"$logfile" ||
+    fail_start rgw "$logfile" "radosgw-admin user create failed"
+  for bucket in "${RGW_BUCKETS[@]}"; do
+    code="$(rgw_curl -o "$answer" -w '%{http_code}' -X PUT "http://127.0.0.1:$RGW_PORT/$bucket")" ||
+      code="nothing (curl exit $?)"
+    [[ "$code" == 200 ]] || fail_start rgw "$answer" "PUT /$bucket answered $code"
+  done
+}
+
+start_rgw() {
+  local tool
+  for tool in ceph-mon ceph-osd radosgw radosgw-admin monmaptool ceph; do
+    command -v "$tool" >/dev/null 2>&1 ||
+      fail_start rgw /dev/null "$tool is missing (run ops/install-deps.sh: Debian's ceph-mon, ceph-osd, radosgw, ceph-common)"
+  done
+  RGW_CONF_DIR="$DIR/rgw"
+  rm -rf "$RGW_CONF_DIR"  # a fresh cluster each time
+  mkdir -p "$RGW_CONF_DIR/run" "$RGW_CONF_DIR/crash" "$RGW_CONF_DIR/radosgw"
+  start_ceph_mon
+  start_ceph_osd
+  start_radosgw
+  create_rgw_user_and_buckets
+}
+
 # Outlives `up`, and runs `down` once the owner has gone without doing so.
 start_watcher() {
   local owner="$1"
@@ -443,6 +676,13 @@ AWS_ACCESS_KEY_ID=S3RVER
 AWS_SECRET_ACCESS_KEY=S3RVER
 EOF
   fi
+  if [[ -n "$RGW_PORT" ]]; then
+    cat >>"$env" <<EOF
+RGW_ENDPOINT=http://127.0.0.1:$RGW_PORT
+RGW_ACCESS_KEY_ID=$RGW_ACCESS_KEY_ID
+RGW_SECRET_ACCESS_KEY=$RGW_SECRET_ACCESS_KEY
+EOF
+  fi
   cat >>"$env" <<EOF
 BLOBFERRY_STORAGE_CONFIG=$DIR/storage.yml
 STACK_DIR=$DIR
@@ -465,6 +705,22 @@ $name:
 EOF
 }
 
+# Service rgw_source uses bucket rgw-source of the one radosgw, and so on.
+rgw_service_yaml() {
+  local name="$1" port="$2"
+  cat <<EOF
+$name:
+  service: S3
+  access_key_id: <%= ENV.fetch("RGW_ACCESS_KEY_ID", "$RGW_ACCESS_KEY_ID") %>
+  secret_access_key: <%= ENV.fetch("RGW_SECRET_ACCESS_KEY", "$RGW_SECRET_ACCESS_KEY") %>
+  region: us-east-1
+  bucket: ${name//_/-}
+  endpoint: http://127.0.0.1:$port
+  force_path_style: true
+
+EOF
+}
+
 write_storage_yml() {
   mkdir -p "$DIR/disk"
   {
@@ -472,6 +728,10 @@ write_storage_yml() {
     if [[ -n "${S3_PORTS[source]:-}" ]]; then
       s3_service_yaml source "${S3_PORTS[source]}"
       s3_service_yaml target "${S3_PORTS[target]}"
+    fi
+    if [[ -n "$RGW_PORT" ]]; then
+      rgw_service_yaml rgw_source "$RGW_PORT"
+      rgw_service_yaml rgw_target "$RGW_PORT"
     fi
     cat <<EOF
 local:
@@ -494,7 +754,7 @@ cmd_up() {
   stop_recorded  # leftovers of a stack that half died
   mkdir -p "$DIR/logs"
   trap on_interrupt INT TERM
-  REDIS_PORT="" PG_PORT=""
+  REDIS_PORT="" PG_PORT="" RGW_PORT=""
   declare -gA S3_PORTS=()
   [[ ",$ONLY," == *,redis,* ]] && start_redis
   [[ ",$ONLY," == *,postgres,* ]] && start_postgres
@@ -502,6 +762,7 @@ cmd_up() {
     start_s3rver source
     start_s3rver target
   fi
+  [[ ",$ONLY," == *,rgw,* ]] && start_rgw
   [[ -n "$OWNER_PID" ]] && start_watcher "$OWNER_PID"
   echo "REDIS_AOF=$REDIS_AOF" >"$DIR/options"
   write_storage_yml
@@ -535,14 +796,15 @@ service_port() {
     postgres) value="$(grep '^PGPORT=' "$DIR/env")"; value="${value#PGPORT=}" ;;
     s3-source) value="$(grep '^S3_SOURCE_ENDPOINT=' "$DIR/env")"; value="${value##*:}" ;;
     s3-target) value="$(grep '^S3_TARGET_ENDPOINT=' "$DIR/env")"; value="${value##*:}" ;;
+    rgw) value="$(grep '^RGW_ENDPOINT=' "$DIR/env" || true)"; value="${value##*:}" ;;
   esac
   echo "$value"
 }
 
 check_service_name() {
   local name="$1"
-  [[ "$name" =~ ^(redis|postgres|s3-source|s3-target)$ ]] ||
-    die_usage "service-down and service-up take redis, postgres, s3-source or s3-target, not: ${name:-nothing}"
+  [[ "$name" =~ ^(redis|postgres|s3-source|s3-target|rgw)$ ]] ||
+    die_usage "service-down and service-up take redis, postgres, s3-source, s3-target or rgw, not: ${name:-nothing}"
   [[ -f "$DIR/env" ]] || die_usage "no stack in $DIR (run: ops/dev-stack.sh up --dir $DIR)"
   [[ -n "$(service_port "$name")" ]] || die_usage "the stack in $DIR has no $name"
 }
@@ -580,6 +842,11 @@ cmd_service_up() {
     postgres) start_postgres ;;
     s3-source) repair_s3rver_data "$DIR/s3-source"; start_s3rver source ;;
     s3-target) repair_s3rver_data "$DIR/s3-target"; start_s3rver target ;;
+    rgw)
+      # Only radosgw restarts; its monitor and OSD hold the objects.
+      RGW_CONF_DIR="$DIR/rgw"
+      rgw_cluster_alive || die_usage "rgw's ceph-mon or ceph-osd is not running: restart the stack (down, up)"
+      start_radosgw ;;
   esac
   log "$name running again on 127.0.0.1:$FIXED_PORT"
 }
@@ -610,9 +877,11 @@ main() {
   done
   [[ -n "$DIR" ]] || die_usage "--dir must not be empty"
   for part in ${only//,/ }; do
-    [[ "$part" == redis || "$part" == postgres || "$part" == s3 ]] ||
-      die_usage "--only takes redis, postgres and s3, not: $part"
+    [[ "$part" == redis || "$part" == postgres || "$part" == s3 || "$part" == rgw ]] ||
+      die_usage "--only takes redis, postgres, s3 and rgw, not: $part"
   done
+  [[ ",$only,$service," != *,rgw,* || "$RGW_MEMSTORE_BYTES" =~ ^[0-9]+$ ]] ||
+    die_usage "DEV_STACK_RGW_MEMSTORE_BYTES must be a number of bytes, not: $RGW_MEMSTORE_BYTES"
   ONLY="$only"
   COMMAND="$command"
   PG_BIN="$(find_pg_bin || true)"

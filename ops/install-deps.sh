@@ -12,6 +12,8 @@ APT_PACKAGES=(
   libgtest-dev googletest
   redis-server postgresql rclone
   clang libclang-rt-14-dev curl systemd openssl time gnuplot-nox
+  # Ceph RADOS Gateway 16.2, a real S3 implementation: ops/dev-stack.sh --only rgw
+  radosgw ceph-mon ceph-osd ceph-common
 )
 
 log() { echo "install-deps: $*" >&2; }

@@ -109,6 +109,52 @@ long http_head_status(const std::string& url) {
   return status;
 }
 
+struct CurlSlistDeleter {
+  void operator()(curl_slist* list) const { curl_slist_free_all(list); }
+};
+
+struct HttpAnswer {
+  long status = 0;  // 0: no answer
+  std::string body;
+};
+
+size_t append_to_string(char* data, size_t size, size_t count, void* body) {
+  static_cast<std::string*>(body)->append(data, size * count);
+  return size * count;
+}
+
+// One S3 request signed with SigV4 by libcurl itself (empty key: anonymous).
+// libcurl 7.88 hashes the payload into the signature without sending
+// x-amz-content-sha256, and radosgw then assumes UNSIGNED-PAYLOAD, so the
+// request says UNSIGNED-PAYLOAD outright.
+HttpAnswer s3_request(const std::string& method, const std::string& url, const std::string& key,
+                      const std::string& secret, const std::string& body = "") {
+  std::unique_ptr<CURL, CurlDeleter> curl(curl_easy_init());
+  std::unique_ptr<curl_slist, CurlSlistDeleter> headers(
+      curl_slist_append(nullptr, "x-amz-content-sha256: UNSIGNED-PAYLOAD"));
+  HttpAnswer answer;
+  const std::string credentials = key + ":" + secret;
+  curl_easy_setopt(curl.get(), CURLOPT_URL, url.c_str());
+  curl_easy_setopt(curl.get(), CURLOPT_TIMEOUT, 30L);
+  if (!key.empty()) {
+    curl_easy_setopt(curl.get(), CURLOPT_AWS_SIGV4, "aws:amz:us-east-1:s3");
+    curl_easy_setopt(curl.get(), CURLOPT_USERPWD, credentials.c_str());
+    curl_easy_setopt(curl.get(), CURLOPT_HTTPHEADER, headers.get());
+  }
+  if (method == "HEAD") {
+    curl_easy_setopt(curl.get(), CURLOPT_NOBODY, 1L);
+  } else if (method == "PUT") {
+    curl_easy_setopt(curl.get(), CURLOPT_CUSTOMREQUEST, "PUT");
+    curl_easy_setopt(curl.get(), CURLOPT_POSTFIELDS, body.data());
+    curl_easy_setopt(curl.get(), CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(body.size()));
+  }
+  curl_easy_setopt(curl.get(), CURLOPT_WRITEFUNCTION, append_to_string);
+  curl_easy_setopt(curl.get(), CURLOPT_WRITEDATA, &answer.body);
+  if (curl_easy_perform(curl.get()) != CURLE_OK) return {};
+  curl_easy_getinfo(curl.get(), CURLINFO_RESPONSE_CODE, &answer.status);
+  return answer;
+}
+
 std::string read_file(const std::string& path) {
   std::ifstream file(path);
   return std::string((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
@@ -183,6 +229,66 @@ TEST(DevStack, AServerThatCannotStartIsNamedAndNothingIsLeftRunning) {
   pid_t redis_pid = std::atoi(message.c_str() + stopping + std::string("stopping redis (pid ").size());
   ASSERT_GT(redis_pid, 0) << message;
   EXPECT_FALSE(process_is_running(redis_pid));
+}
+
+TEST(DevStack, RadosGatewayAnswersSignedRequestsSurvivesARestartAndIsGoneAfterwards) {
+  std::vector<std::pair<std::string, pid_t>> pids;
+  int port = 0;
+  std::string dir;
+  {
+    TestStack stack({.rgw = true});
+    dir = stack.dir();
+    const std::string endpoint = stack.env("RGW_ENDPOINT");
+    const std::string key = stack.env("RGW_ACCESS_KEY_ID");
+    const std::string secret = stack.env("RGW_SECRET_ACCESS_KEY");
+    port = port_of(endpoint);
+    ASSERT_GT(port, 0) << "RGW_ENDPOINT=" << endpoint;
+    EXPECT_EQ(endpoint, "http://127.0.0.1:" + std::to_string(port));
+    EXPECT_EQ(key, "BLOBFERRYRGWTEST");
+    EXPECT_FALSE(secret.empty());
+    EXPECT_EQ(stack.redis_url(), "") << "only rgw was asked for";
+    EXPECT_EQ(stack.env("S3_SOURCE_ENDPOINT"), "");
+
+    std::string yml = read_file(stack.storage_config());
+    EXPECT_NE(yml.find("rgw_source:\n  service: S3"), std::string::npos) << yml;
+    EXPECT_NE(yml.find("rgw_target:\n  service: S3"), std::string::npos) << yml;
+    EXPECT_NE(yml.find("  bucket: rgw-source\n"), std::string::npos) << yml;
+    EXPECT_NE(yml.find("  bucket: rgw-target\n"), std::string::npos) << yml;
+    EXPECT_NE(yml.find("endpoint: " + endpoint + "\n"), std::string::npos) << yml;
+    EXPECT_NE(yml.find("force_path_style: true"), std::string::npos) << yml;
+    EXPECT_NE(yml.find("ENV.fetch(\"RGW_SECRET_ACCESS_KEY\""), std::string::npos) << yml;
+    EXPECT_EQ(yml.find("\nsource:"), std::string::npos) << "no s3rver services without s3rver";
+
+    const std::string object = endpoint + "/rgw-source/dev-stack/hello.txt";
+    EXPECT_EQ(s3_request("HEAD", endpoint + "/rgw-source", key, secret).status, 200);
+    EXPECT_EQ(s3_request("HEAD", endpoint + "/rgw-target", key, secret).status, 200);
+    HttpAnswer put = s3_request("PUT", object, key, secret, "hello from the dev stack\n");
+    EXPECT_EQ(put.status, 200) << put.body;
+    HttpAnswer get = s3_request("GET", object, key, secret);
+    EXPECT_EQ(get.status, 200) << get.body;
+    EXPECT_EQ(get.body, "hello from the dev stack\n");
+    EXPECT_EQ(s3_request("GET", object, "", "").status, 403) << "anonymous reads must be refused";
+    EXPECT_EQ(s3_request("GET", object, key, "not-the-secret").status, 403);
+
+    // Only radosgw restarts, on its port; the OSD kept the object.
+    stack.stop_service("rgw");
+    EXPECT_FALSE(port_accepts_connections(port));
+    stack.start_service("rgw");
+    get = s3_request("GET", object, key, secret);
+    EXPECT_EQ(get.status, 200) << get.body;
+    EXPECT_EQ(get.body, "hello from the dev stack\n");
+
+    pids = recorded_pids(dir);
+    std::vector<std::string> names;
+    for (const auto& [name, pid] : pids) names.push_back(name);
+    EXPECT_EQ(names, (std::vector<std::string>{"rgw-mon", "rgw-osd", "watcher", "rgw"}))
+        << "monitor, OSD, the watcher and radosgw (restarted last)";
+    for (const auto& [name, pid] : pids) EXPECT_TRUE(process_is_running(pid)) << name;
+    EXPECT_TRUE(std::filesystem::exists(dir + "/rgw/ceph.conf")) << "the cluster's files live in the stack folder";
+  }
+  for (const auto& [name, pid] : pids) EXPECT_FALSE(process_is_running(pid)) << name << " pid " << pid;
+  EXPECT_FALSE(port_accepts_connections(port));
+  EXPECT_FALSE(std::filesystem::exists(dir));
 }
 
 }  // namespace

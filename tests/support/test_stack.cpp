@@ -47,6 +47,7 @@ std::string only_list(const StackOptions& options) {
   if (options.redis) add("redis");
   if (options.postgres) add("postgres");
   if (options.s3) add("s3");
+  if (options.rgw) add("rgw");
   return list;
 }
 

@@ -12,6 +12,10 @@ struct StackOptions {
   bool redis = false;
   bool postgres = false;
   bool s3 = false;  // two s3rver instances: "source" (bucket `source`) and "target" (bucket `target`)
+  // Ceph RADOS Gateway (ceph-mon, ceph-osd on memstore, radosgw): buckets
+  // `rgw-source` and `rgw-target`, env RGW_ENDPOINT, RGW_ACCESS_KEY_ID,
+  // RGW_SECRET_ACCESS_KEY, storage.yml services rgw_source and rgw_target.
+  bool rgw = false;
   bool redis_aof = false;  // Redis with append-only-file persistence (appendfsync everysec)
 };
 
@@ -35,7 +39,7 @@ class TestStack {
   std::string storage_config() const { return env("BLOBFERRY_STORAGE_CONFIG"); }
   const std::string& dir() const { return dir_; }
 
-  // Stops one server ("redis", "postgres", "s3-source", "s3-target") as
+  // Stops one server ("redis", "postgres", "s3-source", "s3-target", "rgw") as
   // `down` would, keeping its data; start_service brings it back on the same
   // port, so every URL above stays valid. Both throw std::runtime_error with
   // dev-stack.sh's last lines when it fails.
