@@ -1,7 +1,6 @@
 // `blobferry enqueue`: pushes a migration's copy jobs to Redis.
 #pragma once
 
-#include <atomic>
 #include <string>
 
 #include "common/cli/command.h"
@@ -15,8 +14,6 @@ class EnqueueCommand : public Command {
   int run(const GlobalOptions& global) override;
 
  private:
-  int run_paperclip(const GlobalOptions& global, MigrationPlan plan, JobQueue& queue, const std::atomic<bool>& stop);
-
   std::string migration_;
   PlanOptions plan_options_;
   bool dry_run_ = false;

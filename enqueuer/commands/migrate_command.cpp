@@ -7,7 +7,7 @@
 #include <atomic>
 #include <cstdio>
 #include <exception>
-#include <optional>
+#include <functional>
 #include <thread>
 
 #include <spdlog/spdlog.h>
@@ -15,11 +15,9 @@
 #include "common/base/encoding.h"
 #include "common/base/error.h"
 #include "common/queue/memory_queue.h"
-#include "common/db/pg_connection.h"
 #include "common/storage/storage_config.h"
-#include "enqueuer/planning/enqueue_runner.h"
 #include "common/cli/human_units.h"
-#include "enqueuer/sources/paperclip/paperclip_enqueuer.h"
+#include "enqueuer/sources/migration_source.h"
 #include "common/cli/progress_bar.h"
 #include "enqueuer/verification/switcher.h"
 #include "enqueuer/verification/validation_run.h"
@@ -69,6 +67,24 @@ class ProgressLine {
   std::thread thread_;
 };
 
+// The planner's thread, owned: its destructor sets stop and joins, so no
+// exception between start and join leaves a joinable std::thread behind.
+class PlannerThread {
+ public:
+  PlannerThread(std::atomic<bool>& stop, std::function<void()> plan) : stop_(stop), thread_(std::move(plan)) {}
+  ~PlannerThread() { stop_and_join(); }
+  PlannerThread(const PlannerThread&) = delete;
+  PlannerThread& operator=(const PlannerThread&) = delete;
+  void stop_and_join() {
+    stop_.store(true);
+    if (thread_.joinable()) thread_.join();
+  }
+
+ private:
+  std::atomic<bool>& stop_;
+  std::thread thread_;
+};
+
 // " (User#42)" for a Paperclip record's failure: the retry job names it.
 std::string record_of_failure(const FailureRecord& failure) {
   try {
@@ -112,7 +128,8 @@ int MigrateCommand::run(const GlobalOptions& global) {
   ServiceRegistry services(StorageConfig::load(global.storage_config));
   const std::string migration = migration_.empty() ? default_migration_name(plan_options_.from(), plan_options_.to()) : migration_;
   validate_migration_name(migration);
-  const MigrationPlan plan = plan_options_.plan(migration, services.config());
+  std::unique_ptr<MigrationSource> migration_source = plan_options_.source(migration, services.config());
+  const MigrationPlan& plan = migration_source->plan();
   Storage& source = services.checked(plan.from, Storage::Access::kRead);
   Storage& target = services.checked(plan.to, Storage::Access::kWrite);
 
@@ -121,46 +138,26 @@ int MigrateCommand::run(const GlobalOptions& global) {
   // In one process the queue is only a hand-off: keep it short so memory stays flat.
   enqueue_options.max_queued = std::min<std::uint64_t>(enqueue_options.max_queued, 4096);
   enqueue_options.backpressure_poll = std::chrono::milliseconds(20);
-  EnqueueRunner runner(plan, queue, source, global.database_url, enqueue_options);
-  runner.delimiter_depth = plan_options_.delimiter_depth();
+  SourceContext context{queue, source, global.database_url, enqueue_options, plan_options_.delimiter_depth()};
 
-  // Paperclip plans read the app's table: opening it checks the columns
-  // before anything is stored or copied.
-  std::optional<PgConnection> paperclip_db;
-  std::optional<PaperclipEnqueuer> paperclip;
-  if (plan.source == SourceKind::kPaperclip) {
-    paperclip_db.emplace(global.database_url);
-    paperclip.emplace(*paperclip_db, queue, plan, enqueue_options);
-  }
-
-  if (dry_run_ && paperclip) {
-    const PaperclipCount count = paperclip->count();
-    std::printf("dry run: %lld %s records with a file in %s and no attachment of it yet, %s would be copied from %s to %s; nothing copied\n",
-                count.records, plan.paperclip.record_type.c_str(), plan.paperclip.attachment.c_str(),
-                human_bytes(count.bytes).c_str(), plan.from.c_str(), plan.to.c_str());
-    return 0;
-  }
+  // Before anything is counted or copied: a Paperclip plan's columns, a blob filter the table refuses.
+  migration_source->check_before_store(context);
   if (dry_run_) {
-    const PlanTotals totals = runner.dry_run(stop);
-    std::printf("dry run: %llu objects, %s would be copied from %s to %s; nothing copied\n",
-                static_cast<unsigned long long>(totals.objects), human_bytes(totals.bytes).c_str(),
+    const PlanTotals totals = migration_source->count(context, stop);
+    std::printf("dry run: %s, %s would be copied from %s to %s; nothing copied\n",
+                migration_source->describe_count(totals).c_str(), human_bytes(totals.bytes).c_str(),
                 plan.from.c_str(), plan.to.c_str());
     return 0;
   }
-  save_or_check_plan(queue, plan);
+  migration_source->store(queue);
 
   std::atomic<bool> planned{false};
   std::exception_ptr planner_error;
-  PlanTotals totals;
-  std::thread planner([&] {
+  // Joined on every way out of this scope: an exception between its start
+  // and the normal join stops it first instead of reaching std::terminate.
+  PlannerThread planner(stop, [&] {
     try {
-      if (paperclip) {
-        const EnqueueStats stats = paperclip->run(stop);
-        totals.objects = stats.jobs;
-        totals.bytes = stats.bytes;
-      } else {
-        totals = runner.run(stop);
-      }
+      migration_source->enqueue(context, stop);
     } catch (...) {
       planner_error = std::current_exception();
       stop.store(true);
@@ -196,8 +193,7 @@ int MigrateCommand::run(const GlobalOptions& global) {
     summary = loop.run();
   }
   running.store(nullptr);
-  stop.store(true);  // a planner still running (interrupted) stops too
-  planner.join();
+  planner.stop_and_join();  // a planner still running (interrupted) stops too
   if (planner_error) std::rethrow_exception(planner_error);
   if (!summary.config_error.empty()) throw config_error(summary.config_error);
 
@@ -219,30 +215,28 @@ int MigrateCommand::run(const GlobalOptions& global) {
   ValidationRunOptions validation_options;
   validation_options.deep = deep_;
   validation_options.database_url = global.database_url;
-  const ValidationResult validation = run_validation(plan, source, target, queue, validation_options, no_stop);
+  const ValidationResult validation = run_validation(*migration_source, source, target, queue, validation_options, no_stop);
   bool ok = counts.failed == 0 && counts.dead == 0 && validation.all_verified();
 
-  if (switch_ && paperclip) {
-    // Rows only for verified files; a record whose file is missing is
-    // reported above and waits, the rest are written.
-    PgConnection db(global.database_url);
-    const SwitchResult written = switch_verified_blobs(db, plan, 1000, false, no_stop);
-    std::printf("wrote %llu ActiveStorage blob and attachment rows for %s on %s in %llu batches; %llu files not verified\n",
-                static_cast<unsigned long long>(written.switched), plan.paperclip.record_type.c_str(), plan.to.c_str(),
-                static_cast<unsigned long long>(written.batches), static_cast<unsigned long long>(written.unverified));
-    ok = ok && written.unverified == 0;
-  } else if (switch_) {
-    if (plan.source != SourceKind::kBlobs) {
-      std::printf("--switch applies to --source blobs only; nothing switched\n");
-    } else if (!ok) {
-      std::printf("not switching: some objects are not verified on %s\n", plan.to.c_str());
-    } else {
-      PgConnection db(global.database_url);
-      const SwitchResult switched = switch_verified_blobs(db, plan, 1000, false, no_stop);
-      std::printf("switched %llu blobs from %s to %s in %llu batches\n",
-                  static_cast<unsigned long long>(switched.switched), plan.from.c_str(), plan.to.c_str(),
-                  static_cast<unsigned long long>(switched.batches));
-      ok = ok && switched.unverified == 0;
+  if (switch_) {
+    switch (migration_source->switch_policy()) {
+      case MigrationSource::SwitchPolicy::kNone:
+        std::printf("--switch applies to --source blobs only; nothing switched\n");
+        break;
+      case MigrationSource::SwitchPolicy::kWhenAllVerified:
+        if (!ok) {
+          std::printf("not switching: some objects are not verified on %s\n", plan.to.c_str());
+          break;
+        }
+        [[fallthrough]];
+      case MigrationSource::SwitchPolicy::kVerifiedRows: {
+        // kVerifiedRows: rows only for verified files; a record whose file is
+        // missing is reported above and waits, the rest are written.
+        const SwitchResult switched = migration_source->switch_rows(global.database_url, 1000, false, no_stop);
+        std::printf("%s\n", migration_source->describe_switch(switched, false, false).c_str());
+        ok = ok && switched.unverified == 0;
+        break;
+      }
     }
   }
   return ok ? 0 : 1;

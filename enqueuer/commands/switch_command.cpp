@@ -5,11 +5,10 @@
 #include <cstdio>
 
 #include "common/base/error.h"
-#include "common/db/pg_connection.h"
 #include "common/queue/queue_connection.h"
 #include "common/storage/storage_config.h"
 #include "enqueuer/planning/migration_plan.h"
-#include "enqueuer/verification/switcher.h"
+#include "enqueuer/sources/source_registry.h"
 #include "common/base/signal_watcher.h"
 
 namespace blobferry {
@@ -29,21 +28,9 @@ int SwitchCommand::run(const GlobalOptions& global) {
   const auto plan = load_plan(*queue);
   if (!plan) throw config_error("no migration " + migration_ + " in Redis: check the name (blobferry enqueue creates it)");
   config.service(plan->to);  // the app must know the target service, or switched blobs would be unreadable
-  PgConnection db(global.database_url);
-  const SwitchResult result = switch_verified_blobs(db, *plan, batch_size_, dry_run_, stop);
-  if (plan->source == SourceKind::kPaperclip) {
-    std::printf("%s %llu ActiveStorage blob and attachment rows for %s on %s in %llu batches; %llu files not verified yet%s\n",
-                dry_run_ ? "would write" : "wrote", static_cast<unsigned long long>(result.switched),
-                plan->paperclip.record_type.c_str(), plan->to.c_str(), static_cast<unsigned long long>(result.batches),
-                static_cast<unsigned long long>(result.unverified),
-                result.unverified ? " (see blobferry report and validate; run switch again once they are)" : "");
-    return stop.load() || result.unverified ? 1 : 0;
-  }
-  std::printf("%s %llu blobs from %s to %s in %llu batches; %llu not verified yet%s\n",
-              dry_run_ ? "would switch" : "switched", static_cast<unsigned long long>(result.switched),
-              plan->from.c_str(), plan->to.c_str(), static_cast<unsigned long long>(result.batches),
-              static_cast<unsigned long long>(result.unverified),
-              result.unverified ? " (run blobferry validate, then switch again)" : "");
+  const std::unique_ptr<MigrationSource> source = SourceRegistry::make(*plan);
+  const SwitchResult result = source->switch_rows(global.database_url, batch_size_, dry_run_, stop);
+  std::printf("%s\n", source->describe_switch(result, dry_run_, true).c_str());
   if (stop.load()) return 1;
   return result.unverified ? 1 : 0;
 }

@@ -19,6 +19,7 @@ class ValidateCommand : public Command {
   bool requeue_ = false;
   bool recheck_ = false;
   int interval_seconds_ = 10;
+  std::string timeout_;  // --wait's limit, e.g. 15m; empty: none
   int show_ = 20;
 };
 

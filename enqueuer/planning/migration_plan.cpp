@@ -54,24 +54,6 @@ PaperclipSpec paperclip_from_json(const nlohmann::json& j) {
 
 }  // namespace
 
-const char* to_string(SourceKind kind) {
-  switch (kind) {
-    case SourceKind::kBlobs: return "blobs";
-    case SourceKind::kListing: return "listing";
-    case SourceKind::kManifest: return "manifest";
-    case SourceKind::kPaperclip: return "paperclip";
-  }
-  return "?";
-}
-
-SourceKind parse_source_kind(const std::string& text) {
-  if (text == "blobs") return SourceKind::kBlobs;
-  if (text == "listing") return SourceKind::kListing;
-  if (text == "manifest") return SourceKind::kManifest;
-  if (text == "paperclip") return SourceKind::kPaperclip;
-  throw config_error("unknown --source '" + text + "': use blobs, listing, manifest or paperclip");
-}
-
 Job MigrationPlan::new_job(JobType type) const {
   Job job;
   job.type = type;
@@ -82,18 +64,20 @@ Job MigrationPlan::new_job(JobType type) const {
 }
 
 std::string MigrationPlan::to_json() const {
-  nlohmann::json j = {{"migration", migration}, {"source", to_string(source)}, {"from", from}, {"to", to},
+  nlohmann::json j = {{"migration", migration}, {"source", source}, {"from", from}, {"to", to},
                       {"started_at", started_at}};
   // The shard is the enqueuer's own slice, not the migration's; several
   // enqueuers of one migration each scan their shard.
   BlobFilter shared = filter;
   shared.shard_index = 0;
   shared.shard_count = 1;
-  if (source == SourceKind::kBlobs) j["filter"] = filter_to_json(shared);
+  // Each source's fields are written when set: the sources refuse each
+  // other's options, so only the plan's own source sets any.
+  if (nlohmann::json f = filter_to_json(shared); !f.empty()) j["filter"] = std::move(f);
   if (include_untracked_variants) j["untracked_variants"] = true;
-  if (!prefix.empty() || source == SourceKind::kListing) j["prefix"] = prefix;
+  if (!prefix.empty()) j["prefix"] = prefix;
   if (!manifest.empty()) j["manifest"] = manifest;
-  if (source == SourceKind::kPaperclip) j["paperclip"] = paperclip_to_json(paperclip);
+  if (!paperclip.table.empty()) j["paperclip"] = paperclip_to_json(paperclip);
   return j.dump();
 }
 
@@ -102,7 +86,7 @@ MigrationPlan MigrationPlan::from_json(const std::string& json) {
     const nlohmann::json j = nlohmann::json::parse(json);
     MigrationPlan plan;
     plan.migration = j.at("migration").get<std::string>();
-    plan.source = parse_source_kind(j.at("source").get<std::string>());
+    plan.source = j.at("source").get<std::string>();  // checked by SourceRegistry::make
     plan.from = j.at("from").get<std::string>();
     plan.to = j.at("to").get<std::string>();
     plan.started_at = j.value("started_at", std::int64_t{0});
@@ -131,7 +115,7 @@ MigrationPlan save_or_check_plan(JobQueue& queue, const MigrationPlan& plan) {
     wanted.manifest = existing->manifest;  // a later run may read another manifest file
     if (existing->to_json() != wanted.to_json()) {
       throw config_error("migration '" + plan.migration + "' already exists with another plan (" +
-                         to_string(existing->source) + " " + existing->from + " -> " + existing->to +
+                         existing->source + " " + existing->from + " -> " + existing->to +
                          "): use another --migration name, or the same options as before");
     }
     MigrationPlan resumed = plan;

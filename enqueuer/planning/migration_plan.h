@@ -11,12 +11,6 @@
 
 namespace blobferry {
 
-enum class SourceKind { kBlobs, kListing, kManifest, kPaperclip };
-
-const char* to_string(SourceKind kind);
-// Throws Error kConfig naming the value and the choices.
-SourceKind parse_source_kind(const std::string& text);
-
 // --source paperclip: which column set of which table, and where Paperclip put the files.
 struct PaperclipSpec {
   std::string table;        // "users"
@@ -31,7 +25,7 @@ struct PaperclipSpec {
 
 struct MigrationPlan {
   std::string migration;
-  SourceKind source = SourceKind::kBlobs;
+  std::string source = "blobs";  // the --source name (SourceRegistry)
   std::string from;  // service names of storage.yml
   std::string to;
   BlobFilter filter;     // --source blobs
@@ -53,7 +47,7 @@ struct MigrationPlan {
 // The plan of an existing migration, if any.
 std::optional<MigrationPlan> load_plan(JobQueue& queue);
 // Stores `plan` for a new migration, or checks it matches the stored one
-// (same source kind, services and filters); a mismatch is a kConfig error that
+// (same source, services and filters); a mismatch is a kConfig error that
 // tells the user to pick another --migration name.
 MigrationPlan save_or_check_plan(JobQueue& queue, const MigrationPlan& plan);
 

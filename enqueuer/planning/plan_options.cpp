@@ -4,7 +4,8 @@
 #include <regex>
 
 #include "common/base/error.h"
-#include "enqueuer/sources/paperclip/paperclip_enqueuer.h"
+#include "enqueuer/sources/paperclip/paperclip_path.h"
+#include "enqueuer/sources/source_registry.h"
 
 namespace blobferry {
 namespace {
@@ -52,10 +53,11 @@ void PlanOptions::define(CLI::App& sub) {
   sub.add_option("--page-size", page_size_, "rows per keyset page")->check(CLI::Range(1, 100000))->capture_default_str();
 }
 
-MigrationPlan PlanOptions::plan(const std::string& migration, const StorageConfig& config) const {
+std::unique_ptr<MigrationSource> PlanOptions::source(const std::string& migration, const StorageConfig& config) const {
+  SourceRegistry::check_name(source_);
   MigrationPlan plan;
   plan.migration = migration;
-  plan.source = parse_source_kind(source_);
+  plan.source = source_;
   plan.from = from_;
   plan.to = to_;
   check_copyable(config, from_, "--from");
@@ -63,16 +65,8 @@ MigrationPlan PlanOptions::plan(const std::string& migration, const StorageConfi
   if (from_ == to_) throw config_error("--from and --to are both " + from_ + ": a service cannot be migrated onto itself");
   plan.prefix = prefix_;
   plan.manifest = manifest_;
-  if (plan.source == SourceKind::kManifest && manifest_.empty()) {
-    throw config_error("--source manifest needs --manifest FILE (CSV or JSONL of keys)");
-  }
-  if (plan.source != SourceKind::kListing && (!prefix_.empty() || delimiter_depth_ > 0)) {
-    throw config_error("--prefix and --delimiter-depth apply to --source listing; for blobs use --key-prefix");
-  }
   plan.include_untracked_variants = untracked_variants_;
-  if (untracked_variants_ && plan.source != SourceKind::kBlobs) {
-    throw config_error("--include-untracked-variants applies to --source blobs");
-  }
+  plan.paperclip = paperclip_;
   BlobFilter& f = plan.filter;
   f.service_name = from_;
   f.key_prefix = key_prefix_;
@@ -96,28 +90,17 @@ MigrationPlan PlanOptions::plan(const std::string& migration, const StorageConfi
       throw config_error("--shard '" + shard_ + "': I must be below N (0/4 … 3/4)");
     }
   }
-  plan_paperclip(plan);
-  bool filters = !key_prefix_.empty() || !created_before_.empty() || !created_after_.empty() || !id_range_.empty() || !shard_.empty();
-  if (filters && plan.source != SourceKind::kBlobs) {
-    throw config_error("--key-prefix, --created-*, --id-range and --shard apply to --source blobs");
-  }
-  return plan;
-}
-
-void PlanOptions::plan_paperclip(MigrationPlan& plan) const {
   const PaperclipSpec& p = paperclip_;
-  const bool given = !p.table.empty() || !p.attachment.empty() || !p.record_type.empty() || !p.path.empty();
-  if (plan.source != SourceKind::kPaperclip) {
-    if (given) throw config_error("--table, --attachment, --record-type and --path apply to --source paperclip");
-    return;
+  unsigned given = 0;
+  if (!prefix_.empty() || delimiter_depth_ > 0) given |= kListingOptions;
+  if (untracked_variants_) given |= kUntrackedVariants;
+  if (!p.table.empty() || !p.attachment.empty() || !p.record_type.empty() || !p.path.empty()) given |= kPaperclipOptions;
+  if (!key_prefix_.empty() || !created_before_.empty() || !created_after_.empty() || !id_range_.empty() || !shard_.empty()) {
+    given |= kBlobFilters;
   }
-  if (p.table.empty() || p.attachment.empty() || p.record_type.empty()) {
-    throw config_error("--source paperclip needs --table (e.g. users), --attachment (e.g. avatar) and "
-                       "--record-type (the model, e.g. User)");
-  }
-  plan.paperclip = p;
-  if (plan.paperclip.path.empty()) plan.paperclip.path = PaperclipPath::kDefaultTemplate;
-  PaperclipPath{paperclip_path_options(plan.paperclip)};  // an unknown interpolation fails here, before anything is stored
+  std::unique_ptr<MigrationSource> source = SourceRegistry::make(plan);
+  source->check_options(given);
+  return source;
 }
 
 EnqueueOptions PlanOptions::enqueue_options() const {

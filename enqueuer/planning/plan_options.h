@@ -1,6 +1,7 @@
 // The options that describe what a migration moves, shared by enqueue and migrate.
 #pragma once
 
+#include <memory>
 #include <string>
 
 #include <CLI/CLI.hpp>
@@ -8,6 +9,7 @@
 #include "common/storage/storage_config.h"
 #include "enqueuer/sources/blobs/blob_enqueuer.h"
 #include "enqueuer/planning/migration_plan.h"
+#include "enqueuer/sources/migration_source.h"
 
 namespace blobferry {
 
@@ -18,16 +20,15 @@ class PlanOptions {
   void define(CLI::App& sub);
 
   // Checks the values against each other and storage.yml (known services,
-  // not a Mirror, source differs from target). Throws Error kConfig.
-  MigrationPlan plan(const std::string& migration, const StorageConfig& config) const;
+  // not a Mirror, source differs from target), then lets the --source check
+  // its own options, and returns it holding the plan. Throws Error kConfig.
+  std::unique_ptr<MigrationSource> source(const std::string& migration, const StorageConfig& config) const;
   EnqueueOptions enqueue_options() const;
   int delimiter_depth() const { return delimiter_depth_; }
   const std::string& from() const { return from_; }
   const std::string& to() const { return to_; }
 
  private:
-  void plan_paperclip(MigrationPlan& plan) const;
-
   std::string from_, to_, source_ = "blobs", prefix_, manifest_;
   std::string key_prefix_, created_before_, created_after_, id_range_, shard_;
   std::uint64_t max_queued_ = 100000;

@@ -5,18 +5,12 @@
 
 #include "common/base/error.h"
 #include "enqueuer/sources/blobs/blob_table.h"
-#include "enqueuer/sources/paperclip/paperclip_attacher.h"
 #include "enqueuer/verification/verification_store.h"
 
 namespace blobferry {
 
 SwitchResult switch_verified_blobs(PgConnection& db, const MigrationPlan& plan, int batch_size, bool dry_run,
                                    const std::atomic<bool>& stop) {
-  if (plan.source == SourceKind::kPaperclip) return PaperclipAttacher(db, plan).run(batch_size, dry_run, stop);
-  if (plan.source != SourceKind::kBlobs) {
-    throw config_error("switch applies to --source blobs migrations; " + std::string(to_string(plan.source)) +
-                       " migrations have no blob rows to point at the new service");
-  }
   BlobTable table(db);
   if (!table.has_service_name()) {
     throw config_error("active_storage_blobs has no service_name column (Rails 5.2/6.0): switch does not apply; "

@@ -19,8 +19,8 @@ struct SwitchResult {
 // batch_size; each page is one short transaction that switches only the
 // verified rows. Safe to interrupt and run again: switched rows no longer
 // match, so nothing is switched twice and nothing is left behind.
-// Paperclip migrations write their blob and attachment rows instead
-// (PaperclipAttacher): switched counts the attachments written.
+// For --source blobs (BlobsSource); Paperclip migrations write their blob
+// and attachment rows instead (PaperclipAttacher), with the same result.
 SwitchResult switch_verified_blobs(PgConnection& db, const MigrationPlan& plan, int batch_size, bool dry_run,
                                    const std::atomic<bool>& stop);
 

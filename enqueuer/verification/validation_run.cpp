@@ -4,15 +4,13 @@
 #include <chrono>
 #include <cstdio>
 
-#include "common/base/error.h"
-#include "common/db/pg_connection.h"
-#include "enqueuer/sources/paperclip/paperclip_validator.h"
-#include "enqueuer/verification/verification_store.h"
+#include "enqueuer/sources/migration_source.h"
 
 namespace blobferry {
 
-ValidationResult run_validation(const MigrationPlan& plan, Storage& source, Storage& target, JobQueue& queue,
+ValidationResult run_validation(MigrationSource& migration_source, Storage& source, Storage& target, JobQueue& queue,
                                 const ValidationRunOptions& options, const std::atomic<bool>& stop) {
+  const MigrationPlan& plan = migration_source.plan();
   std::vector<Job> requeue;
   int shown = 0;
   auto on_problem = [&](const ValidationProblem& problem, const JobObject& object) {
@@ -31,24 +29,9 @@ ValidationResult run_validation(const MigrationPlan& plan, Storage& source, Stor
   };
   ValidateOptions validate_options;
   validate_options.deep = options.deep;
-  Validator validator(plan, source, target, validate_options, on_problem);
   const auto started = std::chrono::steady_clock::now();
-  ValidationResult result;
-  switch (plan.source) {
-    case SourceKind::kBlobs: {
-      PgConnection db(options.database_url);
-      if (options.recheck) VerificationStore(db).forget(plan.migration);
-      result = validator.validate_blobs(db, stop);
-      break;
-    }
-    case SourceKind::kListing: result = validator.validate_listing(stop); break;
-    case SourceKind::kManifest: result = validator.validate_manifest(stop); break;
-    case SourceKind::kPaperclip: {
-      PgConnection db(options.database_url);
-      result = PaperclipValidator(plan, target, validate_options, on_problem).validate(db, options.recheck, stop);
-      break;
-    }
-  }
+  const ValidationResult result = migration_source.validate(
+      SourceValidation{source, target, validate_options, on_problem, options.database_url, options.recheck}, stop);
   if (!requeue.empty()) queue.push(requeue);
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   if (!options.quiet) {

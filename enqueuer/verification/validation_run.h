@@ -6,10 +6,11 @@
 
 #include "common/queue/job_queue.h"
 #include "common/storage/storage.h"
-#include "enqueuer/planning/migration_plan.h"
 #include "enqueuer/verification/validator.h"
 
 namespace blobferry {
+
+class MigrationSource;
 
 struct ValidationRunOptions {
   bool deep = false;
@@ -20,7 +21,9 @@ struct ValidationRunOptions {
   bool recheck = false;  // forget earlier verifications and prove every object again
 };
 
-ValidationResult run_validation(const MigrationPlan& plan, Storage& source, Storage& target, JobQueue& queue,
+// The source (MigrationSource) decides what is checked and how; this prints
+// its problems and the summary line, and queues copies for --requeue.
+ValidationResult run_validation(MigrationSource& migration_source, Storage& source, Storage& target, JobQueue& queue,
                                 const ValidationRunOptions& options, const std::atomic<bool>& stop);
 
 }  // namespace blobferry

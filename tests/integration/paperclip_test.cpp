@@ -421,6 +421,115 @@ TEST_F(PaperclipTest, Rails60TablesGetRowsWithoutServiceName) {
   EXPECT_EQ(count_of(db, "SELECT count(*) FROM active_storage_attachments"), 3);
 }
 
+// The owner fixes the data after a migration reported a missing file: the
+// record's _file_name is cleared (the file is gone for good), or pointed at a
+// file that exists. Each re-run then settles it from the app's columns, not
+// from blobferry's own bookkeeping: the cleared one is dropped, the renamed
+// one planned again under a new key and copied, and the re-run exits 0.
+TEST_F(PaperclipTest, ReRunAfterTheOwnerFixesTheDataExitsZero) {
+  const std::string url = BlobFixture::create_database(stack_->database_url(), "paperclip_fixed");
+  BlobFixture blobs(url, BlobSchema::kRails7);
+  PgConnection& db = blobs.db();
+  db.exec(kAttachmentsTable);
+  db.exec(kAttachmentsIndex);
+  auto source = open_service("source");
+  auto target = open_service("target");
+  const std::string columns = "(id bigint PRIMARY KEY, avatar_file_name varchar, avatar_content_type varchar, "
+                              "avatar_file_size bigint, avatar_updated_at timestamp)";
+  db.exec("CREATE TABLE owners " + columns);
+  db.exec("CREATE TABLE members " + columns);
+  auto key_of = [](const char* model, const std::string& id, const std::string& file_name, std::int64_t updated) {
+    PaperclipPathOptions layout;
+    layout.class_name = model;
+    layout.attachment = "avatar";
+    return PaperclipPath(layout).key_for({id, true, file_name, updated, ""});
+  };
+  // Per table: 1 has its file; 2 names a file nobody uploaded (cleared later);
+  // 3 names a missing file too (renamed later to one that exists).
+  std::map<std::string, std::map<std::string, std::string>> bytes;  // table -> id -> bytes planted
+  auto plant = [&](const std::string& table, const char* model, const std::string& id, const std::string& file_name,
+                   std::int64_t updated, bool upload) {
+    const std::string data = random_text(500 + 100 * std::stoi(id), blobs.rng());
+    if (upload) testing::put_object(*source, key_of(model, id, file_name, updated), data);
+    bytes[table][id] = data;
+    db.exec("INSERT INTO " + table + " VALUES ($1, $2, 'image/png', $3, to_timestamp($4::bigint) AT TIME ZONE 'UTC') "
+            "ON CONFLICT (id) DO UPDATE SET avatar_file_name = EXCLUDED.avatar_file_name, "
+            "avatar_file_size = EXCLUDED.avatar_file_size, avatar_updated_at = EXCLUDED.avatar_updated_at",
+            {id, file_name, std::to_string(data.size()), std::to_string(updated)});
+  };
+  for (const auto& [table, model] : {std::pair<std::string, const char*>{"owners", "Owner"}, {"members", "Member"}}) {
+    plant(table, model, "1", "one.png", 1600000001, true);
+    plant(table, model, "2", "two.png", 1600000002, false);
+    plant(table, model, "3", "three.png", 1600000003, false);
+  }
+  auto fix = [&](const std::string& table, const char* model) {
+    db.exec("UPDATE " + table + " SET avatar_file_name = NULL, avatar_content_type = NULL, avatar_file_size = NULL, "
+            "avatar_updated_at = NULL WHERE id = 2");
+    plant(table, model, "3", "three-again.png", 1600000033, true);
+  };
+  auto expect_rows = [&](const std::string& table, const std::string& record_type) {
+    const std::vector<AttachedBlob> attached = attachments_of(db, record_type, "avatar", "target");
+    ASSERT_EQ(attached.size(), 2u) << table;
+    EXPECT_EQ(attached[0].record_id, "1");
+    EXPECT_EQ(attached[0].filename, "one.png");
+    EXPECT_EQ(get_bytes(*target, attached[0].key), bytes[table]["1"]);
+    EXPECT_EQ(attached[1].record_id, "3");
+    EXPECT_EQ(attached[1].filename, "three-again.png");
+    EXPECT_EQ(get_bytes(*target, attached[1].key), bytes[table]["3"]) << "the renamed file, not the first one planned";
+    EXPECT_EQ(attached[1].checksum, base64_encode(md5_of(bytes[table]["3"])));
+  };
+
+  BlobferryCli cli(*stack_, scratch_->path());
+  cli.set_env("DATABASE_URL", url);
+
+  // In one process: migrate --switch.
+  const std::vector<std::string> migrate{"migrate", "--from", "source", "--to", "target", "--source", "paperclip",
+                                         "--table", "owners", "--attachment", "avatar", "--record-type", "Owner",
+                                         "--switch", "--no-progress"};
+  CliResult r = cli.run(migrate);
+  EXPECT_EQ(r.exit_code, 1) << r.all();
+  EXPECT_NE(r.out.find(key_of("Owner", "2", "two.png", 1600000002) + " (Owner#2)"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("wrote 1 ActiveStorage blob and attachment rows"), std::string::npos) << r.out;
+  r = cli.run(migrate);
+  EXPECT_EQ(r.exit_code, 1) << "nothing fixed yet: " << r.all();
+  fix("owners", "Owner");
+  r = cli.run(migrate);
+  EXPECT_EQ(r.exit_code, 0) << r.all();
+  EXPECT_NE(r.out.find("wrote 1 ActiveStorage blob and attachment rows"), std::string::npos) << r.out;
+  expect_rows("owners", "Owner");
+  EXPECT_EQ(count_of(db, "SELECT count(*) FROM blobferry_paperclip_blobs WHERE record_type = 'Owner' AND "
+                         "outcome = 'file_gone'"),
+            1);
+  r = cli.run(migrate);
+  EXPECT_EQ(r.exit_code, 0) << "a re-run after the fix stays done: " << r.all();
+  EXPECT_NE(r.out.find("wrote 0 "), std::string::npos) << r.out;
+
+  // Distributed: enqueue, worker, then validate and switch after the fix.
+  const std::vector<std::string> enqueue{"enqueue", "--migration", "members", "--from", "source", "--to", "target",
+                                         "--source", "paperclip", "--table", "members", "--attachment", "avatar",
+                                         "--record-type", "Member"};
+  const std::vector<std::string> worker{"worker", "--migration", "members", "--exit-when-empty"};
+  ASSERT_EQ(cli.run(enqueue).exit_code, 0);
+  cli.run(worker);
+  r = cli.run({"validate", "--migration", "members"});
+  EXPECT_EQ(r.exit_code, 1) << r.all();
+  EXPECT_NE(r.out.find("1 verified, 2 missing"), std::string::npos) << r.out;
+  fix("members", "Member");
+  // Before anything is re-planned, validate already stops waiting for the
+  // cleared record; the renamed one needs the new file's copy.
+  r = cli.run({"validate", "--migration", "members"});
+  EXPECT_EQ(r.exit_code, 0) << r.all();
+  ASSERT_EQ(cli.run(enqueue).exit_code, 0);
+  cli.run(worker);
+  r = cli.run({"validate", "--migration", "members"});
+  EXPECT_EQ(r.exit_code, 0) << r.all();
+  EXPECT_NE(r.out.find("1 verified, 0 missing"), std::string::npos) << r.out;
+  r = cli.run({"switch", "--migration", "members"});
+  EXPECT_EQ(r.exit_code, 0) << r.all();
+  EXPECT_NE(r.out.find("wrote 2 ActiveStorage blob and attachment rows"), std::string::npos) << r.out;
+  expect_rows("members", "Member");
+}
+
 TEST_F(PaperclipTest, BadPaperclipOptionsAreOneLineExitTwo) {
   const std::string url = BlobFixture::create_database(stack_->database_url(), "paperclip_bad");
   BlobFixture blobs(url, BlobSchema::kRails7);

@@ -5,6 +5,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdlib>
 #include <filesystem>
 #include <map>
@@ -177,6 +178,67 @@ TEST_F(ValidateSwitchTest, MissingAndCorruptedObjectsAreFoundRepairedAndSwitched
   EXPECT_EQ(log.value(0, 0), "40") << "rows updated in all";
   EXPECT_EQ(log.value(0, 1), "40") << "distinct rows updated";
   EXPECT_EQ(log.value(0, 2), "40") << "updates from source to target";
+}
+
+// The app deletes blobs (rows and files) while their jobs wait: what is gone
+// from the table is no longer the migration's, so it never blocks validate
+// or switch, whether its copy failed (file purged too) or went through.
+TEST_F(ValidateSwitchTest, BlobRowsDeletedSinceEnqueueNeverBlockValidateOrSwitch) {
+  const std::string url = database("deleted_rows");
+  auto source = open_service("source");
+  BlobFixture table(url, BlobSchema::kRails7);
+  const std::vector<SeedRow> rows = table.add_objects(*source, std::vector<std::uint64_t>(12, 700), now_utc());
+  BlobferryCli runner = cli();
+  runner.set_env("DATABASE_URL", url);
+  ASSERT_EQ(runner.run({"enqueue", "--migration", "deleted", "--from", "source", "--to", "target"}).exit_code, 0);
+
+  const SeedRow& purged = rows[3];     // row and file gone: its copy fails
+  const SeedRow& row_only = rows[8];   // row gone, file left: its copy goes through
+  table.db().exec("DELETE FROM active_storage_blobs WHERE id IN (" + purged.id + ", " + row_only.id + ")");
+  delete_from_s3rver(stack_->env("S3_SOURCE_DIR"), "source", purged.key);
+  const CliResult copied = runner.run({"worker", "--migration", "deleted", "--exit-when-empty"});
+  EXPECT_EQ(copied.exit_code, 0) << copied.all();
+  const CliResult failures = runner.run({"report", "--migration", "deleted", "--failed"});
+  EXPECT_TRUE(contains(failures.out, purged.key)) << "the purged blob's copy should have failed: " << failures.all();
+
+  const CliResult validated = runner.run({"validate", "--migration", "deleted"});
+  EXPECT_EQ(validated.exit_code, 0) << validated.all();
+  EXPECT_TRUE(contains(validated.out, "validated 10 objects")) << validated.out;
+  EXPECT_TRUE(contains(validated.out, "10 verified, 0 missing, 0 differ")) << validated.out;
+  const CliResult switched = runner.run({"switch", "--migration", "deleted"});
+  EXPECT_EQ(switched.exit_code, 0) << switched.all();
+  EXPECT_TRUE(contains(switched.out, "switched 10 blobs from source to target in 1 batches; 0 not verified yet"))
+      << switched.out;
+  const auto services = table.service_names();
+  EXPECT_EQ(services.size(), 10u);
+  for (const auto& [id, service] : services) EXPECT_EQ(service, "target") << "blob " << id;
+}
+
+// validate --wait with jobs queued and no worker: each round says what it
+// waits for, and --timeout ends it with exit 1 instead of waiting forever.
+TEST_F(ValidateSwitchTest, WaitWithoutAWorkerEndsAtItsTimeout) {
+  const std::string url = database("no_worker");
+  auto source = open_service("source");
+  BlobFixture table(url, BlobSchema::kRails7);
+  table.add_objects(*source, std::vector<std::uint64_t>(6, 300), now_utc());
+  BlobferryCli runner = cli();
+  runner.set_env("DATABASE_URL", url);
+  ASSERT_EQ(runner.run({"enqueue", "--migration", "idle", "--from", "source", "--to", "target"}).exit_code, 0);
+
+  const auto started = std::chrono::steady_clock::now();
+  const CliResult waited =
+      runner.run({"validate", "--migration", "idle", "--wait", "--timeout", "3s", "--interval", "1", "--show", "0"});
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  EXPECT_EQ(waited.exit_code, 1) << waited.all();
+  EXPECT_GE(seconds, 3.0) << waited.all();
+  EXPECT_LT(seconds, 20.0) << "--timeout 3s should end the wait: " << waited.all();
+  EXPECT_TRUE(contains(waited.out, "waiting for 6 queued, 0 in flight, no live worker")) << waited.out;
+  EXPECT_TRUE(contains(waited.out, "timed out after 3s: 6 objects not verified yet")) << waited.out;
+
+  const CliResult bad = runner.run({"validate", "--migration", "idle", "--wait", "--timeout", "5x"});
+  expect_one_line_config_error(bad, "a --timeout that is no duration");
+  EXPECT_TRUE(contains(bad.err, "--timeout '5x'")) << bad.err;
+  EXPECT_TRUE(contains(bad.err, "90s, 15m, 2h")) << bad.err;
 }
 
 // uuid ids travel through validate's records and switch's batches as text and uuid[].

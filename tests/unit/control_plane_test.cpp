@@ -5,7 +5,7 @@
 #include "common/base/error.h"
 #include "common/queue/memory_queue.h"
 #include "enqueuer/sources/blobs/blob_table.h"
-#include "enqueuer/planning/enqueue_runner.h"
+#include "enqueuer/sources/listing/listing_source.h"
 #include "enqueuer/planning/migration_plan.h"
 #include "enqueuer/verification/validator.h"
 
@@ -29,7 +29,7 @@ constexpr const char* kBase64 = "nhB9nTcrtoJr2B01QqQZ1g==";
 MigrationPlan listing_plan(const std::string& prefix) {
   MigrationPlan plan;
   plan.migration = "m";
-  plan.source = SourceKind::kListing;
+  plan.source = "listing";
   plan.from = "a";
   plan.to = "b";
   plan.prefix = prefix;
@@ -74,7 +74,7 @@ TEST(Judge, UnknownChecksumComparesSizeOnly) {
 }
 
 TEST(SplitListing, CoversTheKeySpaceInContiguousRanges) {
-  const auto jobs = EnqueueRunner::split_listing(listing_plan("p/"));
+  const auto jobs = ListingSource::split_listing(listing_plan("p/"));
   ASSERT_EQ(jobs.size(), 37u);
   EXPECT_EQ(jobs.front().listing.start_after, "");
   EXPECT_EQ(jobs.front().listing.end_at, "p/0");

@@ -188,7 +188,7 @@ TEST(PaperclipJob, CarriesSourceKeyNewKeyAndRecordThroughJson) {
 TEST(PaperclipPlan, StoredPlanKeepsTheColumnsButNeverTheHashSecret) {
   MigrationPlan plan;
   plan.migration = "pc";
-  plan.source = SourceKind::kPaperclip;
+  plan.source = "paperclip";
   plan.from = "old";
   plan.to = "new";
   plan.paperclip = {"users", "avatar", "Admin::User", ":class/:hash", "thumb", "very-secret"};

@@ -69,6 +69,7 @@ PaperclipEntry PaperclipEnqueuer::entry_for(const PaperclipRow& row) const {
   entry.key = PaperclipBlobKey::generate();  // kept only when the record has none yet
   entry.source_key = path_.key_for(row.record);
   entry.filename = row.record.file_name;
+  entry.source_updated_at = row.record.updated_at;
   entry.content_type = row.content_type;
   // Size and fingerprint describe the original upload; other styles are
   // Paperclip's own renditions of it.

@@ -65,7 +65,7 @@ std::string PaperclipStore::create_statement() {
          " key text NOT NULL, source_key text NOT NULL, filename text NOT NULL, content_type text,"
          " expected_size bigint, expected_md5 text, source_service text NOT NULL, target_service text NOT NULL,"
          " byte_size bigint, checksum text, verified_at timestamptz, attached_at timestamptz, blob_id text,"
-         " outcome text, created_at timestamptz NOT NULL DEFAULT now(),"
+         " outcome text, created_at timestamptz NOT NULL DEFAULT now(), source_updated_at bigint,"
          " PRIMARY KEY (migration, record_type, record_id, name), UNIQUE (migration, key))";
 }
 
@@ -76,13 +76,28 @@ PaperclipStore::PaperclipStore(PgConnection& db) : db_(db) {
     throw config_error(std::string("cannot create ") + kTable + " in " + db_.describe() + " (" + e.what() +
                        "): grant CREATE to this user, or have an administrator run: " + create_statement());
   }
+  add_missing_columns();
+}
+
+void PaperclipStore::add_missing_columns() {
+  // Tables created by an earlier version lack source_updated_at. Asking first
+  // keeps a user who is not the table's owner working once it is added.
+  if (!column_type(db_, kTable, "source_updated_at").empty()) return;
+  const std::string alter = std::string("ALTER TABLE ") + kTable + " ADD COLUMN IF NOT EXISTS source_updated_at bigint";
+  try {
+    db_.exec(alter);
+  } catch (const Error& e) {
+    throw config_error(std::string("cannot add a column to ") + kTable + " in " + db_.describe() + " (" + e.what() +
+                       "): have the table's owner run: " + alter);
+  }
 }
 
 std::vector<PaperclipEntry> PaperclipStore::reserve(const std::string& migration, const std::string& source_service,
                                                     const std::string& target_service,
                                                     std::vector<PaperclipEntry> entries) {
   if (entries.empty()) return entries;
-  std::vector<std::optional<std::string>> types, ids, names, keys, sources, filenames, content_types, sizes, md5s;
+  std::vector<std::optional<std::string>> types, ids, names, keys, sources, filenames, content_types, sizes, md5s,
+      updated;
   for (const PaperclipEntry& e : entries) {
     types.emplace_back(e.record_type);
     ids.emplace_back(e.record_id);
@@ -93,23 +108,34 @@ std::vector<PaperclipEntry> PaperclipStore::reserve(const std::string& migration
     content_types.push_back(text_or_null(e.content_type));
     sizes.push_back(size_text(e.expected_size));
     md5s.push_back(text_or_null(e.expected_md5));
+    updated.push_back(e.source_updated_at ? std::optional<std::string>(std::to_string(*e.source_updated_at))
+                                          : std::nullopt);
   }
-  // A record whose file changed since the first run (Paperclip still live)
-  // keeps its key but is planned and verified again; written rows stay as they are.
+  // A record whose file changed since its key was assigned (Paperclip still
+  // live, or the owner fixed the data) gets a new key: ActiveStorage objects
+  // never change, and the old key may hold the old bytes on the target. An
+  // entry dropped without rows (file gone or changed, record deleted) that
+  // is found again with a file is planned again the same way. Written rows
+  // stay as they are. A NULL source_updated_at was stored by an earlier
+  // version, which did not record it: it matches anything.
   db_.exec(std::string("INSERT INTO ") + kTable +
                " AS p (migration, source_service, target_service, record_type, record_id, name, key, source_key,"
-               " filename, content_type, expected_size, expected_md5)"
+               " filename, content_type, expected_size, expected_md5, source_updated_at)"
                " SELECT $1, $2, $3, u.* FROM unnest($4::text[], $5::text[], $6::text[], $7::text[], $8::text[],"
-               " $9::text[], $10::text[], $11::bigint[], $12::text[]) AS u"
-               " ON CONFLICT (migration, record_type, record_id, name) DO UPDATE SET source_key = EXCLUDED.source_key,"
-               " filename = EXCLUDED.filename, content_type = EXCLUDED.content_type,"
-               " expected_size = EXCLUDED.expected_size, expected_md5 = EXCLUDED.expected_md5, verified_at = NULL"
-               " WHERE p.attached_at IS NULL AND (p.source_key, p.filename, p.content_type, p.expected_size,"
+               " $9::text[], $10::text[], $11::bigint[], $12::text[], $13::bigint[]) AS u"
+               " ON CONFLICT (migration, record_type, record_id, name) DO UPDATE SET key = EXCLUDED.key,"
+               " source_key = EXCLUDED.source_key, filename = EXCLUDED.filename, content_type = EXCLUDED.content_type,"
+               " expected_size = EXCLUDED.expected_size, expected_md5 = EXCLUDED.expected_md5,"
+               " source_updated_at = EXCLUDED.source_updated_at, verified_at = NULL, byte_size = NULL,"
+               " checksum = NULL, attached_at = NULL, blob_id = NULL, outcome = NULL"
+               " WHERE (p.attached_at IS NULL AND ((p.source_key, p.filename, p.content_type, p.expected_size,"
                " p.expected_md5) IS DISTINCT FROM (EXCLUDED.source_key, EXCLUDED.filename, EXCLUDED.content_type,"
-               " EXCLUDED.expected_size, EXCLUDED.expected_md5)",
+               " EXCLUDED.expected_size, EXCLUDED.expected_md5) OR (p.source_updated_at IS NOT NULL AND"
+               " p.source_updated_at IS DISTINCT FROM EXCLUDED.source_updated_at)))"
+               " OR p.outcome IN ('record_gone', 'file_gone', 'file_changed')",
            {migration, source_service, target_service, pg_text_array(types), pg_text_array(ids), pg_text_array(names),
             pg_text_array(keys), pg_text_array(sources), pg_text_array(filenames), pg_text_array(content_types),
-            pg_text_array(sizes), pg_text_array(md5s)});
+            pg_text_array(sizes), pg_text_array(md5s), pg_text_array(updated)});
   PgResult stored = db_.exec(std::string("SELECT p.record_type, p.record_id, p.name, p.key FROM ") + kTable +
                                  " p JOIN unnest($2::text[], $3::text[], $4::text[]) AS u(t, i, n)"
                                  " ON p.record_type = u.t AND p.record_id = u.i AND p.name = u.n WHERE p.migration = $1",
@@ -167,6 +193,34 @@ void PaperclipStore::mark_verified(const std::string& migration, const std::vect
                " FROM unnest($2::text[], $3::bigint[], $4::text[]) AS v(key, size, md5)"
                " WHERE p.migration = $1 AND p.key = v.key AND p.attached_at IS NULL",
            {migration, pg_text_array(keys), pg_text_array(sizes), pg_text_array(checksums)});
+}
+
+std::vector<PaperclipEntry> PaperclipStore::pending(const std::string& migration, const std::string& after, int limit) {
+  PgResult r = db_.exec(std::string("SELECT record_type, record_id, name, key, filename, source_updated_at FROM ") +
+                            kTable + " WHERE migration = $1 AND attached_at IS NULL AND key > $2 ORDER BY key LIMIT $3",
+                        {migration, after, std::to_string(limit)});
+  std::vector<PaperclipEntry> entries;
+  for (int i = 0; i < r.rows(); ++i) {
+    PaperclipEntry e;
+    e.record_type = r.value(i, 0);
+    e.record_id = r.value(i, 1);
+    e.name = r.value(i, 2);
+    e.key = r.value(i, 3);
+    e.filename = r.value(i, 4);
+    if (!r.is_null(i, 5)) e.source_updated_at = std::atoll(r.value(i, 5).c_str());
+    entries.push_back(std::move(e));
+  }
+  return entries;
+}
+
+void PaperclipStore::drop(const std::string& migration, const std::vector<std::string>& keys,
+                          const std::string& outcome) {
+  if (keys.empty()) return;
+  std::vector<std::optional<std::string>> key_values(keys.begin(), keys.end());
+  db_.exec(std::string("UPDATE ") + kTable +
+               " SET attached_at = now(), outcome = $3, verified_at = NULL"
+               " WHERE migration = $1 AND key = ANY($2::text[]) AND attached_at IS NULL",
+           {migration, pg_text_array(key_values), outcome});
 }
 
 long long PaperclipStore::forget_verifications(const std::string& migration) {

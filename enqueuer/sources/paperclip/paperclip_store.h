@@ -23,6 +23,7 @@ struct PaperclipEntry {
   std::string content_type;
   std::optional<std::uint64_t> expected_size;  // <attachment>_file_size
   std::string expected_md5;                    // base64, from <attachment>_fingerprint; empty when unknown
+  std::optional<std::int64_t> source_updated_at;  // <attachment>_updated_at (epoch seconds) when planned
 };
 
 // A planned file that validate proved on the target.
@@ -46,9 +47,10 @@ class PaperclipStore {
   // user may not, naming the statement an administrator can run instead.
   explicit PaperclipStore(PgConnection& db);
 
-  // Records a key for every entry that has none yet (INSERT … ON CONFLICT DO
-  // NOTHING) and returns each entry with the key now stored, so a re-run after
-  // a crash reuses the keys of the first run. One statement each way.
+  // Records a key for every entry that has none yet and returns each entry
+  // with the key now stored, so a re-run after a crash reuses the keys of the
+  // first run. An entry whose file changed since (or that was dropped) gets
+  // the new file and key and is verified again. One statement each way.
   std::vector<PaperclipEntry> reserve(const std::string& migration, const std::string& source_service,
                                       const std::string& target_service, std::vector<PaperclipEntry> entries);
 
@@ -58,6 +60,14 @@ class PaperclipStore {
                                          const std::string& after, int limit);
   void mark_verified(const std::string& migration, const std::vector<PaperclipProof>& proofs);
   long long forget_verifications(const std::string& migration);
+
+  // Up to `limit` entries whose rows are not written yet (verified or not),
+  // key > after, by key: what reconciling with the app's table looks at.
+  std::vector<PaperclipEntry> pending(const std::string& migration, const std::string& after, int limit);
+  // Settles entries without writing rows, with `outcome` saying why
+  // ("record_gone", "file_gone", "file_changed"); a later enqueue that finds
+  // the record with a file plans it again.
+  void drop(const std::string& migration, const std::vector<std::string>& keys, const std::string& outcome);
 
   // Keys of verified entries whose rows are not written yet, key > after, by key.
   std::vector<std::string> ready_to_attach(const std::string& migration, const std::string& after, int limit);
@@ -75,6 +85,7 @@ class PaperclipStore {
 
  private:
   void read_schema();
+  void add_missing_columns();
 
   PgConnection& db_;
   bool blobs_have_service_name_ = false;

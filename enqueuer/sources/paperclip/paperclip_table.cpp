@@ -7,6 +7,7 @@
 #include <map>
 
 #include "common/base/error.h"
+#include "enqueuer/sources/paperclip/paperclip_store.h"
 
 namespace blobferry {
 namespace {
@@ -117,6 +118,25 @@ PaperclipCount PaperclipTable::count() {
                             pending_condition(),
                         {record_type_, attachment_});
   return PaperclipCount{std::atoll(r.value(0, 0).c_str()), std::strtoull(r.value(0, 1).c_str(), nullptr, 10)};
+}
+
+std::map<std::string, PaperclipFileState> PaperclipTable::files_of(const std::vector<std::string>& ids) {
+  std::map<std::string, PaperclipFileState> states;
+  if (ids.empty()) return states;
+  std::vector<std::optional<std::string>> values(ids.begin(), ids.end());
+  PgResult r = db_.exec("SELECT u.id, t.id IS NOT NULL, coalesce(" + column("_file_name") + ", ''), " +
+                            optional_column(has_updated_at_, "_updated_at", "trunc(extract(epoch FROM @))::bigint") +
+                            " FROM unnest($1::text[]) AS u(id) LEFT JOIN " + db_.quote_identifier(table_) +
+                            " t ON t.id = u.id::" + id_type_,
+                        {pg_text_array(values)});
+  for (int i = 0; i < r.rows(); ++i) {
+    PaperclipFileState state;
+    state.record_exists = r.value(i, 1) == "t";
+    state.file_name = r.value(i, 2);
+    if (!r.is_null(i, 3)) state.updated_at = std::atoll(r.value(i, 3).c_str());
+    states[r.value(i, 0)] = std::move(state);
+  }
+  return states;
 }
 
 }  // namespace blobferry

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -17,6 +18,13 @@ struct PaperclipRow {
   PaperclipRecord record;  // id, file name, updated_at, fingerprint
   std::string content_type;
   std::optional<std::uint64_t> file_size;
+};
+
+// What a record's Paperclip columns name now.
+struct PaperclipFileState {
+  bool record_exists = false;
+  std::string file_name;  // empty when NULL or ''
+  std::optional<std::int64_t> updated_at;  // epoch seconds; nullopt when NULL or no such column
 };
 
 struct PaperclipCount {
@@ -39,6 +47,9 @@ class PaperclipTable {
   std::vector<PaperclipRow> page(const std::string& after_id, int limit);
   // What page() would walk through, for --dry-run.
   PaperclipCount count();
+  // The current file columns of each record id (as text), in one short
+  // read-only statement; ids of deleted records map to record_exists false.
+  std::map<std::string, PaperclipFileState> files_of(const std::vector<std::string>& ids);
 
  private:
   std::string column(const std::string& suffix) const;
