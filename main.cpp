@@ -52,7 +52,7 @@ std::vector<Entry> all_commands() {
                      std::make_unique<blobferry::ValidateCommand>()});
   entries.push_back({"switch", "Point verified blobs at the target service, in small batches",
                      std::make_unique<blobferry::SwitchCommand>()});
-  entries.push_back({"worker", "Pop and run a migration's copy jobs until SIGTERM",
+  entries.push_back({"worker", "Pop and run copy jobs until SIGTERM: of one migration, or of every active one",
                      std::make_unique<blobferry::WorkerCommand>()});
   return entries;
 }

@@ -39,7 +39,9 @@ cmake --build build -j"$JOBS"
 
 step "ASan+UBSan build of the unit tests in build-asan/"
 cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DBLOBFERRY_SANITIZE=ON
-cmake --build build-asan --target unit_tests -j"$JOBS"
+# Plus migrate_drain_test: `migrate` cancelling and joining copies stuck on a
+# stalled target is a use-after-free only a sanitizer sees reliably.
+cmake --build build-asan --target unit_tests migrate_drain_test -j"$JOBS"
 
 step "libFuzzer targets of the parsers (clang) in build-fuzz/"
 cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMPILER=clang++ \
@@ -48,7 +50,8 @@ cmake --build build-fuzz --target fuzzers -j"$JOBS"
 
 export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}"
 export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
-run_ctest "unit tests under ASan+UBSan" build-asan/ctest.log --test-dir build-asan -L unit --output-on-failure -j"$JOBS"
+run_ctest "unit tests under ASan+UBSan" build-asan/ctest.log --test-dir build-asan \
+  -R '^unit\.|^integration\.migrate_drain_test$' --output-on-failure -j"$JOBS"
 run_ctest "fuzz targets, smoke budget" build-fuzz/ctest.log --test-dir build-fuzz -L fuzz --output-on-failure -j"$JOBS"
 run_ctest "all tests, Release" build/ctest.log --test-dir build --output-on-failure -j2
 

@@ -7,6 +7,8 @@
 #include <random>
 #include <thread>
 
+#include "common/base/cancellation.h"
+
 namespace blobferry {
 
 struct RetryPolicy::Random {
@@ -22,7 +24,16 @@ std::uint64_t random_seed() {
   return (static_cast<std::uint64_t>(device()) << 32) ^ device();
 }
 
-void real_sleep(std::chrono::milliseconds duration) { std::this_thread::sleep_for(duration); }
+// A backoff pause ends early when the calling thread's work is cancelled
+// (the caller checks the token after it), so a stopping worker never waits
+// out a long Retry-After.
+void real_sleep(std::chrono::milliseconds duration) {
+  if (const CancellationToken* token = CancellationToken::current()) {
+    token->sleep_for(duration);
+  } else {
+    std::this_thread::sleep_for(duration);
+  }
+}
 
 // base * 2^attempt without overflow: past 2^40 every sane cap is exceeded anyway.
 std::chrono::milliseconds exponential_ceiling(std::chrono::milliseconds base,

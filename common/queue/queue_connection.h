@@ -14,4 +14,8 @@ namespace blobferry {
 std::unique_ptr<RedisQueue> open_redis_queue(const std::string& redis_url, const std::string& migration,
                                              RedisQueueOptions options = {});
 
+// The connection alone, failing fast as above: a worker serving every
+// migration lists them with it and shares it among their queues.
+std::shared_ptr<RedisClient> connect_redis(const std::string& redis_url);
+
 }  // namespace blobferry

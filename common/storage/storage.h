@@ -66,6 +66,11 @@ struct CompletedPart {
 // the exception reaches the caller of get().
 using ByteSink = std::function<void(std::string_view chunk)>;
 
+// Cancellation: no method takes a token. A call made on a thread whose
+// CancellationToken::current() is cancelled throws Error reason "cancelled"
+// (cancelled_error) soon — before a request, between Disk chunks, or from
+// libcurl's progress callback while an S3 transfer waits — so a stopping
+// worker can join its copy threads instead of abandoning them.
 class Storage {
  public:
   virtual ~Storage() = default;

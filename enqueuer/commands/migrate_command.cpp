@@ -115,6 +115,7 @@ void MigrateCommand::define(CLI::App& sub) {
   sub.add_option("--retries", retries_, "in-place retries of a transient failure")->check(CLI::Range(0, 100))->capture_default_str();
   sub.add_option("--part-size-mib", part_size_mib_, "multipart part size")->check(CLI::Range(5, 5120))->capture_default_str();
   sub.add_flag("!--no-progress", progress_, "no progress line on the terminal");
+  sub.add_option("--drain-seconds", drain_seconds_, "on Ctrl-C, time for copies in flight to finish before they are cancelled")->check(CLI::Range(0, 86400))->capture_default_str();
 }
 
 int MigrateCommand::run(const GlobalOptions& global) {
@@ -183,6 +184,7 @@ int MigrateCommand::run(const GlobalOptions& global) {
   options.planning_done = [&planned] { return planned.load(); };
   options.poll_wait = std::chrono::milliseconds(100);
   options.housekeeping = std::chrono::seconds(1);
+  options.drain = std::chrono::seconds(drain_seconds_);
   WorkerLoop loop(queue, services, engine, nullptr, options);
   running.store(&loop);
   if (stop.load()) loop.request_stop();

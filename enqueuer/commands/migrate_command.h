@@ -24,6 +24,7 @@ class MigrateCommand : public Command {
   int retries_ = 5;
   int part_size_mib_ = 8;
   bool progress_ = true;
+  int drain_seconds_ = 30;
 };
 
 }  // namespace blobferry

@@ -355,6 +355,21 @@ TEST(SystemdUnits, WorkerStopsGracefullyRestartsAndIsHardened) {
   }
 }
 
+TEST(SystemdUnits, AllMigrationsWorkerRunsAWorkerWithoutMigration) {
+  const UnitFile unit = load_unit(kSource + "/ops/systemd/blobferry-worker.service");
+  const auto args = exec_start_args(unit);
+  ASSERT_FALSE(args.empty()) << "no ExecStart";
+  EXPECT_EQ(args.front(), "worker");
+  EXPECT_EQ(option_value(args, "--migration"), "") << "this unit serves every migration";
+  EXPECT_EQ(unit.value("ExecStart").find("%i"), std::string::npos) << "not a template unit";
+  EXPECT_EQ(joined(command_problems(args, "ExecStart")), "");
+  const std::string drain = option_value(args, "--drain-seconds");
+  ASSERT_FALSE(drain.empty());
+  EXPECT_GT(std::stoi(unit.value("TimeoutStopSec")), std::stoi(drain));
+  EXPECT_EQ(unit.value("DynamicUser"), "yes");
+  EXPECT_EQ(unit.value("ProtectSystem"), "strict");
+}
+
 TEST(SystemdUnits, EnqueueUnitRunsAnEnqueueTheCliAccepts) {
   const UnitFile unit = load_unit(kSource + "/ops/systemd/blobferry-enqueue@.service");
   const auto args = exec_start_args(unit);

@@ -158,12 +158,19 @@ struct Shared {
   DataSet missing = make_data_set("missing/", 10, 0, 64 * kKiB, {}, 404);
   // Larger objects, so copies are in flight when SIGTERM comes.
   DataSet drain = make_data_set("drain/", 16, 2 * kMiB, 3 * kMiB, {}, 505);
+  // Three migrations one worker without --migration serves (the third is
+  // enqueued after it started).
+  DataSet every_a = make_data_set("every-a/", 40, 0, 32 * kKiB, {}, 606);
+  DataSet every_b = make_data_set("every-b/", 20, 0, 32 * kKiB, {}, 607);
+  DataSet every_c = make_data_set("every-c/", 15, 0, 32 * kKiB, {}, 608);
 
   std::map<std::string, std::string> source_digest;
   int runs = 0;
 
   Shared() {
-    for (DataSet* data : {&killed, &faults, &malformed, &missing, &drain}) put_seed_objects(*data, source);
+    for (DataSet* data : {&killed, &faults, &malformed, &missing, &drain, &every_a, &every_b, &every_c}) {
+      put_seed_objects(*data, source);
+    }
     source_digest = hash_tree(stack.env("S3_SOURCE_DIR"));
   }
 
@@ -656,6 +663,68 @@ TEST_F(WorkerDistributedTest, DrainsOnSigtermAndLosesNothing) {
               data.size(), in_flight_at_term, drain_time, static_cast<unsigned long long>(done_at_stop));
 }
 
+// 6. A worker started without --migration serves every migration with work,
+// taking turns between them, and picks up one created after it started;
+// status still counts each migration on its own.
+TEST_F(WorkerDistributedTest, OneWorkerServesEveryMigrationRoundRobinAndNewOnes) {
+  const std::string config = direct_config("every");
+  enqueue_manifest("every-a", manifest_csv(shared().every_a), config);
+  enqueue_manifest("every-b", manifest_csv(shared().every_b), config);
+  auto handled = [](const std::string& migration) {
+    const Counts c = queue(migration).counts();
+    return c.copied + c.skipped + c.failed;
+  };
+
+  ChildProcess worker(blobferry({"worker", "--concurrency", "2", "--lease-seconds", "5", "--drain-seconds", "10",
+                                 "--log-level", "info"},
+                                config),
+                      child_options("worker-every"));
+  // Fair: when the smaller migration is done the larger one has had about as
+  // many turns (a worker draining one queue first would have done none of it).
+  std::uint64_t a_when_b_done = 0;
+  ASSERT_TRUE(wait_until(
+      [&] {
+        if (!queue("every-b").idle()) return false;
+        a_when_b_done = handled("every-a");
+        return true;
+      },
+      90s))
+      << last_lines(worker.stderr_text(), 20);
+  EXPECT_GE(a_when_b_done, shared().every_b.size() / 2) << "every-b was served before every-a had its turns";
+  ASSERT_TRUE(wait_until([&] { return queue("every-a").idle(); }, 90s)) << last_lines(worker.stderr_text(), 20);
+
+  // A migration created while the worker runs is found at its next rescan.
+  const auto enqueued = Clock::now();
+  enqueue_manifest("every-c", manifest_csv(shared().every_c), config);
+  ASSERT_TRUE(wait_until([&] { return handled("every-c") == shared().every_c.size(); }, 60s))
+      << "every-c was not picked up\n" << last_lines(worker.stderr_text(), 20);
+  const double pick_up = seconds_since(enqueued);
+
+  worker.send_signal(SIGTERM);
+  const ChildExit exit = finish_worker(worker, 30s);
+  EXPECT_TRUE(exit.success()) << exit.describe() << "\n" << last_lines(worker.stderr_text(), 20);
+
+  for (const auto& [migration, data] : {std::pair<std::string, const DataSet*>{"every-a", &shared().every_a},
+                                        {"every-b", &shared().every_b},
+                                        {"every-c", &shared().every_c}}) {
+    const Json status = status_of(migration, config);
+    EXPECT_EQ(status["copied"], data->size()) << migration << ": " << status.dump();
+    expect_counted_once(status, data->size());
+    const auto problems = not_intact_on_target(*data);
+    EXPECT_TRUE(problems.empty()) << migration << ": " << problems.size() << " objects not intact";
+  }
+
+  // --exit-when-empty without --migration: every migration is idle, so it exits at once.
+  ChildProcess idle_worker(blobferry({"worker", "--exit-when-empty", "--concurrency", "2"}, config),
+                           child_options("worker-every-idle"));
+  const ChildExit idle_exit = finish_worker(idle_worker, 30s);
+  EXPECT_TRUE(idle_exit.success()) << idle_exit.describe() << "\n" << last_lines(idle_worker.stderr_text(), 20);
+  std::printf("[ figures  ] every migration: %zu + %zu + %zu objects by one worker; every-a had %llu done when "
+              "every-b finished; every-c picked up and done %.1f s after its enqueue\n",
+              shared().every_a.size(), shared().every_b.size(), shared().every_c.size(),
+              static_cast<unsigned long long>(a_when_b_done), pick_up);
+}
+
 // s3rver writes `<key>._S3rver_object.md5` when it serves an object whose MD5
 // it has not cached (FilesystemStore.getMetadata): a file derived from the
 // object's bytes, not object data. Seeding through PUT writes it already, so
@@ -671,7 +740,7 @@ bool is_md5_cache_of_sibling(const std::string& root, const std::string& relativ
   return read_file(root + "/" + relative) == hex_encode(md5_of(read_file(object)));
 }
 
-// 6. After everything above, the source's files are byte for byte what they
+// 7. After everything above, the source's files are byte for byte what they
 // were before the first worker started. Defined last so it runs last.
 TEST_F(WorkerDistributedTest, LeavesTheSourceUntouched) {
   const std::string root = stack().env("S3_SOURCE_DIR");

@@ -1,10 +1,9 @@
-// `blobferry worker`: pops and runs a migration's jobs until SIGTERM.
+// `blobferry worker`: pops and runs the jobs of one migration, or of every active one, until SIGTERM.
 #include "worker/commands/worker_command.h"
 
 #include <unistd.h>
 
 #include <atomic>
-#include <cstdio>
 #include <memory>
 
 #include <spdlog/spdlog.h>
@@ -28,7 +27,7 @@ std::string make_worker_id() {
 }  // namespace
 
 void WorkerCommand::define(CLI::App& sub) {
-  sub.add_option("--migration", migration_, "the migration whose jobs to run")->required();
+  sub.add_option("--migration", migration_, "the migration whose jobs to run (default: every active migration, round robin)");
   sub.add_option("--concurrency", concurrency_, "copies in flight in this process")->check(CLI::Range(1, 1024))->capture_default_str();
   sub.add_flag("--exit-when-empty", exit_when_empty_, "exit once nothing is queued, scheduled or in flight anywhere");
   sub.add_option("--metrics-addr", metrics_addr_, "serve Prometheus metrics at HOST:PORT (/metrics, /healthz, /ready)");
@@ -52,7 +51,20 @@ int WorkerCommand::run(const GlobalOptions& global) {
   ServiceRegistry services(StorageConfig::load(global.storage_config));
   RedisQueueOptions queue_options;
   queue_options.lease_duration = std::chrono::seconds(lease_seconds_);
-  auto queue = open_redis_queue(global.redis_url, migration_, queue_options);
+  // One migration, or every migration of this Redis: listed now and every few
+  // seconds, each queue opened on the one shared connection.
+  std::unique_ptr<RedisQueue> queue;
+  std::unique_ptr<MigrationSet> migrations;
+  if (!migration_.empty()) {
+    queue = open_redis_queue(global.redis_url, migration_, queue_options);
+  } else {
+    std::shared_ptr<RedisClient> client = connect_redis(global.redis_url);
+    migrations = std::make_unique<MigrationSet>(
+        [client] { return RedisQueue::migrations(*client); },
+        [client, queue_options](const std::string& name) -> std::shared_ptr<JobQueue> {
+          return std::make_shared<RedisQueue>(client, name, queue_options);
+        });
+  }
 
   CopyEngineOptions engine_options;
   engine_options.part_size = static_cast<std::uint64_t>(part_size_mib_) * CopyEngineOptions::kMiB;
@@ -73,27 +85,24 @@ int WorkerCommand::run(const GlobalOptions& global) {
   options.exit_when_empty = exit_when_empty_;
   options.lease = queue_options.lease_duration;
   options.drain = std::chrono::seconds(drain_seconds_);
-  WorkerLoop loop(*queue, services, engine, &metrics, options);
+  auto loop = queue ? std::make_unique<WorkerLoop>(*queue, services, engine, &metrics, options)
+                    : std::make_unique<WorkerLoop>(*migrations, services, engine, &metrics, options);
 
-  running.store(&loop);
-  if (stop_early.load()) loop.request_stop();
+  running.store(loop.get());
+  if (stop_early.load()) loop->request_stop();
   if (metrics_server) metrics_server->set_ready(true);
-  spdlog::info("worker {} on migration {}: concurrency {}, queue {}", options.worker_id, migration_, concurrency_,
+  spdlog::info("worker {} on {}: concurrency {}, queue {}", options.worker_id,
+               migration_.empty() ? std::string("every active migration") : "migration " + migration_, concurrency_,
                RedisUrl::parse(global.redis_url).address());
 
-  const WorkerSummary summary = loop.run();
+  const WorkerSummary summary = loop->run();
   running.store(nullptr);
   spdlog::info("worker {} done: {} copied, {} skipped, {} failed, {} bytes, {} rescheduled, {} malformed",
                options.worker_id, summary.copied, summary.skipped, summary.failed, summary.bytes,
                summary.rescheduled, summary.buried);
   if (!summary.config_error.empty()) throw config_error(summary.config_error);
-  if (!summary.drained_cleanly) {
-    // Copies still running were handed back to the queue; leave without
-    // waiting for them (their late results would be ignored as stale).
-    spdlog::default_logger()->flush();
-    std::fflush(nullptr);
-    _exit(0);
-  }
+  // Copies cut short by the drain deadline were cancelled and joined; their
+  // jobs are back in the queue for another worker.
   return 0;
 }
 

@@ -1,4 +1,4 @@
-// `blobferry worker`: pops and runs a migration's jobs until SIGTERM.
+// `blobferry worker`: pops and runs the jobs of one migration, or of every active one, until SIGTERM.
 #pragma once
 
 #include <string>

@@ -12,6 +12,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "common/base/cancellation.h"
 #include "common/base/digest.h"
 #include "common/base/encoding.h"
 #include "worker/copy/multipart_upload.h"
@@ -154,11 +155,13 @@ auto CopyEngine::with_retries(Run& run, const char* what, Step&& step) const -> 
                     to_string(error.kind()), attempt + 1, pause.count(), error.what());
       ++run.retries;
       policy.sleep(pause);
+      CancellationToken::throw_if_current_cancelled(std::string(what) + " '" + run.task.source_key + "'");
     }
   }
 }
 
 CopyResult CopyEngine::copy(const CopyTask& task) const {
+  const CancellationToken::Scope cancellation(task.cancel ? task.cancel : CancellationToken::current());
   refuse_same_object(task);
   check_expected_md5(task);
   Run run{task, task.expected_size, task.expected_md5, std::nullopt};
@@ -348,7 +351,9 @@ CopyEngine::Streamed CopyEngine::stream_once(Run& run, const PutOptions& put_opt
   Digest md5 = Digest::md5();
   Streamed result;
   std::exception_ptr get_failure;
-  std::thread producer([&] {
+  const CancellationToken* cancel = CancellationToken::current();
+  std::thread producer([&, cancel] {
+    const CancellationToken::Scope cancellation(cancel);
     try {
       const auto info = task.source.get(task.source_key, [&](std::string_view chunk) {
         if (result.received + chunk.size() > size) {

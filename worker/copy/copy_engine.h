@@ -15,6 +15,7 @@
 
 namespace blobferry {
 
+class CancellationToken;
 class MultipartUpload;
 
 struct CopyTask {
@@ -26,6 +27,10 @@ struct CopyTask {
   std::string expected_md5;  // base64, ActiveStorage's checksum; empty when unknown
   std::string content_type;  // from the blob table; empty = keep the source's
   bool target_absent = false;  // a fresh listing showed the key missing on the target: skip the HEAD
+  // When set, made current on every thread of the copy (see Storage): once it
+  // is cancelled the copy throws Error reason "cancelled" within about a
+  // second, retries and backoff included. Null: the caller's current token.
+  const CancellationToken* cancel = nullptr;
 };
 
 struct CopyResult {

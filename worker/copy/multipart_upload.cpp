@@ -6,6 +6,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include "common/base/cancellation.h"
+
 namespace blobferry {
 
 MultipartUpload::MultipartUpload(Storage& target, std::string key, std::string upload_id,
@@ -43,12 +45,16 @@ void MultipartUpload::abort() noexcept {
 }
 
 void MultipartUpload::abort_with_retries() {
+  // A cancelled copy still sends its abort (or the parts would stay behind),
+  // but only once: the worker is waiting to join this thread.
+  const bool stopping = CancellationToken::current_cancelled();
+  const CancellationToken::Scope uncancelled(nullptr);
   for (int attempt = 0;; ++attempt) {
     try {
       target_->abort_multipart(key_, upload_id_);
       return;
     } catch (const Error& error) {
-      if (!policy_->should_retry(error, attempt)) {
+      if (stopping || !policy_->should_retry(error, attempt)) {
         spdlog::warn("abort_multipart {} on {} failed, its parts are left to the bucket's lifecycle rule: {}",
                      key_, target_->describe(), error.what());
         return;

@@ -2,15 +2,21 @@
 // outcomes recorded, a graceful drain on SIGTERM.
 #include "worker/loop/worker_loop.h"
 
+#include <algorithm>
+#include <thread>
+#include <vector>
+
 #include <spdlog/spdlog.h>
 
 #include "common/base/error.h"
+#include "worker/listing/listing_runner.h"
+#include "worker/loop/job_outcome.h"
 
 namespace blobferry {
 
 using Clock = std::chrono::steady_clock;
 
-// The series this worker updates, looked up once.
+// The series this worker updates for one migration, looked up once.
 struct WorkerLoop::Metered {
   Metered(Metrics& m, const std::string& migration)
       : copied(m.counter("blobferry_objects_total", "Objects handled", {{"migration", migration}, {"result", "copied"}})),
@@ -49,71 +55,100 @@ struct WorkerLoop::Metered {
 
 WorkerLoop::WorkerLoop(JobQueue& queue, ServiceRegistry& services, const CopyEngine& engine, Metrics* metrics,
                        WorkerOptions options)
-    : queue_(queue),
+    : owned_migrations_(std::make_unique<MigrationSet>(queue, options.migration)),
+      migrations_(*owned_migrations_),
       services_(services),
       engine_(engine),
       metrics_(metrics),
       options_(std::move(options)),
-      listing_(queue, services) {
-  if (metrics_) metered_ = std::make_unique<Metered>(*metrics_, options_.migration);
+      leases_(&WorkerLoop::note_queue_error) {
+  metered(options_.migration);  // the series exist (at zero) before the first job
 }
+
+WorkerLoop::WorkerLoop(MigrationSet& migrations, ServiceRegistry& services, const CopyEngine& engine,
+                       Metrics* metrics, WorkerOptions options)
+    : migrations_(migrations),
+      services_(services),
+      engine_(engine),
+      metrics_(metrics),
+      options_(std::move(options)),
+      leases_(&WorkerLoop::note_queue_error) {}
 
 WorkerLoop::~WorkerLoop() = default;
 
 void WorkerLoop::request_stop() {
-  stop_.store(true);
+  {
+    std::lock_guard lock(mutex_);
+    stop_.store(true);
+  }
   wake_.notify_all();
 }
 
 WorkerSummary WorkerLoop::run() {
-  std::vector<std::thread> threads;
+  try {
+    migrations_.refresh();
+  } catch (const std::exception& e) {
+    note_queue_error("list migrations", e);
+  }
+  bool cut_short = false;
   {
     std::lock_guard lock(mutex_);
     running_threads_ = options_.concurrency;
   }
-  for (int i = 0; i < options_.concurrency; ++i) threads.emplace_back([this] { job_thread(); });
-  std::thread housekeeper([this] { housekeeping_thread(); });
+  {
+    // Declared in this block so that, whatever happens below, every thread is
+    // joined (std::jthread) before the loop's members can go away.
+    std::vector<std::jthread> copiers;
+    copiers.reserve(static_cast<std::size_t>(options_.concurrency));
+    for (int i = 0; i < options_.concurrency; ++i) copiers.emplace_back([this] { job_thread(); });
+    std::jthread housekeeper([this](std::stop_token stop) { housekeeping_thread(stop); });
 
-  std::unique_lock lock(mutex_);
-  wake_.wait(lock, [this] { return stop_.load() || running_threads_ == 0; });
-  const auto deadline = Clock::now() + options_.drain;
-  if (!wake_.wait_until(lock, deadline, [this] { return running_threads_ == 0; })) {
-    lock.unlock();
-    release_unfinished();
-    lock.lock();
-  }
-  const bool abandoned = abandoned_.load();
-  lock.unlock();
-  housekeeper.join();
-  if (abandoned) {
-    // Copies still running cannot be joined without waiting for them; their
-    // leases are released, so whatever they report later is ignored as stale.
-    for (auto& t : threads) t.detach();
-  } else {
-    for (auto& t : threads) t.join();
+    std::unique_lock lock(mutex_);
+    wake_.wait(lock, [this] { return stop_.load() || running_threads_ == 0; });
+    const auto deadline = Clock::now() + options_.drain;
+    if (!wake_.wait_until(lock, deadline, [this] { return running_threads_ == 0; })) {
+      lock.unlock();
+      // Hand the jobs back first, so nothing a cancelled copy says is recorded;
+      // then cancel: each copy ends at its next chunk or progress callback.
+      leases_.release_all();
+      cancel_.cancel();
+      cut_short = true;
+    } else {
+      lock.unlock();
+    }
+    {
+      // Under the mutex, so the housekeeper cannot miss it between its check and its wait.
+      std::lock_guard stopping(mutex_);
+      housekeeper.request_stop();
+    }
+    wake_.notify_all();
+    housekeeper.join();
+    for (auto& t : copiers) t.join();
   }
   std::lock_guard guard(mutex_);
-  summary_.drained_cleanly = !abandoned;
+  summary_.drained_cleanly = !cut_short;
   return summary_;
 }
 
 void WorkerLoop::job_thread() {
+  // Storage calls made by this thread (listing jobs too) see the loop's token.
+  const CancellationToken::Scope cancellation(&cancel_);
   int idle_checks = 0;
   while (!stop_.load()) {
-    std::optional<Lease> lease;
+    std::optional<Fetched> fetched;
     try {
-      lease = queue_.fetch(options_.worker_id, options_.poll_wait);
+      fetched = fetch();
     } catch (const std::exception& e) {
       note_queue_error("fetch", e);
       std::unique_lock lock(mutex_);
       wake_.wait_for(lock, std::chrono::seconds(1), [this] { return stop_.load(); });
       continue;
     }
-    if (!lease) {
+    if (!fetched) {
       if (options_.exit_when_empty && ++idle_checks >= 2) {
         try {
           const bool planned = !options_.planning_done || options_.planning_done();
-          if (planned && queue_.idle()) request_stop();
+          if (planned && all_idle()) request_stop();
         } catch (const std::exception& e) {
           note_queue_error("idle", e);
         }
@@ -121,147 +156,160 @@ void WorkerLoop::job_thread() {
       continue;
     }
     idle_checks = 0;
-    track(*lease);
-    process(*lease);
-    untrack(*lease);
+    JobQueue& queue = *fetched->served.queue;
+    leases_.track(queue, fetched->lease);
+    note_in_flight(fetched->served.migration, +1);
+    process(fetched->served, fetched->lease);
+    note_in_flight(fetched->served.migration, -1);
+    leases_.untrack(queue, fetched->lease);
   }
   std::lock_guard lock(mutex_);
   if (--running_threads_ == 0) wake_.notify_all();
 }
 
-void WorkerLoop::process(const Lease& lease) {
+std::optional<WorkerLoop::Fetched> WorkerLoop::fetch() {
+  std::vector<ServedQueue> rotation = migrations_.rotation();
+  if (migrations_.fixed() && rotation.size() == 1) {
+    // One queue: let it wait for a job itself (no busy polling).
+    if (auto lease = rotation.front().queue->fetch(options_.worker_id, options_.poll_wait)) {
+      return Fetched{std::move(rotation.front()), std::move(*lease)};
+    }
+    return std::nullopt;
+  }
+  // Several: one try each, starting at a different migration every call, so
+  // a migration with a deep queue cannot starve the others.
+  for (ServedQueue& served : rotation) {
+    if (stop_.load()) return std::nullopt;
+    if (auto lease = served.queue->fetch(options_.worker_id, std::chrono::milliseconds(0))) {
+      return Fetched{std::move(served), std::move(*lease)};
+    }
+  }
+  std::unique_lock lock(mutex_);
+  wake_.wait_for(lock, options_.poll_wait, [this] { return stop_.load(); });
+  return std::nullopt;
+}
+
+bool WorkerLoop::all_idle() {
+  for (const ServedQueue& served : migrations_.all()) {
+    if (!served.queue->idle()) return false;
+  }
+  return true;
+}
+
+void WorkerLoop::process(const ServedQueue& served, const Lease& lease) {
   Job job;
   try {
     job = decode_job(lease.payload);
   } catch (const Error& e) {
     spdlog::warn("moving a malformed job aside: {}", e.what());
-    settle("bury", [&] { return queue_.bury(lease, e.what()); });
-    std::lock_guard lock(mutex_);
-    ++summary_.buried;
+    apply(served, lease, JobOutcome::bury(e.what()));
     return;
   }
-  if (job.migration != options_.migration) {
-    settle("bury", [&] { return queue_.bury(lease, "job of migration '" + job.migration + "' in the queue of '" + options_.migration + "'"); });
+  if (job.migration != served.migration) {
+    apply(served, lease,
+          JobOutcome::bury("job of migration '" + job.migration + "' in the queue of '" + served.migration + "'"));
     return;
   }
+  const RetryPolicy& policy = engine_.options().retry_policy;
   try {
     if (job.type == JobType::kListing) {
-      const Outcome skipped = listing_.run(job);
-      settle("complete", [&] { return queue_.complete(lease, skipped); });
-      if (metered_) {
-        metered_->skipped.inc(skipped.objects.size());
-        for (const auto& o : skipped.objects) metered_->bytes_skipped.inc(o.bytes);
-      }
+      ListingRunner listing(*served.queue, services_);
+      apply(served, lease, JobOutcome::of_listing(listing.run(job)));
     } else {
-      run_copy_job(lease, job);
+      apply(served, lease, run_copy_job(served, job));
     }
   } catch (const Error& e) {
-    if (e.kind() == ErrorKind::kConfig) {
-      // A worker that cannot open the job's services cannot help this
-      // migration: hand the job back untouched and stop, so the operator sees it.
-      // Concurrent jobs meet the same error: it is logged once.
-      bool first = false;
-      {
-        std::lock_guard lock(mutex_);
-        first = summary_.config_error.empty();
-        if (first) summary_.config_error = e.what();
-      }
-      if (first) spdlog::error("{}", e.what());
-      settle("release", [&] { return queue_.release(lease); });
-      request_stop();
-      return;
-    }
-    const int runs = job.attempts + 1;
-    if (engine_.options().retry_policy.should_reschedule(e, runs)) {
-      Job again = job;
-      again.attempts = runs;
-      settle("retry_later", [&] {
-        return queue_.retry_later(lease, again, engine_.options().retry_policy.reschedule_delay(e, runs));
-      });
-    } else {
-      settle("complete", [&] {
-        return queue_.complete(lease, Outcome::failed(failure_key(job, 0), e.reason(), e.what(), runs));
-      });
-    }
+    apply(served, lease, JobOutcome::of_job_error(job, e, policy));
   }
 }
 
-void WorkerLoop::run_copy_job(const Lease& lease, const Job& job) {
+JobOutcome WorkerLoop::run_copy_job(const ServedQueue& served, const Job& job) {
   // Checked on first use, so a target that cannot be written (a read-only
   // Disk root) stops the worker before any object is tried.
   Storage& source = services_.checked_once(job.source, Storage::Access::kRead);
   Storage& target = services_.checked_once(job.target, Storage::Access::kWrite);
   const RetryPolicy& policy = engine_.options().retry_policy;
   const int runs = job.attempts + 1;
+  Metered* meter = metered(served.migration);
 
-  Outcome outcome;
-  Job again = job;
-  again.objects.clear();
-  again.attempts = runs;
-  std::chrono::milliseconds retry_delay{0};
-  std::uint64_t copied = 0, skipped = 0, failed = 0, bytes = 0, retries = 0;
-
+  std::vector<ObjectResult> results;
+  results.reserve(job.objects.size());
   for (std::size_t i = 0; i < job.objects.size(); ++i) {
+    if (cancel_.cancelled()) break;  // lease released; the rest is not tried
     const JobObject& object = job.objects[i];
-    if (stop_.load() && abandoned_.load()) return;  // lease released; nothing to record
     const auto started = Clock::now();
     try {
-      CopyResult result = engine_.copy({source, target, object.key, object.destination_key(), object.size,
-                                        object.checksum, object.content_type, object.target_absent});
-      retries += static_cast<std::uint64_t>(result.attempts - 1);
-      if (result.status == CopyResult::Status::kSkipped) {
-        outcome.objects.push_back({failure_key(job, i), OutcomeKind::kSkipped, result.bytes, {}, {}, 0});
-        ++skipped;
-        if (metered_) metered_->bytes_skipped.inc(result.bytes);
-      } else {
-        outcome.objects.push_back({failure_key(job, i), OutcomeKind::kCopied, result.bytes, {}, {}, 0});
-        ++copied;
-        bytes += result.bytes;
-        if (metered_) metered_->bytes_copied.inc(result.bytes);
-      }
+      CopyTask task{source, target, object.key, object.destination_key(), object.size,
+                    object.checksum, object.content_type, object.target_absent};
+      task.cancel = &cancel_;
+      results.push_back(ObjectResult::of(engine_.copy(task)));
     } catch (const Error& e) {
       if (e.kind() == ErrorKind::kConfig && e.reason() == "config") throw;
-      if (policy.should_reschedule(e, runs)) {
-        spdlog::info("{}: will retry later ({}): {}", object.key, e.reason(), e.what());
-        again.objects.push_back(object);
-        retry_delay = std::max(retry_delay, policy.reschedule_delay(e, runs));
-        ++retries;
-      } else {
-        spdlog::warn("{}: failed ({}) after {} run(s): {}", object.key, e.reason(), runs, e.what());
-        outcome.objects.push_back({failure_key(job, i), OutcomeKind::kFailed, 0, e.reason(), e.what(), runs});
-        ++failed;
-        if (metered_) metered_->failures(e.reason()).inc();
+      if (!is_cancellation(e)) {
+        if (policy.should_reschedule(e, runs)) {
+          spdlog::info("{}: will retry later ({}): {}", object.key, e.reason(), e.what());
+        } else {
+          spdlog::warn("{}: failed ({}) after {} run(s): {}", object.key, e.reason(), runs, e.what());
+        }
       }
+      results.push_back(ObjectResult::failed(e));
     }
-    if (metered_) {
-      metered_->duration.observe(std::chrono::duration<double>(Clock::now() - started).count());
+    if (meter) meter->duration.observe(std::chrono::duration<double>(Clock::now() - started).count());
+  }
+  return JobOutcome::of_copy_job(job, results, policy);
+}
+
+void WorkerLoop::apply(const ServedQueue& served, const Lease& lease, const JobOutcome& decided) {
+  JobQueue& queue = *served.queue;
+  switch (decided.action) {
+    case JobOutcome::Action::kComplete:
+      settle("complete", [&] { return queue.complete(lease, decided.outcome); });
+      break;
+    case JobOutcome::Action::kRetryLater:
+      settle("retry_later", [&] { return queue.retry_later(lease, decided.again, decided.delay); });
+      break;
+    case JobOutcome::Action::kPushAndComplete:
+      settle("push", [&] { queue.push({decided.again}); return true; });
+      settle("complete", [&] { return queue.complete(lease, decided.outcome); });
+      break;
+    case JobOutcome::Action::kBury:
+      settle("bury", [&] { return queue.bury(lease, decided.error); });
+      break;
+    case JobOutcome::Action::kRelease:
+      settle("release", [&] { return queue.release(lease); });
+      break;
+  }
+  if (decided.stop_worker) {
+    // A worker that cannot open the job's services cannot help this
+    // migration: the job went back untouched; stop, so the operator sees it.
+    // Concurrent jobs meet the same error: it is logged once.
+    bool first = false;
+    {
+      std::lock_guard lock(mutex_);
+      first = summary_.config_error.empty();
+      if (first) summary_.config_error = decided.error;
     }
+    if (first) spdlog::error("{}", decided.error);
+    request_stop();
+    return;
   }
-
-  if (again.objects.empty()) {
-    settle("complete", [&] { return queue_.complete(lease, outcome); });
-  } else if (outcome.objects.empty()) {
-    settle("retry_later", [&] { return queue_.retry_later(lease, again, retry_delay); });
-  } else {
-    // Part of a batch needs a later retry: queue it first, then record the
-    // rest. A crash in between re-runs the whole job, whose finished objects
-    // are then skipped — counted once either way, never lost.
-    again.id.clear();
-    settle("push", [&] { queue_.push({again}); return true; });
-    settle("complete", [&] { return queue_.complete(lease, outcome); });
+  {
+    std::lock_guard lock(mutex_);
+    summary_.copied += decided.copied;
+    summary_.skipped += decided.skipped;
+    summary_.failed += decided.failed;
+    summary_.bytes += decided.bytes_copied;
+    if (decided.action == JobOutcome::Action::kPushAndComplete) ++summary_.rescheduled;
+    if (decided.action == JobOutcome::Action::kBury) ++summary_.buried;
   }
-
-  std::lock_guard lock(mutex_);
-  summary_.copied += copied;
-  summary_.skipped += skipped;
-  summary_.failed += failed;
-  summary_.bytes += bytes;
-  if (!again.objects.empty()) ++summary_.rescheduled;
-  if (metered_) {
-    metered_->copied.inc(copied);
-    metered_->skipped.inc(skipped);
-    metered_->failed.inc(failed);
-    metered_->retries.inc(retries);
+  if (Metered* meter = metered(served.migration)) {
+    meter->copied.inc(decided.copied);
+    meter->skipped.inc(decided.skipped);
+    meter->failed.inc(decided.failed);
+    meter->bytes_copied.inc(decided.bytes_copied);
+    meter->bytes_skipped.inc(decided.bytes_skipped);
+    meter->retries.inc(decided.retries);
+    for (const std::string& reason : decided.failure_reasons) meter->failures(reason).inc();
   }
 }
 
@@ -269,110 +317,102 @@ template <typename Call>
 bool WorkerLoop::settle(const char* what, Call&& call) {
   auto pause = std::chrono::milliseconds(100);
   for (;;) {
-    if (abandoned_.load()) return false;  // the lease was released at the drain deadline
+    if (leases_.released()) return false;  // the lease was released at the drain deadline
     try {
       const bool owned = call();
       if (!owned) spdlog::warn("{}: lease expired and the job went back to the queue; result not recorded", what);
       return owned;
     } catch (const std::exception& e) {
       note_queue_error(what, e);
-      std::this_thread::sleep_for(pause);
+      std::unique_lock lock(mutex_);
+      wake_.wait_for(lock, pause, [this] { return leases_.released(); });
       pause = std::min(pause * 2, std::chrono::milliseconds(5000));
     }
   }
 }
 
-void WorkerLoop::track(const Lease& lease) {
-  std::lock_guard lock(mutex_);
-  in_flight_[lease.token] = InFlight{lease, false};
-  if (metered_) metered_->in_flight.set(static_cast<double>(in_flight_.size()));
-}
-
-void WorkerLoop::untrack(const Lease& lease) {
-  std::lock_guard lock(mutex_);
-  in_flight_.erase(lease.token);
-  if (metered_) metered_->in_flight.set(static_cast<double>(in_flight_.size()));
-}
-
-void WorkerLoop::renew_all() {
-  std::vector<Lease> leases;
-  {
-    std::lock_guard lock(mutex_);
-    for (const auto& [token, entry] : in_flight_) {
-      if (!entry.lost) leases.push_back(entry.lease);
-    }
-  }
-  for (const Lease& lease : leases) {
-    try {
-      if (!queue_.renew(lease)) {
-        // Mostly a job that completed since the snapshot above (its lease is
-        // gone from Redis before it is untracked here). A lease really lost
-        // is warned about by settle(), when its result is refused.
-        spdlog::debug("lease of job {} is no longer ours (completed or recovered); not renewing it", lease.job_id);
-        std::lock_guard lock(mutex_);
-        auto found = in_flight_.find(lease.token);
-        if (found != in_flight_.end()) found->second.lost = true;
-      }
-    } catch (const std::exception& e) {
-      note_queue_error("renew", e);
-      return;
-    }
-  }
-}
-
-void WorkerLoop::release_unfinished() {
-  std::vector<Lease> leases;
-  {
-    std::lock_guard lock(mutex_);
-    abandoned_.store(true);
-    for (const auto& [token, entry] : in_flight_) leases.push_back(entry.lease);
-  }
-  spdlog::warn("drain deadline passed: returning {} unfinished job(s) to the queue", leases.size());
-  for (const Lease& lease : leases) {
-    try {
-      queue_.release(lease);
-    } catch (const std::exception& e) {
-      // The queue is unreachable: trying the other leases would only delay
-      // the exit. They expire on their own and recovery returns the jobs;
-      // nothing is lost.
-      note_queue_error("release", e);
-      return;
-    }
-  }
-}
-
-void WorkerLoop::housekeeping_thread() {
+void WorkerLoop::housekeeping_thread(const std::stop_token& stop) {
   const auto renew_every = std::max(options_.lease / 3, std::chrono::milliseconds(200));
   auto next_chores = Clock::now();
+  auto next_rescan = Clock::now() + options_.rescan;
   const std::string info = std::string("{\"concurrency\":") + std::to_string(options_.concurrency) + "}";
   for (;;) {
     {
       std::unique_lock lock(mutex_);
-      if (wake_.wait_for(lock, std::min(renew_every, options_.housekeeping),
-                         [this] { return running_threads_ == 0 || abandoned_.load(); })) {
+      if (wake_.wait_for(lock, std::min(renew_every, options_.housekeeping), [&] {
+            return stop.stop_requested() || running_threads_ == 0 || leases_.released();
+          })) {
         break;
       }
     }
-    renew_all();
+    leases_.renew_all();
+    if (!migrations_.fixed() && Clock::now() >= next_rescan) {
+      next_rescan = Clock::now() + options_.rescan;
+      try {
+        migrations_.refresh();
+      } catch (const std::exception& e) {
+        note_queue_error("list migrations", e);
+      }
+    }
     if (Clock::now() < next_chores) continue;
     next_chores = Clock::now() + options_.housekeeping;
+    housekeep(info);
+  }
+}
+
+void WorkerLoop::housekeep(const std::string& info) {
+  // Only migrations with work need chores: a lease to recover or a retry to
+  // promote keeps a migration active. Finished ones cost no round trip; their
+  // gauges read zero, so an autoscaler does not keep workers for them.
+  const std::vector<ServedQueue> active = migrations_.rotation();
+  for (const ServedQueue& served : migrations_.all()) {
+    const bool serving = std::any_of(active.begin(), active.end(),
+                                     [&](const ServedQueue& a) { return a.migration == served.migration; });
+    if (serving) continue;
+    std::lock_guard lock(metered_mutex_);
+    auto found = metered_.find(served.migration);  // only series this worker already exports
+    if (found != metered_.end()) {
+      found->second->queue_depth.set(0);
+      found->second->pending.set(0);
+    }
+  }
+  for (const ServedQueue& served : active) {
+    if (stop_.load() && leases_.released()) return;
     try {
-      queue_.heartbeat(options_.worker_id, info);
-      queue_.recover_expired();
-      queue_.promote_due();
-      refresh_gauges();
+      JobQueue& queue = *served.queue;
+      queue.heartbeat(options_.worker_id, info);
+      queue.recover_expired();
+      queue.promote_due();
+      refresh_gauges(served);
     } catch (const std::exception& e) {
       note_queue_error("housekeeping", e);
     }
   }
 }
 
-void WorkerLoop::refresh_gauges() {
-  if (!metered_) return;
-  const Counts counts = queue_.counts();
-  metered_->queue_depth.set(static_cast<double>(counts.queued));
-  metered_->pending.set(static_cast<double>(counts.queued + counts.scheduled + counts.in_flight));
-  metered_->workers_alive.set(static_cast<double>(queue_.live_workers(options_.housekeeping * 3).size()));
+void WorkerLoop::refresh_gauges(const ServedQueue& served) {
+  Metered* meter = metered(served.migration);
+  if (!meter) return;
+  const Counts counts = served.queue->counts();
+  meter->queue_depth.set(static_cast<double>(counts.queued));
+  meter->pending.set(static_cast<double>(counts.queued + counts.scheduled + counts.in_flight));
+  meter->workers_alive.set(static_cast<double>(served.queue->live_workers(options_.housekeeping * 3).size()));
+}
+
+WorkerLoop::Metered* WorkerLoop::metered(const std::string& migration) {
+  if (!metrics_) return nullptr;
+  std::lock_guard lock(metered_mutex_);
+  auto& slot = metered_[migration];
+  if (!slot) slot = std::make_unique<Metered>(*metrics_, migration);
+  return slot.get();
+}
+
+void WorkerLoop::note_in_flight(const std::string& migration, int change) {
+  Metered* meter = metered(migration);
+  if (!meter) return;
+  std::lock_guard lock(metered_mutex_);
+  const int now = in_flight_[migration] += change;
+  meter->in_flight.set(static_cast<double>(now));
 }
 
 void WorkerLoop::note_queue_error(const char* what, const std::exception& e) {

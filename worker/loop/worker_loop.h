@@ -8,22 +8,26 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <optional>
+#include <stop_token>
 #include <string>
-#include <thread>
-#include <vector>
 
-#include "common/queue/job_queue.h"
+#include "common/base/cancellation.h"
 #include "common/metrics/metrics.h"
-#include "worker/copy/copy_engine.h"
-#include "worker/listing/listing_runner.h"
+#include "common/queue/job_queue.h"
 #include "common/storage/service_registry.h"
+#include "worker/copy/copy_engine.h"
+#include "worker/loop/lease_keeper.h"
+#include "worker/loop/migration_set.h"
 
 namespace blobferry {
 
+class JobOutcome;
+
 struct WorkerOptions {
-  std::string migration;
+  std::string migration;  // for logs; empty when the worker serves every migration
   std::string worker_id;  // unique per process: host:pid:random
   int concurrency = 16;
   bool exit_when_empty = false;
@@ -34,6 +38,7 @@ struct WorkerOptions {
   std::chrono::milliseconds lease{std::chrono::seconds(30)};  // the queue's lease; renewed every third of it
   std::chrono::milliseconds poll_wait{std::chrono::milliseconds(500)};
   std::chrono::milliseconds housekeeping{std::chrono::seconds(2)};  // recover, promote, heartbeat, gauges
+  std::chrono::milliseconds rescan{std::chrono::seconds(3)};  // a worker of every migration lists them this often
 };
 
 struct WorkerSummary {
@@ -43,20 +48,26 @@ struct WorkerSummary {
   std::uint64_t bytes = 0;
   std::uint64_t rescheduled = 0;
   std::uint64_t buried = 0;
-  bool drained_cleanly = true;  // false when the drain deadline cut copies short
+  bool drained_cleanly = true;  // false when the drain deadline cut copies short (they were cancelled)
   std::string config_error;     // set when a job named a service this worker cannot open
 };
 
 class WorkerLoop {
  public:
-  // metrics may be null. Everything passed must outlive the loop.
+  // One queue (worker --migration, migrate). metrics may be null. Everything
+  // passed must outlive the loop; no thread of the loop outlives run().
   WorkerLoop(JobQueue& queue, ServiceRegistry& services, const CopyEngine& engine, Metrics* metrics,
+             WorkerOptions options);
+  // The migrations of `migrations`, served round robin.
+  WorkerLoop(MigrationSet& migrations, ServiceRegistry& services, const CopyEngine& engine, Metrics* metrics,
              WorkerOptions options);
   ~WorkerLoop();
 
   // Runs until request_stop() or, with exit_when_empty, until nothing of the
-  // migration is queued, scheduled or in flight anywhere. On stop: no new
-  // jobs, in-flight copies get `drain` to finish, the rest go back to the queue.
+  // migrations is queued, scheduled or in flight anywhere. On stop: no new
+  // jobs, in-flight copies get `drain` to finish; then their leases go back
+  // to the queue and they are cancelled. Every thread it started is joined
+  // before it returns.
   WorkerSummary run();
 
   // Safe from any thread (the signal watcher calls it).
@@ -64,41 +75,45 @@ class WorkerLoop {
   bool stopping() const { return stop_.load(); }
 
  private:
-  struct InFlight {
-    Lease lease;
-    bool lost = false;  // renew said another worker owns it now
-  };
   struct Metered;
+  struct Fetched {
+    ServedQueue served;
+    Lease lease;
+  };
 
   void job_thread();
-  void housekeeping_thread();
-  void process(const Lease& lease);
-  void run_copy_job(const Lease& lease, const Job& job);
+  void housekeeping_thread(const std::stop_token& stop);
+  std::optional<Fetched> fetch();
+  bool all_idle();
+  void process(const ServedQueue& served, const Lease& lease);
+  JobOutcome run_copy_job(const ServedQueue& served, const Job& job);
+  void apply(const ServedQueue& served, const Lease& lease, const JobOutcome& decided);
   // Retries a queue call through Redis outages until it answers or the drain deadline passes.
   template <typename Call>
   bool settle(const char* what, Call&& call);
-  void track(const Lease& lease);
-  void untrack(const Lease& lease);
-  void renew_all();
-  void release_unfinished();
-  void refresh_gauges();
-  void note_queue_error(const char* what, const std::exception& e);
+  void housekeep(const std::string& info);
+  void refresh_gauges(const ServedQueue& served);
+  Metered* metered(const std::string& migration);
+  void note_in_flight(const std::string& migration, int change);
+  static void note_queue_error(const char* what, const std::exception& e);
 
-  JobQueue& queue_;
+  std::unique_ptr<MigrationSet> owned_migrations_;
+  MigrationSet& migrations_;
   ServiceRegistry& services_;
   const CopyEngine& engine_;
   Metrics* metrics_;
   WorkerOptions options_;
-  ListingRunner listing_;
 
   std::atomic<bool> stop_{false};
-  std::atomic<bool> abandoned_{false};  // the drain deadline passed: leases released
+  CancellationToken cancel_;  // cancelled at the drain deadline: every copy in flight ends
+  LeaseKeeper leases_;
   std::mutex mutex_;
   std::condition_variable wake_;
-  std::map<std::string, InFlight> in_flight_;  // by lease token
   int running_threads_ = 0;
   WorkerSummary summary_;
-  std::unique_ptr<Metered> metered_;
+  std::mutex metered_mutex_;
+  std::map<std::string, std::unique_ptr<Metered>> metered_;
+  std::map<std::string, int> in_flight_;  // by migration, for the gauge; guarded by metered_mutex_
 };
 
 }  // namespace blobferry

@@ -20,6 +20,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/base/cancellation.h"
 #include "common/base/digest.h"
 #include "common/base/encoding.h"
 #include "common/base/error.h"
@@ -494,6 +495,7 @@ WrittenBody write_body(int fd, ByteSource& body, const std::string& path, const 
   Digest md5 = Digest::md5();
   WrittenBody written;
   while (const std::size_t got = body.read(buffer.data(), buffer.size())) {
+    CancellationToken::throw_if_current_cancelled("write " + key + " under " + root);
     const std::string_view chunk(buffer.data(), got);
     md5.update(chunk);
     write_all(fd, chunk, path, root);
@@ -857,6 +859,7 @@ std::optional<ObjectInfo> DiskStorage::get(const std::string& key, const ByteSin
   Digest md5 = Digest::md5();
   std::vector<char> buffer(kChunkSize);
   for (std::uint64_t offset = first; offset < end;) {
+    CancellationToken::throw_if_current_cancelled("read " + printable(location.path));
     const std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(buffer.size(), end - offset));
     const std::size_t got = read_at(file.fd.get(), buffer.data(), want, offset, location.path, root_);
     if (got == 0) {

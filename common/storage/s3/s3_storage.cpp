@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <exception>
 
+#include "common/base/cancellation.h"
 #include "common/base/digest.h"
 #include "common/base/encoding.h"
 #include "common/base/error.h"
@@ -177,6 +178,7 @@ struct TransferState {
   bool expect_partial_content = false;
   std::string operation;
   std::exception_ptr failure;  // what a callback threw, rethrown after the transfer
+  const CancellationToken* cancel = nullptr;  // the calling thread's, checked while bytes move
 };
 
 std::size_t on_header(char* data, std::size_t size, std::size_t count, void* user) {
@@ -286,7 +288,20 @@ void set_connection_options(CURL* handle, const ServiceConfig& service) {
   set_option(handle, CURLOPT_BUFFERSIZE, kTransferBufferSize);
 }
 
+// libcurl calls this about once a second even while nothing moves (a server
+// that stalls its answer), so a cancelled copy ends promptly and its thread
+// can be joined instead of abandoned.
+int on_progress(void* user, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
+  const auto* state = static_cast<const TransferState*>(user);
+  return state->cancel && state->cancel->cancelled() ? 1 : 0;
+}
+
 void set_callbacks(CURL* handle, TransferState& state) {
+  if (state.cancel) {
+    set_option(handle, CURLOPT_NOPROGRESS, 0L);
+    set_option(handle, CURLOPT_XFERINFOFUNCTION, on_progress);
+    set_option(handle, CURLOPT_XFERINFODATA, &state);
+  }
   set_option(handle, CURLOPT_HEADERFUNCTION, on_header);
   set_option(handle, CURLOPT_HEADERDATA, &state);
   set_option(handle, CURLOPT_WRITEFUNCTION, on_body);
@@ -421,6 +436,7 @@ void S3Storage::release_handle(CurlEasyPtr handle) {
 }
 
 S3Storage::Response S3Storage::perform(Request& request) {
+  CancellationToken::throw_if_current_cancelled(request.operation);
   RequestToSign to_sign{.method = request.method,
                         .path = request_path(request.key),
                         .query = request.query,
@@ -447,6 +463,7 @@ S3Storage::Response S3Storage::perform(Request& request) {
   state.source = request.body;
   state.expect_partial_content = request.expect_partial_content;
   state.operation = request.operation;
+  state.cancel = CancellationToken::current();
   char error_buffer[CURL_ERROR_SIZE] = {};
 
   struct Lease {
@@ -466,6 +483,9 @@ S3Storage::Response S3Storage::perform(Request& request) {
 
   const CURLcode code = curl_easy_perform(handle);
   if (state.failure) std::rethrow_exception(state.failure);
+  if (code == CURLE_ABORTED_BY_CALLBACK && state.cancel && state.cancel->cancelled()) {
+    throw cancelled_error(request.operation);
+  }
   if (code != CURLE_OK) throw curl_failure(code, request.operation, error_buffer);
   curl_easy_getinfo(handle, CURLINFO_RESPONSE_CODE, &response.status);
   return response;
