@@ -361,6 +361,7 @@ CopyEngine::Streamed CopyEngine::stream_once(Run& run, const PutOptions& put_opt
   Digest md5 = Digest::md5();
   Streamed result;
   std::exception_ptr get_failure;
+  bool stopped_by_put = false;  // the GET failed only because the PUT stopped reading
   std::thread producer([&] {
     try {
       const auto info = task.source.get(task.source_key, [&](std::string_view chunk) {
@@ -370,7 +371,12 @@ CopyEngine::Streamed CopyEngine::stream_once(Run& run, const PutOptions& put_opt
         }
         if (hash) md5.update(chunk);
         result.received += chunk.size();
-        pipe.write(chunk);
+        try {
+          pipe.write(chunk);
+        } catch (const Error&) {
+          stopped_by_put = true;
+          throw;
+        }
       });
       if (!info) throw source_missing(task.source, task.source_key);
       pipe.close();
@@ -385,7 +391,9 @@ CopyEngine::Streamed CopyEngine::stream_once(Run& run, const PutOptions& put_opt
   } catch (...) {
     pipe.abort();
     producer.join();
-    if (get_failure) std::rethrow_exception(get_failure);  // the download's error is the cause
+    // The download's own error is the cause; one the abort caused is not
+    // (a full Disk must fail as disk_full, not as a retryable network error).
+    if (get_failure && !stopped_by_put) std::rethrow_exception(get_failure);
     throw;
   }
   producer.join();
