@@ -558,8 +558,15 @@ std::pair<std::size_t, std::size_t> RedisQueue::recover_batch() {
   return {expired->elements / 2, ended};
 }
 
+// Batches keep each script short; the loop moves every due retry, as the
+// contract (and MemoryQueue) promise.
 std::size_t RedisQueue::promote_due() {
-  return to_count(reply_integer(*run(kPromote, {std::to_string(kPromoteBatch)})));
+  std::size_t promoted = 0;
+  while (true) {
+    const std::size_t moved = to_count(reply_integer(*run(kPromote, {std::to_string(kPromoteBatch)})));
+    promoted += moved;
+    if (moved < kPromoteBatch) return promoted;
+  }
 }
 
 void RedisQueue::heartbeat(const std::string& worker_id, const std::string& info_json) {

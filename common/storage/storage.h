@@ -62,6 +62,18 @@ struct CompletedPart {
   std::string etag;
 };
 
+class ChunkedWriter;
+class ServerSideCopier;
+
+// What a backend can do beyond the methods of Storage, as rclone's optional
+// interfaces: a null pointer means the backend has no such thing and the
+// caller takes the path every backend has (one streamed put()). The pointers
+// live as long as the Storage they came from.
+struct StorageCapabilities {
+  ChunkedWriter* chunked_writer = nullptr;        // multipart upload (common/storage/chunked_writer.h)
+  ServerSideCopier* server_side_copier = nullptr;  // copy inside the service (common/storage/server_side_copier.h)
+};
+
 // Receives a streamed body chunk by chunk. Throwing aborts the transfer and
 // the exception reaches the caller of get().
 using ByteSink = std::function<void(std::string_view chunk)>;
@@ -101,27 +113,9 @@ class Storage {
   // One page of keys. Throws Error.
   virtual ListPage list(const ListRequest& request) = 0;
 
-  // Multipart upload: create, upload parts (1-based numbers), then complete or
-  // abort. complete returns the final etag. Each throws Error; the caller aborts
-  // on failure so no parts are left behind.
-  virtual std::string create_multipart(const std::string& key, const PutOptions& options) = 0;
-  virtual std::string upload_part(const std::string& key, const std::string& upload_id,
-                                  int part_number, ByteSource& body,
-                                  const std::string& content_md5) = 0;
-  virtual std::string complete_multipart(const std::string& key, const std::string& upload_id,
-                                         const std::vector<CompletedPart>& parts) = 0;
-  virtual void abort_multipart(const std::string& key, const std::string& upload_id) = 0;
-
-  // Server-side copy, when this storage can read `source` itself (same
-  // endpoint and credentials). copy_object keeps the source's metadata;
-  // copy_part fills one part of a multipart upload from a source range.
-  // Both return the new etag and throw Error.
-  virtual bool can_copy_from(const Storage& source) const { return false; }
-  virtual std::string copy_object(const Storage& source, const std::string& source_key,
-                                  const std::string& key);
-  virtual std::string copy_part(const Storage& source, const std::string& source_key,
-                                const std::string& key, const std::string& upload_id,
-                                int part_number, ByteRange range);
+  // The optional capabilities this backend has (see StorageCapabilities);
+  // none by default. A wrapper forwards its inner storage's, or its own.
+  virtual StorageCapabilities capabilities() { return {}; }
 };
 
 }  // namespace blobferry

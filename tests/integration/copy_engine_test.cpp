@@ -27,6 +27,8 @@
 #include "common/base/digest.h"
 #include "common/base/encoding.h"
 #include "common/base/error.h"
+#include "common/storage/chunked_writer.h"
+#include "common/storage/server_side_copier.h"
 #include "common/storage/service_config.h"
 #include "common/storage/storage_factory.h"
 #include "tests/support/seed_data.h"
@@ -114,15 +116,17 @@ CopyEngineOptions fast_options(std::atomic<int>* sleeps = nullptr) {
 }
 
 // A Storage that forwards to another and lets a test inject faults and watch
-// the calls, standing in for a flaky network or a misbehaving server.
-class FaultyStorage : public Storage {
+// the calls, standing in for a flaky network or a misbehaving server. It has
+// exactly the optional capabilities of the storage it wraps.
+class FaultyStorage final : public Storage, public ChunkedWriter, public ServerSideCopier {
  public:
-  explicit FaultyStorage(Storage& inner) : inner_(inner) {}
+  explicit FaultyStorage(Storage& inner) : inner_(inner), inner_can_(inner.capabilities()) {}
 
   // Called with each get's range and the chunks' sink; may throw or alter chunks.
   std::function<void(const std::optional<ByteRange>&, std::string& chunk, int call)> on_get_chunk;
   std::function<void(int part_number)> on_upload_part;
   std::function<void(ObjectInfo&)> on_head;
+  std::function<void(int call)> before_complete;
   std::function<void(int call)> after_complete;
 
   std::string describe() const override { return inner_.describe(); }
@@ -147,11 +151,15 @@ class FaultyStorage : public Storage {
   }
   std::string put(const std::string& key, ByteSource& body, const PutOptions& options) override {
     ++puts;
+    if (dynamic_cast<MemoryByteSource*>(&body) != nullptr) ++buffered_puts;
     return inner_.put(key, body, options);
   }
   ListPage list(const ListRequest& request) override { return inner_.list(request); }
+  StorageCapabilities capabilities() override {
+    return {inner_can_.chunked_writer ? this : nullptr, inner_can_.server_side_copier ? this : nullptr};
+  }
   std::string create_multipart(const std::string& key, const PutOptions& options) override {
-    std::string id = inner_.create_multipart(key, options);
+    std::string id = inner_can_.chunked_writer->create_multipart(key, options);
     std::lock_guard lock(mutex_);
     created.push_back(id);
     return id;
@@ -160,12 +168,13 @@ class FaultyStorage : public Storage {
                           ByteSource& body, const std::string& content_md5) override {
     if (on_upload_part) on_upload_part(part_number);
     ++parts;
-    return inner_.upload_part(key, upload_id, part_number, body, content_md5);
+    return inner_can_.chunked_writer->upload_part(key, upload_id, part_number, body, content_md5);
   }
   std::string complete_multipart(const std::string& key, const std::string& upload_id,
                                  const std::vector<CompletedPart>& completed) override {
     const int call = ++completes;
-    std::string etag = inner_.complete_multipart(key, upload_id, completed);
+    if (before_complete) before_complete(call);
+    std::string etag = inner_can_.chunked_writer->complete_multipart(key, upload_id, completed);
     if (after_complete) after_complete(call);
     return etag;
   }
@@ -176,25 +185,28 @@ class FaultyStorage : public Storage {
     }
     // s3rver 3.7 answers an abort with 405; the call is what this test checks.
     try {
-      inner_.abort_multipart(key, upload_id);
+      inner_can_.chunked_writer->abort_multipart(key, upload_id);
     } catch (const Error&) {
     }
   }
-  bool can_copy_from(const Storage& source) const override { return inner_.can_copy_from(source); }
+  bool can_copy_from(const Storage& source) const override {
+    return inner_can_.server_side_copier->can_copy_from(source);
+  }
   std::string copy_object(const Storage& source, const std::string& source_key,
                           const std::string& key) override {
-    return inner_.copy_object(source, source_key, key);
+    return inner_can_.server_side_copier->copy_object(source, source_key, key);
   }
   std::string copy_part(const Storage& source, const std::string& source_key, const std::string& key,
                         const std::string& upload_id, int part_number, ByteRange range) override {
-    return inner_.copy_part(source, source_key, key, upload_id, part_number, range);
+    return inner_can_.server_side_copier->copy_part(source, source_key, key, upload_id, part_number, range);
   }
 
-  std::atomic<int> gets{0}, puts{0}, parts{0}, completes{0};
+  std::atomic<int> gets{0}, puts{0}, buffered_puts{0}, parts{0}, completes{0};
   std::vector<std::string> created, aborted;
 
  private:
   Storage& inner_;
+  const StorageCapabilities inner_can_;
   std::mutex mutex_;
 };
 
@@ -741,7 +753,9 @@ TEST_F(CopyEngineTest, ServerSideCopyBetweenBucketsOfOneServer) {
   auto alpha = open_storage(s3rver_service("alpha", server.endpoint()));
   auto beta = open_storage(s3rver_service("beta", server.endpoint()));
   wait_until_ready(*alpha);
-  ASSERT_TRUE(beta->can_copy_from(*alpha)) << beta->describe() << " cannot read " << alpha->describe();
+  ServerSideCopier* copier = beta->capabilities().server_side_copier;
+  ASSERT_NE(copier, nullptr) << beta->describe();
+  ASSERT_TRUE(copier->can_copy_from(*alpha)) << beta->describe() << " cannot read " << alpha->describe();
   put_object(*alpha, "doc.pdf", *random_, {{"content-type", "application/pdf"}, {"x-amz-meta-origin", "alpha"}});
 
   std::atomic<int> sleeps{0};
@@ -776,7 +790,7 @@ TEST_F(CopyEngineTest, ServerSideCopyBetweenBucketsOfOneServer) {
   EXPECT_EQ(sleeps, 0);
 
   // The stack's two servers are separate accounts: never server-side.
-  EXPECT_FALSE(target_->can_copy_from(*source_));
+  EXPECT_FALSE(target_->capabilities().server_side_copier->can_copy_from(*source_));
 }
 
 TEST_F(CopyEngineTest, DiskToS3) {
@@ -796,14 +810,18 @@ TEST_F(CopyEngineTest, DiskToS3) {
             CopyResult::Status::kSkipped);
 }
 
-TEST_F(CopyEngineTest, S3ToDiskSmallAndMultipart) {
+TEST_F(CopyEngineTest, S3ToDiskSmallAndLarge) {
   TempDir root("blobferry-disk");
   auto disk = open_storage(disk_service(root.path()));
+  FaultyStorage watched_disk(*disk);
   const CopyEngine engine(multipart_options());
-  EXPECT_EQ(engine.copy({*source_, *disk, kRandomKey, kRandomKey, std::nullopt, "", ""}).status,
+  EXPECT_EQ(engine.copy({*source_, watched_disk, kRandomKey, kRandomKey, std::nullopt, "", ""}).status,
             CopyResult::Status::kCopied);
   EXPECT_EQ(read_object(*disk, kRandomKey), *random_);
-  const CopyResult large = engine.copy({*source_, *disk, kLargeKey, kLargeKey, std::nullopt, "", ""});
+  const int buffered_before = watched_disk.buffered_puts;
+  const CopyResult large = engine.copy({*source_, watched_disk, kLargeKey, kLargeKey, std::nullopt, "", ""});
+  EXPECT_EQ(watched_disk.buffered_puts, buffered_before) << "a large object reaches Disk streamed, not buffered";
+  EXPECT_TRUE(watched_disk.created.empty()) << "Disk has no multipart";
   EXPECT_EQ(large.status, CopyResult::Status::kCopied);
   const auto bytes = read_object(*disk, kLargeKey);
   ASSERT_TRUE(bytes);
@@ -815,13 +833,45 @@ TEST_F(CopyEngineTest, S3ToDiskSmallAndMultipart) {
   EXPECT_EQ(read_object(*disk, kOddKey), "odd key body");
 }
 
-TEST_F(CopyEngineTest, FailedMultipartToDiskLeavesNoFileBehind) {
+// Disk has no ChunkedWriter: an object over the threshold whose MD5 nothing
+// knows streams GET -> put() through the pipe, hashed on the way, never
+// buffered whole and never in parts; the MD5 it proves is that of the bytes.
+TEST_F(CopyEngineTest, LargeObjectOfUnknownMd5StreamsToDiskHashedOnTheWay) {
+  TempDir root("blobferry-disk");
+  auto disk = open_storage(disk_service(root.path()));
+  EXPECT_EQ(disk->capabilities().chunked_writer, nullptr);
+  EXPECT_EQ(disk->capabilities().server_side_copier, nullptr);
+  FaultyStorage unhashed(*source_);
+  unhashed.on_head = [](ObjectInfo& info) { info.etag.clear(); };  // no MD5 from the source either
+  FaultyStorage watched_disk(*disk);
+  const CopyEngine engine(multipart_options());
+  const CopyResult result = engine.copy({unhashed, watched_disk, kLargeKey, "big.bin", large_->size(), "", ""});
+  EXPECT_EQ(result.status, CopyResult::Status::kCopied);
+  EXPECT_EQ(result.md5, md5_base64(*large_));
+  EXPECT_EQ(result.bytes, large_->size());
+  EXPECT_EQ(watched_disk.puts, 1);
+  EXPECT_EQ(watched_disk.buffered_puts, 0) << "the body was the pipe, not a whole-object buffer";
+  EXPECT_TRUE(watched_disk.created.empty());
+  EXPECT_EQ(unhashed.gets, 1) << "one streamed GET, no ranged parts";
+  const auto bytes = read_object(*disk, "big.bin");
+  ASSERT_TRUE(bytes);
+  EXPECT_EQ(md5_base64(*bytes), md5_base64(*large_));
+  EXPECT_EQ(engine.copy({unhashed, watched_disk, kLargeKey, "big.bin", std::nullopt, md5_base64(*large_), ""}).status,
+            CopyResult::Status::kSkipped);
+}
+
+TEST_F(CopyEngineTest, FailedLargeCopyToDiskLeavesNoFileBehind) {
   TempDir root("blobferry-disk");
   auto disk = open_storage(disk_service(root.path()));
   const CopyEngine engine(multipart_options());
   FaultyStorage flipping(*source_);
-  flipping.on_get_chunk = [](const std::optional<ByteRange>& range, std::string& chunk, int) {
-    if (range && range->first == 10 * kMiB && !chunk.empty()) chunk[0] ^= 0x20;
+  // A byte flipped 10 MiB in, in the one streamed GET (or a ranged one).
+  flipping.on_get_chunk = [offsets = std::make_shared<std::map<int, std::uint64_t>>()](
+                              const std::optional<ByteRange>& range, std::string& chunk, int call) {
+    std::uint64_t& offset = (*offsets)[call];
+    if (offset == 0 && range) offset = range->first;
+    if (offset <= 10 * kMiB && 10 * kMiB < offset + chunk.size()) chunk[10 * kMiB - offset] ^= 0x20;
+    offset += chunk.size();
   };
   EXPECT_THROW(engine.copy({flipping, *disk, kLargeKey, "big.bin", std::nullopt, "", ""}), Error);
   EXPECT_FALSE(disk->head("big.bin"));
@@ -842,18 +892,23 @@ TEST_F(CopyEngineTest, OnlyReadsFromTheSource) {
 }
 
 TEST_F(CopyEngineTest, CompletionWhoseAnswerWasLostIsVerifiedNotFailed) {
-  TempDir root("blobferry-disk");
-  auto disk = open_storage(disk_service(root.path()));
-  FaultyStorage lossy(*disk);
+  FaultyStorage lossy(*target_);
   lossy.after_complete = [](int call) {
     if (call == 1) throw Error(ErrorKind::kTransient, "network", "complete_multipart: timeout (injected)");
   };
+  // S3 answers a completed upload's id with NoSuchUpload (s3rver with a 500).
+  lossy.before_complete = [](int call) {
+    if (call == 2) throw Error(ErrorKind::kPermanent, "no_such_upload", "NoSuchUpload (injected)", 404);
+  };
+  FaultyStorage unhashed(*source_);
+  unhashed.on_head = [](ObjectInfo& info) { info.etag.clear(); };  // unknown MD5: multipart, not one PUT
   const CopyEngine engine(multipart_options());
-  const CopyResult result = engine.copy({*source_, lossy, kLargeKey, "big.bin", std::nullopt, "", ""});
+  const std::string key = fresh_key("lost-answer.bin");
+  const CopyResult result = engine.copy({unhashed, lossy, kLargeKey, key, std::nullopt, "", ""});
   EXPECT_EQ(result.status, CopyResult::Status::kCopied);
   EXPECT_EQ(result.attempts, 2);
   EXPECT_EQ(lossy.completes, 2);
-  const auto bytes = read_object(*disk, "big.bin");
+  const auto bytes = read_object(*target_, key);
   ASSERT_TRUE(bytes);
   EXPECT_EQ(md5_base64(*bytes), md5_base64(*large_));
 }

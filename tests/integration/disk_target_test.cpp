@@ -65,7 +65,7 @@ class DiskTargetTest : public ::testing::Test {
 };
 
 // Every file under root that is not one of objects, whole and intact: a
-// partial file, a temporary file, a staged multipart part.
+// partial file, a temporary file.
 std::vector<std::string> stray_files(const std::string& root, const DiskStorage& disk, const SeedObjects& objects) {
   std::map<std::string, const testing::SeedObject*> by_path;
   for (const auto& object : objects) by_path[disk.path_for(object.key)] = &object;
@@ -97,7 +97,7 @@ TEST_F(DiskTargetTest, FullDiskFailsEachObjectClearlyAndLeavesNoPartialFile) {
 
   SeedObjects objects = testing::make_seed_objects("", 24, 150 * kKiB, 250 * kKiB, {6 * kMiB + 3}, 17);
   testing::write_seed_objects(objects, DiskStorage(disk_service("source", source_root)));
-  // The large one without a checksum, so it goes multipart: staged parts must go too.
+  // The large one without a checksum, so it streams hashed into one put() (Disk has no multipart).
   const std::string large_key = objects[objects.size() / 2].key;
   ASSERT_EQ(objects[objects.size() / 2].size, 6 * kMiB + 3);
   const std::string manifest = scratch_.file("manifest.csv");
@@ -138,7 +138,7 @@ TEST_F(DiskTargetTest, FullDiskFailsEachObjectClearlyAndLeavesNoPartialFile) {
 
   const auto strays = stray_files(target_root, DiskStorage(disk_service("target", target_root)), objects);
   EXPECT_TRUE(strays.empty()) << strays.size() << " stray files, first: " << strays.front();
-  std::printf("RELIABILITY disk-full: objects %zu (24 of 150-250 KiB + 1 of 6 MiB multipart) to a 2 MiB tmpfs; "
+  std::printf("RELIABILITY disk-full: objects %zu (24 of 150-250 KiB + 1 of 6 MiB streamed, MD5 unknown) to a 2 MiB tmpfs; "
               "copied %llu, failed %zu (all disk_full, 1 attempt each), partial or temporary files left %zu, "
               "corrupt 0\n",
               objects.size(), static_cast<unsigned long long>(copied), failed, strays.size());

@@ -1,5 +1,7 @@
-// The Redis queue against a real Redis: leases, recovery, poison, retries,
-// failure records, purge isolation and reconnection after a restart.
+// What only the Redis queue has, against a real Redis: pipelined pushes, a
+// SIGKILLed worker process, payloads pushed raw, key isolation of purge,
+// separate connections, reconnection after a restart. The JobQueue contract
+// both queues share is tests/support/job_queue_conformance.cpp.
 #include "common/queue/redis_queue.h"
 
 #include <netinet/in.h>
@@ -42,17 +44,6 @@ Job copy_job(const std::string& migration, const std::string& key, std::int64_t 
   object.size = 1000;
   if (blob_id) object.blob_id = blob_id;
   job.objects.push_back(object);
-  return job;
-}
-
-Job batch_job(const std::string& migration, const std::vector<std::string>& keys) {
-  Job job = copy_job(migration, keys.at(0), 1);
-  for (std::size_t i = 1; i < keys.size(); ++i) {
-    JobObject object;
-    object.key = keys[i];
-    object.blob_id = static_cast<std::int64_t>(i + 1);
-    job.objects.push_back(object);
-  }
   return job;
 }
 
@@ -113,92 +104,6 @@ TEST_F(RedisQueueTest, PipelinedPushOfTenThousandJobsKeepsOrder) {
   EXPECT_NE(std::find(migrations.begin(), migrations.end(), q->migration()), migrations.end());
 }
 
-TEST_F(RedisQueueTest, FetchAndCompleteCountersAreExact) {
-  auto q = queue("");
-  q->push({copy_job(q->migration(), "a"), copy_job(q->migration(), "b"), copy_job(q->migration(), "c"),
-           batch_job(q->migration(), {"d1", "d2", "d3"})});
-  Lease a = must_fetch(*q);
-  EXPECT_FALSE(a.job_id.empty());
-  EXPECT_EQ(a.job_id, decode_job(a.payload).id);
-  Counts during = q->counts();
-  EXPECT_EQ(during.queued, 3u);
-  EXPECT_EQ(during.in_flight, 1u);
-  EXPECT_TRUE(q->complete(a, Outcome::copied("a", 1000)));
-  EXPECT_TRUE(q->complete(must_fetch(*q), Outcome::skipped("b", 700)));
-  EXPECT_TRUE(q->complete(must_fetch(*q), Outcome::failed("c", "not_found", "GET c: 404", 1)));
-  Outcome batch;
-  batch.objects = {{"d1", OutcomeKind::kCopied, 10, {}, {}, 0},
-                   {"d2", OutcomeKind::kCopied, 20, {}, {}, 0},
-                   {"d3", OutcomeKind::kSkipped, 30, {}, {}, 0}};
-  Lease d = must_fetch(*q);
-  EXPECT_TRUE(q->complete(d, batch));
-  EXPECT_FALSE(q->complete(d, batch)) << "a second completion of one lease is stale";
-  Counts counts = q->counts();
-  EXPECT_EQ(counts.copied, 3u);
-  EXPECT_EQ(counts.skipped, 2u);
-  EXPECT_EQ(counts.failed, 1u);
-  EXPECT_EQ(counts.failed_by_reason["not_found"], 1u);
-  EXPECT_EQ(counts.bytes_copied, 1030u);
-  EXPECT_EQ(counts.bytes_skipped, 730u);
-  EXPECT_EQ(counts.queued, 0u);
-  EXPECT_EQ(counts.in_flight, 0u);
-  EXPECT_EQ(counts.queued_total, 4u);
-  EXPECT_TRUE(q->idle());
-}
-
-TEST_F(RedisQueueTest, FetchWaitsWithoutBusyLoopingAndTimesOut) {
-  auto q = queue("");
-  auto started = std::chrono::steady_clock::now();
-  EXPECT_FALSE(q->fetch("w1", 300ms).has_value());
-  auto elapsed = std::chrono::steady_clock::now() - started;
-  EXPECT_GE(elapsed, 300ms);
-  EXPECT_LT(elapsed, 1500ms);
-  // A job pushed while a fetch waits is picked up before the wait ends.
-  std::thread producer([&] {
-    std::this_thread::sleep_for(200ms);
-    auto other = std::make_unique<RedisQueue>(new_client(), q->migration());
-    other->push({copy_job(q->migration(), "late")});
-  });
-  auto lease = q->fetch("w1", 5s);
-  producer.join();
-  ASSERT_TRUE(lease.has_value());
-  EXPECT_EQ(decode_job(lease->payload).objects.at(0).key, "late");
-}
-
-TEST_F(RedisQueueTest, ExpiredLeaseReturnsToTheQueueWithRecoveryCounted) {
-  auto q = queue("", short_leases(1s));
-  q->push({copy_job(q->migration(), "slow")});
-  Lease lease = must_fetch(*q);
-  EXPECT_EQ(q->recover_expired(), 0u) << "a fresh lease is not expired";
-  std::this_thread::sleep_for(1200ms);
-  EXPECT_EQ(q->counts().in_flight, 1u) << "expired but not yet recovered still counts as in flight";
-  EXPECT_FALSE(q->idle());
-  EXPECT_EQ(q->recover_expired(), 1u);
-  Counts counts = q->counts();
-  EXPECT_EQ(counts.in_flight, 0u);
-  EXPECT_EQ(counts.queued, 1u);
-  EXPECT_EQ(counts.recovered, 1u);
-  Job again = decode_job(must_fetch(*q).payload);
-  EXPECT_EQ(again.recoveries, 1);
-  EXPECT_EQ(again.objects.at(0).key, "slow");
-  EXPECT_EQ(again.id, decode_job(lease.payload).id);
-}
-
-TEST_F(RedisQueueTest, OneRecoveryCallReturnsMoreThanOneBatchOfDeadLeases) {
-  auto q = queue("", short_leases(300ms));
-  std::vector<Job> jobs;
-  for (int i = 0; i < 250; ++i) jobs.push_back(copy_job(q->migration(), "k" + std::to_string(i)));
-  q->push(jobs);
-  for (int i = 0; i < 250; ++i) must_fetch(*q, "fleet-" + std::to_string(i % 5));
-  EXPECT_EQ(q->counts().in_flight, 250u);
-  std::this_thread::sleep_for(400ms);
-  EXPECT_EQ(q->recover_expired(), 250u);
-  Counts counts = q->counts();
-  EXPECT_EQ(counts.queued, 250u);
-  EXPECT_EQ(counts.in_flight, 0u);
-  EXPECT_EQ(counts.recovered, 250u);
-}
-
 TEST_F(RedisQueueTest, SigkilledWorkerLosesNoJob) {
   auto q = queue("", short_leases(500ms));
   q->push({copy_job(q->migration(), "victim")});
@@ -223,197 +128,6 @@ TEST_F(RedisQueueTest, SigkilledWorkerLosesNoJob) {
   EXPECT_EQ(decode_job(lease.payload).objects.at(0).key, "victim");
   EXPECT_TRUE(q->complete(lease, Outcome::copied("victim", 1000)));
   EXPECT_EQ(q->counts().copied, 1u);
-}
-
-TEST_F(RedisQueueTest, RenewedLeaseIsNotReaped) {
-  auto q = queue("", short_leases(600ms));
-  q->push({copy_job(q->migration(), "big")});
-  Lease lease = must_fetch(*q);
-  for (int i = 0; i < 6; ++i) {
-    std::this_thread::sleep_for(250ms);
-    EXPECT_TRUE(q->renew(lease));
-    EXPECT_EQ(q->recover_expired(), 0u) << "renewal " << i;
-  }
-  EXPECT_EQ(q->counts().recovered, 0u);
-  EXPECT_TRUE(q->complete(lease, Outcome::copied("big", 5)));
-  EXPECT_FALSE(q->renew(lease)) << "a completed lease cannot be renewed";
-}
-
-TEST_F(RedisQueueTest, StaleOwnerCannotOverwriteTheNewOwnersResult) {
-  auto q = queue("", short_leases(300ms));
-  q->push({copy_job(q->migration(), "contested")});
-  Lease stale = must_fetch(*q, "slow-worker");
-  std::this_thread::sleep_for(450ms);
-  ASSERT_EQ(q->recover_expired(), 1u);
-  Lease fresh = must_fetch(*q, "fast-worker");
-  EXPECT_NE(fresh.token, stale.token);
-  EXPECT_FALSE(q->renew(stale));
-  EXPECT_FALSE(q->complete(stale, Outcome::failed("contested", "network", "timeout", 3)));
-  EXPECT_FALSE(q->retry_later(stale, decode_job(stale.payload), 10ms));
-  EXPECT_FALSE(q->release(stale));
-  EXPECT_FALSE(q->bury(stale, "nope"));
-  Counts before = q->counts();
-  EXPECT_EQ(before.failed, 0u) << "the stale failure was ignored";
-  EXPECT_EQ(before.in_flight, 1u);
-  EXPECT_EQ(before.queued, 0u);
-  EXPECT_TRUE(q->complete(fresh, Outcome::copied("contested", 1000)));
-  Counts after = q->counts();
-  EXPECT_EQ(after.copied, 1u);
-  EXPECT_EQ(after.failed, 0u);
-  EXPECT_TRUE(after.idle());
-}
-
-TEST_F(RedisQueueTest, PoisonJobGoesDeadAfterMaxRecoveries) {
-  RedisQueueOptions options = short_leases(200ms);
-  options.max_recoveries = 2;
-  auto q = queue("", options);
-  q->push({batch_job(q->migration(), {"p1", "p2"}), copy_job(q->migration(), "innocent")});
-  int runs = 0;
-  while (runs < 10) {
-    auto lease = q->fetch("w", 100ms);
-    if (!lease) break;
-    if (decode_job(lease->payload).objects.at(0).key == "innocent") {
-      EXPECT_TRUE(q->complete(*lease, Outcome::copied("innocent", 1)));
-      continue;
-    }
-    ++runs;  // the worker "dies": the lease is never completed
-    std::this_thread::sleep_for(300ms);
-    q->recover_expired();
-  }
-  EXPECT_EQ(runs, 3) << "ran once, then recovered twice, then went dead";
-  Counts counts = q->counts();
-  EXPECT_EQ(counts.dead, 1u);
-  EXPECT_EQ(counts.failed, 2u) << "one failure record per object of the batch";
-  EXPECT_EQ(counts.failed_by_reason["poison"], 2u);
-  EXPECT_EQ(counts.copied, 1u);
-  EXPECT_EQ(counts.recovered, 2u);
-  EXPECT_TRUE(counts.idle());
-  std::vector<DeadEntry> dead;
-  q->for_each_dead([&](const DeadEntry& entry) { dead.push_back(entry); });
-  ASSERT_EQ(dead.size(), 1u);
-  EXPECT_EQ(dead[0].reason, "poison");
-  EXPECT_NE(dead[0].error.find("3 times"), std::string::npos) << dead[0].error;
-  EXPECT_EQ(decode_job(dead[0].payload).recoveries, 2);
-  std::set<std::string> keys;
-  q->for_each_failure([&](const FailureRecord& record) {
-    keys.insert(record.key);
-    EXPECT_EQ(record.reason, "poison");
-    Job retry = decode_job(record.job_payload);
-    ASSERT_EQ(retry.objects.size(), 1u);
-    EXPECT_EQ(retry.objects[0].key, record.key);
-    EXPECT_EQ(retry.recoveries, 0);
-  });
-  EXPECT_EQ(keys, (std::set<std::string>{"p1", "p2"}));
-}
-
-TEST_F(RedisQueueTest, RetryLaterThenPromoteDue) {
-  auto q = queue("", short_leases(30s));
-  q->push({copy_job(q->migration(), "flaky")});
-  Lease lease = must_fetch(*q);
-  Job job = decode_job(lease.payload);
-  ++job.attempts;
-  EXPECT_TRUE(q->retry_later(lease, job, 400ms));
-  Counts counts = q->counts();
-  EXPECT_EQ(counts.scheduled, 1u);
-  EXPECT_EQ(counts.queued, 0u);
-  EXPECT_EQ(counts.in_flight, 0u);
-  EXPECT_FALSE(q->idle()) << "a scheduled retry is pending work";
-  EXPECT_EQ(q->promote_due(), 0u) << "not due yet";
-  EXPECT_EQ(q->queue_length(), 0u);
-  std::this_thread::sleep_for(500ms);
-  EXPECT_EQ(q->promote_due(), 1u);
-  EXPECT_EQ(q->queue_length(), 1u);
-  Lease again = must_fetch(*q);
-  EXPECT_EQ(decode_job(again.payload).attempts, 1);
-  // fetch promotes due retries by itself.
-  Job twice = decode_job(again.payload);
-  ++twice.attempts;
-  EXPECT_TRUE(q->retry_later(again, twice, 200ms));
-  auto third = q->fetch("w1", 3s);
-  ASSERT_TRUE(third.has_value());
-  EXPECT_EQ(decode_job(third->payload).attempts, 2);
-}
-
-TEST_F(RedisQueueTest, ReleasePutsTheJobBackAtTheHeadWithoutCounting) {
-  auto q = queue("");
-  q->push({copy_job(q->migration(), "first"), copy_job(q->migration(), "second")});
-  Lease lease = must_fetch(*q);
-  EXPECT_TRUE(q->release(lease));
-  Job next = decode_job(must_fetch(*q).payload);
-  EXPECT_EQ(next.objects.at(0).key, "first");
-  EXPECT_EQ(next.attempts, 0);
-  Counts counts = q->counts();
-  EXPECT_EQ(counts.failed, 0u);
-  EXPECT_EQ(counts.copied, 0u);
-}
-
-TEST_F(RedisQueueTest, FailuresAreRecordedByKeyAndRemovedOnLaterSuccess) {
-  auto q = queue("");
-  q->push({batch_job(q->migration(), {"x1", "x2", "x3"})});
-  Lease lease = must_fetch(*q);
-  Outcome outcome;
-  outcome.objects = {{"x1", OutcomeKind::kCopied, 5, {}, {}, 0},
-                     {"x2", OutcomeKind::kFailed, 0, "not_found", "GET x2: 404 Not Found", 1},
-                     {"x3", OutcomeKind::kFailed, 0, "network", "GET x3: connection reset", 5}};
-  ASSERT_TRUE(q->complete(lease, outcome));
-  std::vector<FailureRecord> records;
-  q->for_each_failure([&](const FailureRecord& record) { records.push_back(record); });
-  ASSERT_EQ(records.size(), 2u);
-  for (const auto& record : records) {
-    Job retry = decode_job(record.job_payload);
-    ASSERT_EQ(retry.objects.size(), 1u);
-    EXPECT_EQ(retry.objects[0].key, record.key);
-    EXPECT_EQ(retry.attempts, 0);
-    EXPECT_EQ(record.time.size(), 20u) << record.time;
-    if (record.key == "x2") {
-      EXPECT_EQ(record.reason, "not_found");
-      EXPECT_EQ(record.message, "GET x2: 404 Not Found");
-      EXPECT_EQ(record.attempts, 1);
-      EXPECT_EQ(record.blob_id, std::optional<std::int64_t>(2));
-    } else {
-      EXPECT_EQ(record.key, "x3");
-      EXPECT_EQ(record.reason, "network");
-      EXPECT_EQ(record.attempts, 5);
-    }
-  }
-  // The same key failing again replaces its record rather than counting twice.
-  q->push({copy_job(q->migration(), "x3")});
-  ASSERT_TRUE(q->complete(must_fetch(*q), Outcome::failed("x3", "throttled", "SlowDown", 6)));
-  Counts counts = q->counts();
-  EXPECT_EQ(counts.failed, 2u);
-  EXPECT_EQ(counts.failed_by_reason.count("network"), 0u);
-  EXPECT_EQ(counts.failed_by_reason["throttled"], 1u);
-  // A later success of x2 removes its record and its counters.
-  q->push({copy_job(q->migration(), "x2")});
-  ASSERT_TRUE(q->complete(must_fetch(*q), Outcome::copied("x2", 9)));
-  counts = q->counts();
-  EXPECT_EQ(counts.failed, 1u);
-  EXPECT_EQ(counts.failed_by_reason.count("not_found"), 0u);
-  EXPECT_EQ(counts.copied, 2u);
-}
-
-TEST_F(RedisQueueTest, RequeueFailedByReason) {
-  auto q = queue("");
-  q->push({copy_job(q->migration(), "n1"), copy_job(q->migration(), "n2"), copy_job(q->migration(), "t1")});
-  ASSERT_TRUE(q->complete(must_fetch(*q), Outcome::failed("n1", "network", "reset", 5)));
-  ASSERT_TRUE(q->complete(must_fetch(*q), Outcome::failed("n2", "network", "reset", 5)));
-  ASSERT_TRUE(q->complete(must_fetch(*q), Outcome::failed("t1", "access_denied", "403", 1)));
-  EXPECT_EQ(q->requeue_failed(std::string("network")), 2u);
-  Counts counts = q->counts();
-  EXPECT_EQ(counts.queued, 2u);
-  EXPECT_EQ(counts.failed, 1u);
-  EXPECT_EQ(counts.failed_by_reason.count("network"), 0u);
-  EXPECT_EQ(counts.failed_by_reason["access_denied"], 1u);
-  std::set<std::string> keys;
-  for (int i = 0; i < 2; ++i) {
-    Job job = decode_job(must_fetch(*q).payload);
-    keys.insert(job.objects.at(0).key);
-    EXPECT_EQ(job.attempts, 0);
-  }
-  EXPECT_EQ(keys, (std::set<std::string>{"n1", "n2"}));
-  EXPECT_EQ(q->requeue_failed(std::nullopt), 1u);
-  EXPECT_EQ(q->counts().failed, 0u);
-  EXPECT_EQ(decode_job(must_fetch(*q).payload).objects.at(0).key, "t1");
 }
 
 TEST_F(RedisQueueTest, MalformedPayloadIsBuriedAndTheWorkerGoesOn) {
@@ -454,63 +168,6 @@ TEST_F(RedisQueueTest, ExpiredMalformedPayloadGoesDeadRatherThanLooping) {
   Counts counts = q->counts();
   EXPECT_EQ(counts.dead, 1u);
   EXPECT_EQ(counts.queued, 0u);
-}
-
-TEST_F(RedisQueueTest, IdleMeansNothingQueuedScheduledOrInFlight) {
-  auto q = queue("");
-  EXPECT_TRUE(q->idle());
-  q->push({copy_job(q->migration(), "k")});
-  EXPECT_FALSE(q->idle());
-  Lease lease = must_fetch(*q);
-  EXPECT_FALSE(q->idle()) << "in flight";
-  EXPECT_TRUE(q->retry_later(lease, decode_job(lease.payload), 60s));
-  EXPECT_FALSE(q->idle()) << "scheduled";
-  EXPECT_EQ(q->counts().scheduled, 1u);
-  client_->command({"DEL", q->key("retry")});
-  EXPECT_TRUE(q->idle());
-}
-
-TEST_F(RedisQueueTest, HeartbeatsListLiveWorkers) {
-  auto q = queue("");
-  q->heartbeat("host-a:101", R"({"concurrency":8})");
-  q->heartbeat("host-b:202", R"({"concurrency":4})");
-  auto workers = q->live_workers(3s);
-  ASSERT_EQ(workers.size(), 2u);
-  std::set<std::string> ids;
-  for (const auto& worker : workers) {
-    ids.insert(worker.worker_id);
-    EXPECT_LT(worker.age, 1s);
-    if (worker.worker_id == "host-a:101") {
-      EXPECT_EQ(worker.info_json, R"({"concurrency":8})");
-    }
-  }
-  EXPECT_EQ(ids, (std::set<std::string>{"host-a:101", "host-b:202"}));
-  std::this_thread::sleep_for(300ms);
-  q->heartbeat("host-b:202", "{}");
-  workers = q->live_workers(200ms);
-  ASSERT_EQ(workers.size(), 1u);
-  EXPECT_EQ(workers[0].worker_id, "host-b:202");
-}
-
-TEST_F(RedisQueueTest, PushWithCursorStoresBothInOneTransaction) {
-  auto q = queue("");
-  std::vector<Job> jobs;
-  for (int i = 0; i < 2500; ++i) jobs.push_back(copy_job(q->migration(), "c" + std::to_string(i)));
-  q->push_with_cursor(jobs, "blobs", R"({"after":2500})");
-  EXPECT_EQ(q->queue_length(), 2500u);
-  EXPECT_EQ(q->counts().queued_total, 2500u);
-  EXPECT_EQ(q->get_cursor("blobs"), std::optional<std::string>(R"({"after":2500})"));
-  q->push_with_cursor({}, "blobs", "done");
-  EXPECT_EQ(q->get_cursor("blobs"), std::optional<std::string>("done"));
-  EXPECT_EQ(q->counts().queued_total, 2500u);
-}
-
-TEST_F(RedisQueueTest, CursorsStoreSmallValues) {
-  auto q = queue("");
-  EXPECT_EQ(q->get_cursor("blobs"), std::nullopt);
-  q->set_cursor("blobs", "12345");
-  q->set_cursor("blobs", "67890");
-  EXPECT_EQ(q->get_cursor("blobs"), std::optional<std::string>("67890"));
 }
 
 // Fills every structure of a migration.
@@ -591,7 +248,8 @@ TEST_F(RedisQueueTest, GlobAndHashTagCharactersInNamesStayIsolated) {
   prefix.purge();
 }
 
-TEST_F(RedisQueueTest, ConcurrentProducersAndConsumersLoseNothing) {
+// Producers and consumers on connections of their own and on one shared client.
+TEST_F(RedisQueueTest, ConcurrentProducersAndConsumersOnSeparateConnectionsLoseNothing) {
   auto q = queue("");
   const std::string migration = q->migration();
   constexpr int kProducers = 3, kJobsEach = 400, kConsumers = 4;

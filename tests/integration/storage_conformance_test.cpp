@@ -16,6 +16,8 @@
 #include "common/base/digest.h"
 #include "common/base/encoding.h"
 #include "common/base/error.h"
+#include "common/storage/chunked_writer.h"
+#include "common/storage/server_side_copier.h"
 #include "common/storage/service_config.h"
 #include "common/storage/storage.h"
 #include "common/storage/storage_factory.h"
@@ -99,6 +101,12 @@ class StorageConformance : public ::testing::TestWithParam<std::string> {
   bool is_disk() const { return !is_s3(); }
   bool is_activestorage_layout() const { return GetParam() == "disk_activestorage"; }
 
+  // The optional capabilities each backend must declare: S3 has multipart
+  // and server-side copy; Disk neither (an object of any size is one
+  // streamed put(), and there is no in-service copy to offer).
+  bool has_chunked_writer() const { return is_s3(); }
+  bool has_server_side_copier() const { return is_s3(); }
+
   // True when the backend runs on a test server known (probed) to lack what a
   // check needs; the test then leaves out only that check and says so.
   bool server_lacks(bool testing::S3ServerQuirks::*quirk) const { return is_s3() && s3_quirks().*quirk; }
@@ -179,15 +187,57 @@ class StorageConformance : public ::testing::TestWithParam<std::string> {
   std::string left_out_;
 };
 
+// Checks of an optional capability run for the backends that have it; the
+// others are skipped here and their capability set asserted by
+// DeclaresItsOptionalCapabilities.
+#define WRITER_OR_SKIP(writer)                                                              \
+  ChunkedWriter* writer = storage_->capabilities().chunked_writer;                          \
+  if (writer == nullptr) GTEST_SKIP() << storage_->describe() << " has no ChunkedWriter"
+
 // Cleanup after a check that may have failed half-way; its errors are not the point.
-void abort_quietly(Storage& storage, const std::string& key, const std::string& upload_id) {
+void abort_quietly(ChunkedWriter& writer, const std::string& key, const std::string& upload_id) {
   try {
-    storage.abort_multipart(key, upload_id);
+    writer.abort_multipart(key, upload_id);
   } catch (const Error&) {
   }
 }
 
 TEST_P(StorageConformance, CheckAcceptsAUsableBucketOrRoot) { EXPECT_NO_THROW(storage_->check()); }
+
+TEST_P(StorageConformance, DeclaresItsOptionalCapabilities) {
+  const StorageCapabilities can = storage_->capabilities();
+  EXPECT_EQ(can.chunked_writer != nullptr, has_chunked_writer()) << storage_->describe();
+  EXPECT_EQ(can.server_side_copier != nullptr, has_server_side_copier()) << storage_->describe();
+  EXPECT_EQ(storage_->capabilities().chunked_writer, can.chunked_writer) << "the same object on every call";
+}
+
+// Within one bucket the service can read the source itself: the copy keeps
+// bytes and metadata, and a missing source key is not_found.
+TEST_P(StorageConformance, ServerSideCopyKeepsBytesAndMetadata) {
+  ServerSideCopier* copier = storage_->capabilities().server_side_copier;
+  if (copier == nullptr) GTEST_SKIP() << storage_->describe() << " has no ServerSideCopier";
+  ASSERT_TRUE(copier->can_copy_from(*storage_));
+  const std::string body = pseudo_random_bytes(100 * 1024, 41);
+  PutOptions options;
+  options.metadata = {{"content-type", "image/png"}, {"x-amz-meta-origin", "conformance"}};
+  put_bytes(key("copysrc"), body, options);
+  EXPECT_EQ(copier->copy_object(*storage_, key("copysrc"), key("copydst")), md5_hex(body));
+  EXPECT_EQ(read(key("copydst")), body);
+  const auto head = storage_->head(key("copydst"));
+  ASSERT_TRUE(head);
+  EXPECT_EQ(head->etag, md5_hex(body));
+  for (const auto& entry : options.metadata) {
+    EXPECT_NE(std::find(head->metadata.begin(), head->metadata.end(), entry), head->metadata.end())
+        << "the copy lost " << entry.first << ": " << entry.second;
+  }
+  try {
+    copier->copy_object(*storage_, key("copymissing"), key("copynothing"));
+    ADD_FAILURE() << "copied a missing key";
+  } catch (const Error& error) {
+    EXPECT_EQ(error.reason(), "not_found") << error.what();
+  }
+  EXPECT_EQ(storage_->head(key("copynothing")), std::nullopt);
+}
 
 TEST_P(StorageConformance, CheckRejectsAnUnusableBucketOrRoot) {
   ServiceConfig config = service_config();
@@ -396,19 +446,20 @@ TEST_P(StorageConformance, ListIsInUtf8ByteOrder) {
 }
 
 TEST_P(StorageConformance, MultipartUploadConcatenatesItsParts) {
+  WRITER_OR_SKIP(writer);
   const std::string name = key("multi");
   const std::vector<std::string> parts = {pseudo_random_bytes(5 * kMiB, 11), pseudo_random_bytes(5 * kMiB, 12),
                                           pseudo_random_bytes(5 * kMiB, 13), pseudo_random_bytes(1234, 14)};
   std::string whole;
   for (const std::string& part : parts) whole += part;
 
-  const std::string upload_id = storage_->create_multipart(name, {});
+  const std::string upload_id = writer->create_multipart(name, {});
   ASSERT_FALSE(upload_id.empty());
   std::vector<CompletedPart> completed;
   for (std::size_t i = 0; i < parts.size(); ++i) {
     MemoryByteSource body(parts[i]);
     int number = static_cast<int>(i) + 1;
-    std::string etag = storage_->upload_part(name, upload_id, number, body, md5_base64(parts[i]));
+    std::string etag = writer->upload_part(name, upload_id, number, body, md5_base64(parts[i]));
     EXPECT_FALSE(etag.empty()) << "part " << number;
     if (is_s3()) {
       EXPECT_EQ(etag, md5_hex(parts[i])) << "part " << number;
@@ -417,7 +468,7 @@ TEST_P(StorageConformance, MultipartUploadConcatenatesItsParts) {
   }
   EXPECT_EQ(storage_->head(name), std::nullopt) << "nothing is visible before complete";
 
-  const std::string etag = storage_->complete_multipart(name, upload_id, completed);
+  const std::string etag = writer->complete_multipart(name, upload_id, completed);
   if (server_lacks(&testing::S3ServerQuirks::multipart_etag_without_part_count)) {
     leave_out("the multipart etag's \"-4\" (s3rver gives the MD5 of the whole object)");
   } else {
@@ -440,38 +491,40 @@ TEST_P(StorageConformance, MultipartUploadConcatenatesItsParts) {
 }
 
 TEST_P(StorageConformance, AbortedMultipartUploadLeavesNothing) {
+  WRITER_OR_SKIP(writer);
   const std::string name = key("aborted");
   const std::string part = pseudo_random_bytes(5 * kMiB, 21);
-  const std::string upload_id = storage_->create_multipart(name, {});
+  const std::string upload_id = writer->create_multipart(name, {});
   MemoryByteSource body(part);
-  storage_->upload_part(name, upload_id, 1, body, md5_base64(part));
+  writer->upload_part(name, upload_id, 1, body, md5_base64(part));
   EXPECT_EQ(storage_->head(name), std::nullopt) << "parts are not an object";
   if (server_lacks(&testing::S3ServerQuirks::no_abort_multipart)) {
     GTEST_SKIP() << "checked that parts are invisible; the abort itself cannot be (s3rver answers "
                     "AbortMultipartUpload with 405 MethodNotAllowed)";
   }
-  storage_->abort_multipart(name, upload_id);
+  writer->abort_multipart(name, upload_id);
   EXPECT_EQ(storage_->head(name), std::nullopt);
   EXPECT_TRUE(storage_->list(under_namespace()).objects.empty());
-  EXPECT_THROW(storage_->complete_multipart(name, upload_id, {{1, md5_hex(part)}}), Error)
+  EXPECT_THROW(writer->complete_multipart(name, upload_id, {{1, md5_hex(part)}}), Error)
       << "an aborted upload cannot be completed";
 }
 
 TEST_P(StorageConformance, PartWithWrongContentMd5IsAnIntegrityError) {
+  WRITER_OR_SKIP(writer);
   if (server_lacks(&testing::S3ServerQuirks::ignores_content_md5)) {
     GTEST_SKIP() << "s3rver stores parts whatever their Content-MD5 says (S3 answers 400 BadDigest)";
   }
   const std::string name = key("badpart");
   const std::string part = pseudo_random_bytes(5 * kMiB, 31);
-  const std::string upload_id = storage_->create_multipart(name, {});
+  const std::string upload_id = writer->create_multipart(name, {});
   MemoryByteSource body(part);
   try {
-    storage_->upload_part(name, upload_id, 1, body, md5_base64("something else"));
+    writer->upload_part(name, upload_id, 1, body, md5_base64("something else"));
     ADD_FAILURE() << "upload_part accepted a wrong Content-MD5";
   } catch (const Error& error) {
     EXPECT_EQ(error.kind(), ErrorKind::kIntegrity) << error.what();
   }
-  abort_quietly(*storage_, name, upload_id);
+  abort_quietly(*writer, name, upload_id);
   EXPECT_EQ(storage_->head(name), std::nullopt);
 }
 

@@ -1,4 +1,4 @@
-// DiskStorage in a temp folder: both layouts, ranges, listing, multipart, integrity and escape attempts.
+// DiskStorage in a temp folder: both layouts, ranges, listing, capabilities, integrity and escape attempts.
 #include "common/storage/disk/disk_storage.h"
 
 #include <sys/stat.h>
@@ -402,9 +402,9 @@ TEST_P(DiskStorageTest, ListingWithDelimiterRollsUpCommonPrefixes) {
 
 TEST_P(DiskStorageTest, ListingSkipsStagingTempAndStrayFiles) {
   put("abcdefgh", "x");
-  const std::string upload = storage_.create_multipart("abcdzzzz", {});
-  MemoryByteSource part("part");
-  storage_.upload_part("abcdzzzz", upload, 1, part, "");
+  // Parts an older blobferry staged for a multipart upload to Disk.
+  fs::create_directories(root() + "/.blobferry-uploads/0123456789abcdef0123456789abcdef");
+  write_file(root() + "/.blobferry-uploads/0123456789abcdef0123456789abcdef/part-00001", "part");
   write_file(root() + "/ab/cd/.blobferry-tmp-0123456789abcdef", "half written");
   write_file(root() + "/.blobferry-tmp-0123456789abcdef", "half written");
   if (!plain()) {
@@ -422,70 +422,12 @@ TEST_P(DiskStorageTest, ListingAMissingRootIsAConfigError) {
   EXPECT_NE(std::string(error.what()).find(root()), std::string::npos);
 }
 
-TEST_P(DiskStorageTest, MultipartCompleteConcatenatesInOrderAndCleansUp) {
-  const std::string key = plain() ? "uploads/big file.bin" : "bigmultipartkey";
-  PutOptions options;
-  options.metadata = {{"content-type", "application/octet-stream"}};
-  const std::string upload = storage_.create_multipart(key, options);
-  EXPECT_EQ(upload.size(), 32u);
-  const std::vector<std::string> parts = {std::string(300000, '1'), std::string(5, '2'), std::string(70000, '3')};
-  std::vector<CompletedPart> completed;
-  // Uploaded out of order, as a pool of workers would.
-  for (int index : {2, 0, 1}) {
-    MemoryByteSource body(parts[index]);
-    const std::string etag = storage_.upload_part(key, upload, index + 1, body, md5_base64(parts[index]));
-    EXPECT_EQ(etag, md5_hex(parts[index]));
-    completed.push_back({index + 1, etag});
-  }
-  std::sort(completed.begin(), completed.end(), [](auto& a, auto& b) { return a.number < b.number; });
-  EXPECT_EQ(storage_.head(key), std::nullopt) << "nothing visible before complete";
-
-  const std::string etag = storage_.complete_multipart(key, upload, completed);
-  EXPECT_EQ(etag, md5_hex(md5_of(parts[0]) + md5_of(parts[1]) + md5_of(parts[2])) + "-3");
-  EXPECT_EQ(read(key), parts[0] + parts[1] + parts[2]);
-  auto head = storage_.head(key);
-  ASSERT_TRUE(head);
-  EXPECT_EQ(head->etag, etag) << "head agrees with complete, as on S3";
-  EXPECT_EQ(head->size, 370005u);
-  EXPECT_FALSE(fs::exists(root() + "/.blobferry-uploads/" + upload)) << "staging folder removed";
-  EXPECT_EQ(files_under(root()), std::vector<std::string>{storage_.path_for(key).substr(root().size() + 1)});
-}
-
-TEST_P(DiskStorageTest, MultipartAbortRemovesTheStagingFolder) {
-  const std::string upload = storage_.create_multipart("abortedkey", {});
-  const std::string part(1000, 'x');
-  MemoryByteSource body(part);
-  storage_.upload_part("abortedkey", upload, 1, body, "");
-  EXPECT_TRUE(fs::exists(root() + "/.blobferry-uploads/" + upload));
-  storage_.abort_multipart("abortedkey", upload);
-  EXPECT_FALSE(fs::exists(root() + "/.blobferry-uploads/" + upload));
-  EXPECT_EQ(storage_.head("abortedkey"), std::nullopt);
-  EXPECT_EQ(files_under(root()), std::vector<std::string>{});
-  storage_.abort_multipart("abortedkey", upload);  // twice is harmless
-}
-
-TEST_P(DiskStorageTest, MultipartErrors) {
-  const std::string upload = storage_.create_multipart("multierr", {});
-  MemoryByteSource body("part one");
-  EXPECT_EQ(error_of([&] { storage_.upload_part("multierr", upload, 1, body, md5_base64("else")); }).kind(),
-            ErrorKind::kIntegrity);
-  EXPECT_FALSE(fs::exists(root() + "/.blobferry-uploads/" + upload + "/part-00001"));
-  body.rewind();
-  const std::string etag = storage_.upload_part("multierr", upload, 1, body, md5_base64("part one"));
-
-  EXPECT_EQ(error_of([&] { storage_.upload_part("multierr", upload, 0, body, ""); }).reason(), "invalid_part");
-  EXPECT_EQ(error_of([&] { storage_.upload_part("otherkey", upload, 2, body, ""); }).reason(), "no_such_upload");
-  EXPECT_EQ(error_of([&] { storage_.upload_part("multierr", "../../etc", 2, body, ""); }).reason(), "no_such_upload");
-  EXPECT_EQ(error_of([&] { storage_.upload_part("multierr", std::string(32, 'f'), 2, body, ""); }).reason(),
-            "no_such_upload");
-  EXPECT_EQ(error_of([&] { storage_.complete_multipart("multierr", upload, {{1, etag}, {2, etag}}); }).reason(),
-            "invalid_part");
-  EXPECT_EQ(error_of([&] { storage_.complete_multipart("multierr", upload, {{1, md5_hex("x")}}); }).kind(),
-            ErrorKind::kIntegrity);
-  EXPECT_EQ(error_of([&] { storage_.complete_multipart("multierr", upload, {}); }).reason(), "invalid_part");
-  EXPECT_EQ(storage_.head("multierr"), std::nullopt);
-  storage_.abort_multipart("multierr", upload);
-  EXPECT_EQ(files_under(root()), std::vector<std::string>{});
+// Files have no parts and no in-service copy: the copy engine streams one
+// put() to Disk however large the object, so Disk declares neither capability.
+TEST_P(DiskStorageTest, HasNoOptionalCapabilities) {
+  const StorageCapabilities can = storage_.capabilities();
+  EXPECT_EQ(can.chunked_writer, nullptr);
+  EXPECT_EQ(can.server_side_copier, nullptr);
 }
 
 TEST_P(DiskStorageTest, KeysThatWouldEscapeTheRootAreRefused) {
@@ -504,7 +446,6 @@ TEST_P(DiskStorageTest, KeysThatWouldEscapeTheRootAreRefused) {
     EXPECT_EQ(put_error.reason(), "invalid_key") << put_error.what();
     EXPECT_EQ(error_of([&] { storage_.head(key); }).reason(), "invalid_key");
     EXPECT_EQ(error_of([&] { read(key); }).reason(), "invalid_key");
-    EXPECT_EQ(error_of([&] { storage_.create_multipart(key, {}); }).reason(), "invalid_key");
   }
   EXPECT_NE(std::string(error_of([&] { put("../outside", "x"); }).what()).find("would escape the Disk root"),
             std::string::npos);

@@ -22,7 +22,7 @@ ServiceConfig plain_disk(const std::string& name, const std::string& root) {
 }
 
 // Counts what is asked of a storage and passes everything through.
-class CountingStorage : public Storage {
+class CountingStorage final : public Storage {
  public:
   explicit CountingStorage(Storage& inner) : inner_(inner) {}
   std::atomic<int> heads{0}, gets{0}, puts{0};
@@ -43,20 +43,9 @@ class CountingStorage : public Storage {
     return inner_.put(key, body, options);
   }
   ListPage list(const ListRequest& request) override { return inner_.list(request); }
-  std::string create_multipart(const std::string& key, const PutOptions& options) override {
-    return inner_.create_multipart(key, options);
-  }
-  std::string upload_part(const std::string& key, const std::string& upload_id, int part_number, ByteSource& body,
-                          const std::string& content_md5) override {
-    return inner_.upload_part(key, upload_id, part_number, body, content_md5);
-  }
-  std::string complete_multipart(const std::string& key, const std::string& upload_id,
-                                 const std::vector<CompletedPart>& parts) override {
-    return inner_.complete_multipart(key, upload_id, parts);
-  }
-  void abort_multipart(const std::string& key, const std::string& upload_id) override {
-    inner_.abort_multipart(key, upload_id);
-  }
+  // Optional capabilities pass straight through, uncounted: what is counted
+  // here is what every backend has.
+  StorageCapabilities capabilities() override { return inner_.capabilities(); }
 
  private:
   Storage& inner_;

@@ -15,6 +15,8 @@
 #include "common/base/cancellation.h"
 #include "common/base/digest.h"
 #include "common/base/encoding.h"
+#include "common/storage/chunked_writer.h"
+#include "common/storage/server_side_copier.h"
 #include "worker/copy/multipart_upload.h"
 #include "worker/copy/stream_pipe.h"
 
@@ -114,6 +116,7 @@ std::uint64_t ceil_div(std::uint64_t a, std::uint64_t b) { return a / b + (a % b
 // What one copy has learnt so far; lives on the calling thread's stack.
 struct CopyEngine::Run {
   const CopyTask& task;
+  StorageCapabilities target_can;       // the target's optional capabilities, asked once
   std::optional<std::uint64_t> size;    // expected bytes
   std::string md5;                      // expected base64 MD5; empty while unknown
   std::optional<ObjectInfo> source;     // the source's HEAD, once made
@@ -164,7 +167,7 @@ CopyResult CopyEngine::copy(const CopyTask& task) const {
   const CancellationToken::Scope cancellation(task.cancel ? task.cancel : CancellationToken::current());
   refuse_same_object(task);
   check_expected_md5(task);
-  Run run{task, task.expected_size, task.expected_md5, std::nullopt};
+  Run run{task, task.target.capabilities(), task.expected_size, task.expected_md5, std::nullopt};
   if (!run.size) {
     if (auto copied = copy_unsized(run)) return *copied;
   }
@@ -213,7 +216,7 @@ std::optional<CopyResult> CopyEngine::skip_if_present(Run& run) const {
 // one already on the target whose MD5 is not known to compare.
 std::optional<CopyResult> CopyEngine::copy_unsized(Run& run) const {
   const CopyTask& task = run.task;
-  if (options_.server_side_copy && task.target.can_copy_from(task.source)) return std::nullopt;
+  if (can_copy_server_side(run)) return std::nullopt;
   if (!task.target_absent) {
     const std::optional<ObjectInfo> existing =
         with_retries(run, "HEAD target", [&] { return task.target.head(task.target_key); });
@@ -264,9 +267,16 @@ std::optional<CopyResult> CopyEngine::copy_unsized(Run& run) const {
   return CopyResult{CopyResult::Status::kCopied, buffer.size(), fetched->md5, run.attempts(), false};
 }
 
+bool CopyEngine::can_copy_server_side(const Run& run) const {
+  const ServerSideCopier* copier = run.target_can.server_side_copier;
+  return options_.server_side_copy && copier != nullptr && copier->can_copy_from(run.task.source);
+}
+
 bool CopyEngine::server_side_applies(Run& run) const {
   const CopyTask& task = run.task;
-  if (!options_.server_side_copy || !task.target.can_copy_from(task.source)) return false;
+  if (!can_copy_server_side(run)) return false;
+  // Over CopyObject's limit the copy goes in parts, which need multipart too.
+  if (*run.size > kMaxSingleCopy && run.target_can.chunked_writer == nullptr) return false;
   if (!run.source) head_source(run);
   // copy_object keeps the source's headers; a different content type from the
   // blob table can only be written by streaming.
@@ -328,7 +338,10 @@ CopyResult CopyEngine::copy_small(Run& run) const {
   return CopyResult{CopyResult::Status::kCopied, buffer.size(), fetched.md5, run.attempts(), false};
 }
 
+// A target without multipart (Disk) takes any object as one streamed put();
+// one with it streams what a single PUT can carry and prove.
 bool CopyEngine::streams(const Run& run) const {
+  if (run.target_can.chunked_writer == nullptr) return true;
   return options_.stream_large && !run.md5.empty() && *run.size <= kMaxSinglePut;
 }
 
@@ -352,6 +365,7 @@ CopyEngine::Streamed CopyEngine::stream_once(Run& run, const PutOptions& put_opt
   Streamed result;
   std::exception_ptr get_failure;
   const CancellationToken* cancel = CancellationToken::current();
+  bool stopped_by_put = false;  // the GET failed only because the PUT stopped reading
   std::thread producer([&, cancel] {
     const CancellationToken::Scope cancellation(cancel);
     try {
@@ -362,7 +376,12 @@ CopyEngine::Streamed CopyEngine::stream_once(Run& run, const PutOptions& put_opt
         }
         if (hash) md5.update(chunk);
         result.received += chunk.size();
-        pipe.write(chunk);
+        try {
+          pipe.write(chunk);
+        } catch (const Error&) {
+          stopped_by_put = true;
+          throw;
+        }
       });
       if (!info) throw source_missing(task.source, task.source_key);
       pipe.close();
@@ -377,7 +396,9 @@ CopyEngine::Streamed CopyEngine::stream_once(Run& run, const PutOptions& put_opt
   } catch (...) {
     pipe.abort();
     producer.join();
-    if (get_failure) std::rethrow_exception(get_failure);  // the download's error is the cause
+    // The download's own error is the cause; one the abort caused is not
+    // (a full Disk must fail as disk_full, not as a retryable network error).
+    if (get_failure && !stopped_by_put) std::rethrow_exception(get_failure);
     throw;
   }
   producer.join();
@@ -392,6 +413,9 @@ CopyEngine::Streamed CopyEngine::stream_once(Run& run, const PutOptions& put_opt
 // was stored: S3-compatible targets do one or both. Hashing on the way costs
 // more CPU than moving the bytes, so it is done only for a target whose
 // answer once proved nothing; that first copy is then made again, hashed.
+// Without an expected MD5 (only for a target that has no multipart) nothing
+// can be sent up front: the bytes are hashed on the way and that MD5, with
+// the size, is what the copy proves.
 CopyResult CopyEngine::copy_streamed(Run& run) const {
   const CopyTask& task = run.task;
   if (!run.source) head_source(run);  // the PUT's headers go out before the first byte arrives
@@ -399,6 +423,21 @@ CopyResult CopyEngine::copy_streamed(Run& run) const {
   const std::uint64_t size = *run.size;
 
   const std::uint64_t copied = with_retries(run, "streamed copy", [&] {
+    if (run.md5.empty()) {
+      const Streamed streamed = stream_once(run, put_options, true);
+      if (streamed.received != size) {
+        throw integrity_error("streamed copy of '" + task.source_key + "': " + std::to_string(streamed.received) +
+                              " bytes, expected " + std::to_string(size));
+      }
+      // A target whose etag is an MD5 must agree with what passed.
+      const std::string stored = etag_md5(streamed.etag);
+      if (!stored.empty() && stored != streamed.md5) {
+        throw integrity_error("streamed copy of '" + task.source_key + "': " + task.target.describe() +
+                              " stored MD5 " + stored + ", sent " + streamed.md5);
+      }
+      run.md5 = streamed.md5;
+      return streamed.received;
+    }
     bool hashed = target_withholds_md5(task.target);
     Streamed streamed = stream_once(run, put_options, hashed);
     std::string landed;  // the MD5 proven for what the target stored; empty while nothing proves it
@@ -424,6 +463,7 @@ CopyResult CopyEngine::copy_streamed(Run& run) const {
 
 CopyResult CopyEngine::copy_multipart(Run& run) const {
   const CopyTask& task = run.task;
+  ChunkedWriter& writer = *run.target_can.chunked_writer;  // streams() sent every other target elsewhere
   if (!run.source) head_source(run);
   const std::uint64_t size = *run.size;
   const std::uint64_t part_size = std::max(options_.part_size, ceil_div(size, kMaxParts));
@@ -432,9 +472,10 @@ CopyResult CopyEngine::copy_multipart(Run& run) const {
   // after completion), so it is only written when known and then enforced.
   const PutOptions create_options{"", target_metadata(run.source->metadata, task.content_type, run.md5)};
   std::string upload_id = with_retries(run, "create_multipart target", [&] {
-    return task.target.create_multipart(task.target_key, create_options);
+    return writer.create_multipart(task.target_key, create_options);
   });
-  MultipartUpload upload(task.target, task.target_key, std::move(upload_id), options_.retry_policy);
+  MultipartUpload upload(writer, task.target.describe(), task.target_key, std::move(upload_id),
+                         options_.retry_policy);
 
   PartBufferPool::Lease lease = buffers_.acquire();
   std::string& buffer = lease.buffer();
@@ -457,7 +498,7 @@ CopyResult CopyEngine::copy_multipart(Run& run) const {
     total += buffer.size();
     std::string etag = with_retries(run, "upload_part target", [&] {
       MemoryByteSource body(buffer);
-      return task.target.upload_part(task.target_key, upload.upload_id(), number, body, part.md5);
+      return writer.upload_part(task.target_key, upload.upload_id(), number, body, part.md5);
     });
     upload.add_part(number, std::move(etag));
   }
@@ -497,7 +538,7 @@ CopyResult CopyEngine::copy_server_side(Run& run) const {
   const std::uint64_t size = *run.size;
   if (size <= kMaxSingleCopy) {
     with_retries(run, "copy_object target", [&] {
-      return task.target.copy_object(task.source, task.source_key, task.target_key);
+      return run.target_can.server_side_copier->copy_object(task.source, task.source_key, task.target_key);
     });
   } else {
     copy_parts_server_side(run);
@@ -527,6 +568,8 @@ CopyResult CopyEngine::copy_server_side(Run& run) const {
 
 void CopyEngine::copy_parts_server_side(Run& run) const {
   const CopyTask& task = run.task;
+  ChunkedWriter& writer = *run.target_can.chunked_writer;  // server_side_applies() asked for it
+  ServerSideCopier& copier = *run.target_can.server_side_copier;
   const std::uint64_t size = *run.size;
   const std::uint64_t part_size =
       std::clamp(std::max(options_.server_side_part_size, ceil_div(size, kMaxParts)),
@@ -534,15 +577,15 @@ void CopyEngine::copy_parts_server_side(Run& run) const {
   // No MD5 metadata: nothing here can prove the bytes match it.
   const PutOptions create_options{"", target_metadata(run.source->metadata, task.content_type, "")};
   std::string upload_id = with_retries(run, "create_multipart target", [&] {
-    return task.target.create_multipart(task.target_key, create_options);
+    return writer.create_multipart(task.target_key, create_options);
   });
-  MultipartUpload upload(task.target, task.target_key, std::move(upload_id), options_.retry_policy);
+  MultipartUpload upload(writer, task.target.describe(), task.target_key, std::move(upload_id),
+                         options_.retry_policy);
   int number = 1;
   for (std::uint64_t offset = 0; offset < size; offset += part_size, ++number) {
     const ByteRange range{offset, std::min(offset + part_size, size) - 1};
     std::string etag = with_retries(run, "copy_part target", [&] {
-      return task.target.copy_part(task.source, task.source_key, task.target_key, upload.upload_id(),
-                                   number, range);
+      return copier.copy_part(task.source, task.source_key, task.target_key, upload.upload_id(), number, range);
     });
     upload.add_part(number, std::move(etag));
   }

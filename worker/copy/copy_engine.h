@@ -50,14 +50,17 @@ struct CopyEngineOptions {
   std::uint64_t part_size = 8 * kMiB;
   // Objects larger than this go multipart; nullopt means part_size.
   std::optional<std::uint64_t> multipart_threshold;
-  // copy_object/copy_part when the target can read the source itself.
+  // copy_object/copy_part when the target has a ServerSideCopier that can
+  // read the source itself.
   bool server_side_copy = true;
   // Bytes per copy_part range when a server-side copy exceeds 5 GiB.
   std::uint64_t server_side_part_size = 512 * kMiB;
   // Objects above the threshold whose MD5 is known up front (blob table or
   // single-part ETag) stream GET -> PUT through a pipe of stream_buffer bytes
   // as one PUT with Content-MD5: no part round trips, memory per copy is the
-  // pipe. Unknown MD5s, and objects over 5 GiB, go multipart.
+  // pipe. Unknown MD5s, and objects over 5 GiB, go multipart when the target
+  // has a ChunkedWriter; a target without one (Disk) always streams, hashing
+  // on the way when the MD5 is unknown, so memory stays the pipe.
   bool stream_large = true;
   std::size_t stream_buffer = 1024 * 1024;
   // In-place retries (its options().retries is the worker's --retries) and backoff.
@@ -91,6 +94,7 @@ class CopyEngine {
   void head_source(Run& run) const;
   std::optional<CopyResult> skip_if_present(Run& run) const;
   std::optional<CopyResult> copy_unsized(Run& run) const;
+  bool can_copy_server_side(const Run& run) const;
   bool server_side_applies(Run& run) const;
   CopyResult copy_small(Run& run) const;
   CopyResult copy_multipart(Run& run) const;

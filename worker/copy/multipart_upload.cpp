@@ -10,12 +10,17 @@
 
 namespace blobferry {
 
-MultipartUpload::MultipartUpload(Storage& target, std::string key, std::string upload_id,
-                                 const RetryPolicy& policy)
-    : target_(&target), key_(std::move(key)), upload_id_(std::move(upload_id)), policy_(&policy) {}
+MultipartUpload::MultipartUpload(ChunkedWriter& writer, std::string target_description, std::string key,
+                                 std::string upload_id, const RetryPolicy& policy)
+    : writer_(&writer),
+      target_description_(std::move(target_description)),
+      key_(std::move(key)),
+      upload_id_(std::move(upload_id)),
+      policy_(&policy) {}
 
 MultipartUpload::MultipartUpload(MultipartUpload&& other) noexcept
-    : target_(other.target_),
+    : writer_(other.writer_),
+      target_description_(std::move(other.target_description_)),
       key_(std::move(other.key_)),
       upload_id_(std::move(other.upload_id_)),
       policy_(other.policy_),
@@ -29,7 +34,7 @@ void MultipartUpload::add_part(int number, std::string etag) {
 }
 
 std::string MultipartUpload::complete() {
-  std::string etag = target_->complete_multipart(key_, upload_id_, parts_);
+  std::string etag = writer_->complete_multipart(key_, upload_id_, parts_);
   open_ = false;
   return etag;
 }
@@ -51,12 +56,12 @@ void MultipartUpload::abort_with_retries() {
   const CancellationToken::Scope uncancelled(nullptr);
   for (int attempt = 0;; ++attempt) {
     try {
-      target_->abort_multipart(key_, upload_id_);
+      writer_->abort_multipart(key_, upload_id_);
       return;
     } catch (const Error& error) {
       if (stopping || !policy_->should_retry(error, attempt)) {
         spdlog::warn("abort_multipart {} on {} failed, its parts are left to the bucket's lifecycle rule: {}",
-                     key_, target_->describe(), error.what());
+                     key_, target_description_, error.what());
         return;
       }
       policy_->sleep(policy_->delay(error, attempt));

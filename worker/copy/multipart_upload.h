@@ -6,7 +6,7 @@
 #include <vector>
 
 #include "common/base/retry_policy.h"
-#include "common/storage/storage.h"
+#include "common/storage/chunked_writer.h"
 
 namespace blobferry {
 
@@ -14,7 +14,9 @@ namespace blobferry {
 // retrying transient failures of the abort per the policy.
 class MultipartUpload {
  public:
-  MultipartUpload(Storage& target, std::string key, std::string upload_id, const RetryPolicy& policy);
+  // target_description names the storage in a failed abort's log line.
+  MultipartUpload(ChunkedWriter& writer, std::string target_description, std::string key, std::string upload_id,
+                  const RetryPolicy& policy);
   MultipartUpload(MultipartUpload&& other) noexcept;
   MultipartUpload& operator=(MultipartUpload&&) = delete;
   MultipartUpload(const MultipartUpload&) = delete;
@@ -36,7 +38,8 @@ class MultipartUpload {
  private:
   void abort_with_retries();
 
-  Storage* target_;
+  ChunkedWriter* writer_;
+  std::string target_description_;
   std::string key_;
   std::string upload_id_;
   const RetryPolicy* policy_;

@@ -29,14 +29,11 @@ namespace blobferry {
 namespace {
 
 constexpr std::size_t kChunkSize = 256 * 1024;
-constexpr std::string_view kReservedPrefix = ".blobferry-";  // staging, temp and probe files
-constexpr char kUploadsFolder[] = ".blobferry-uploads";
+constexpr std::string_view kReservedPrefix = ".blobferry-";  // temp and probe files (and older versions' staged parts)
 constexpr char kTempPrefix[] = ".blobferry-tmp-";
 constexpr char kProbePrefix[] = ".blobferry-probe-";
-constexpr char kUploadManifest[] = "upload.json";
 constexpr char kEtagAttribute[] = "user.blobferry.md5";
 constexpr char kMetadataAttribute[] = "user.blobferry.metadata";
-constexpr int kMaxParts = 10000;
 
 // An owned file descriptor, closed when it goes out of scope; move-only.
 class UniqueFd {
@@ -263,9 +260,7 @@ std::optional<std::string> cached_etag(int fd, const struct stat& st) {
   return etag;
 }
 
-// Best effort: without the cache head() hashes the file instead. A multipart
-// object's cached etag is S3's "<md5 of part md5s>-<count>", so head() agrees
-// with what complete_multipart returned.
+// Best effort: without the cache head() hashes the file instead.
 void store_etag(int fd, const std::string& etag) {
   struct stat st {};
   if (fstat(fd, &st) != 0) return;
@@ -295,12 +290,6 @@ nlohmann::json metadata_json(const Metadata& metadata) {
   nlohmann::json pairs = nlohmann::json::array();
   for (const auto& [name, value] : metadata) pairs.push_back({name, value});
   return pairs;
-}
-
-Metadata metadata_from_json(const nlohmann::json& pairs) {
-  Metadata metadata;
-  for (const auto& pair : pairs) metadata.emplace_back(pair.at(0).get<std::string>(), pair.at(1).get<std::string>());
-  return metadata;
 }
 
 void store_metadata(int fd, const Metadata& metadata, const std::string& path, const std::string& root) {
@@ -510,38 +499,6 @@ WrittenBody write_body(int fd, ByteSource& body, const std::string& path, const 
   return written;
 }
 
-bool is_upload_id(const std::string& id) {
-  return id.size() == 32 && std::all_of(id.begin(), id.end(), [](char c) {
-           return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
-         });
-}
-
-std::string part_name(int number) {
-  char name[16];
-  std::snprintf(name, sizeof name, "part-%05d", number);
-  return name;
-}
-
-std::string unquoted_lower(std::string etag) {
-  etag.erase(std::remove(etag.begin(), etag.end(), '"'), etag.end());
-  std::transform(etag.begin(), etag.end(), etag.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return etag;
-}
-
-std::string read_small_file(int folder, const std::string& name, const std::string& path, const std::string& root) {
-  UniqueFd fd(openat(folder, name.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
-  if (!fd) throw_system(errno, "open", path, root);
-  std::string text;
-  char buffer[4096];
-  for (std::uint64_t offset = 0;;) {
-    const std::size_t got = read_at(fd.get(), buffer, sizeof buffer, offset, path, root);
-    if (got == 0) break;
-    text.append(buffer, got);
-    offset += got;
-  }
-  return text;
-}
-
 // One page of a sorted walk of the tree. Entries of each folder are visited
 // in an order that yields keys in byte order ("a-b" before "a/…": a folder
 // sorts as its name plus '/'), and whole folders are skipped when no key in
@@ -730,40 +687,6 @@ struct Resolver {
     return location;
   }
 
-  // root/.blobferry-uploads/<id>; throws no_such_upload when it is not there.
-  UniqueFd open_upload(const std::string& key, const std::string& upload_id, bool create) const {
-    if (!is_upload_id(upload_id)) throw no_such_upload(key, upload_id);
-    UniqueFd root_fd = open_root(create);
-    if (!root_fd) throw no_such_upload(key, upload_id);
-    const std::string uploads_path = root + "/" + kUploadsFolder;
-    UniqueFd uploads = open_child_folder(root_fd.get(), kUploadsFolder, create, uploads_path, key, root);
-    if (!uploads) throw no_such_upload(key, upload_id);
-    UniqueFd upload = open_child_folder(uploads.get(), upload_id, create, uploads_path + "/" + upload_id, key, root);
-    if (!upload) throw no_such_upload(key, upload_id);
-    return upload;
-  }
-
-  std::string upload_path(const std::string& upload_id) const {
-    return root + "/" + kUploadsFolder + "/" + upload_id;
-  }
-
-  static Error no_such_upload(const std::string& key, const std::string& upload_id) {
-    return Error(ErrorKind::kPermanent, "no_such_upload",
-                 "no multipart upload '" + printable(upload_id) + "' for key '" + printable(key) + "' on Disk");
-  }
-
-  // The staged upload's key and metadata, checked against key.
-  Metadata upload_metadata(int upload, const std::string& key, const std::string& upload_id) const {
-    const std::string manifest_path = upload_path(upload_id) + "/" + kUploadManifest;
-    const nlohmann::json manifest =
-        nlohmann::json::parse(read_small_file(upload, kUploadManifest, manifest_path, root), nullptr, false);
-    if (!manifest.is_object() || manifest.value("key", "") != key) throw no_such_upload(key, upload_id);
-    try {
-      return metadata_from_json(manifest.at("metadata"));
-    } catch (const nlohmann::json::exception&) {
-      throw no_such_upload(key, upload_id);
-    }
-  }
 };
 
 }  // namespace
@@ -898,114 +821,6 @@ ListPage DiskStorage::list(const ListRequest& request) {
                 "Disk root " + root_ + " does not exist; check its `root:` in storage.yml");
   }
   return DiskLister(request, root_).run(root_fd.get(), layout_);
-}
-
-std::string DiskStorage::create_multipart(const std::string& key, const PutOptions& options) {
-  relative_segments(key, layout_);  // refuse a bad key before staging anything
-  const std::string upload_id = random_hex(16);
-  const Resolver resolver{root_, layout_};
-  UniqueFd upload = resolver.open_upload(key, upload_id, true);
-  const nlohmann::json manifest = {{"key", key}, {"metadata", metadata_json(options.metadata)}};
-  TempFile temp(upload.get(), resolver.upload_path(upload_id), root_);
-  write_all(temp.fd(), manifest.dump(), temp.path(), root_);
-  temp.commit(kUploadManifest, resolver.upload_path(upload_id) + "/" + kUploadManifest, key, false);
-  return upload_id;
-}
-
-std::string DiskStorage::upload_part(const std::string& key, const std::string& upload_id, int part_number,
-                                     ByteSource& body, const std::string& content_md5) {
-  if (part_number < 1 || part_number > kMaxParts) {
-    throw Error(ErrorKind::kPermanent, "invalid_part",
-                "part number " + std::to_string(part_number) + " for key '" + printable(key) + "' is outside 1.." +
-                    std::to_string(kMaxParts));
-  }
-  if (!content_md5.empty()) expected_md5_hex(content_md5, key);
-  const Resolver resolver{root_, layout_};
-  UniqueFd upload = resolver.open_upload(key, upload_id, false);
-  resolver.upload_metadata(upload.get(), key, upload_id);
-  TempFile temp(upload.get(), resolver.upload_path(upload_id), root_);
-  const WrittenBody written = write_body(temp.fd(), body, temp.path(), key, root_);
-  verify_md5(written.md5_hex, content_md5, key);
-  // Parts only need to outlive this upload; complete makes the result durable.
-  temp.commit(part_name(part_number), resolver.upload_path(upload_id) + "/" + part_name(part_number), key, false);
-  return written.md5_hex;
-}
-
-std::string DiskStorage::complete_multipart(const std::string& key, const std::string& upload_id,
-                                            const std::vector<CompletedPart>& parts) {
-  if (parts.empty()) {
-    throw Error(ErrorKind::kPermanent, "invalid_part", "completing the upload of key '" + printable(key) + "' needs at least one part");
-  }
-  for (std::size_t i = 1; i < parts.size(); ++i) {
-    if (parts[i].number <= parts[i - 1].number) {
-      throw Error(ErrorKind::kPermanent, "invalid_part",
-                  "parts of key '" + printable(key) + "' must be listed in ascending order without repeats");
-    }
-  }
-  const Resolver resolver{root_, layout_};
-  UniqueFd upload = resolver.open_upload(key, upload_id, false);
-  const Metadata metadata = resolver.upload_metadata(upload.get(), key, upload_id);
-
-  Location location = resolver.locate(key, true);
-  const std::string folder_path = location.path.substr(0, location.path.size() - location.name.size() - 1);
-  TempFile temp(location.folder.get(), folder_path, root_);
-  Digest part_md5 = Digest::md5();
-  std::string part_digests;
-  std::vector<char> buffer(kChunkSize);
-  for (const CompletedPart& part : parts) {
-    const std::string name = part_name(part.number);
-    const std::string path = resolver.upload_path(upload_id) + "/" + name;
-    OpenedFile file = open_regular_file(upload.get(), name, path, key, root_);
-    if (!file.fd) {
-      throw Error(ErrorKind::kPermanent, "invalid_part",
-                  "part " + std::to_string(part.number) + " of key '" + printable(key) + "' was never uploaded");
-    }
-    for (std::uint64_t offset = 0;;) {
-      const std::size_t got = read_at(file.fd.get(), buffer.data(), buffer.size(), offset, path, root_);
-      if (got == 0) break;
-      const std::string_view chunk(buffer.data(), got);
-      part_md5.update(chunk);
-      write_all(temp.fd(), chunk, temp.path(), root_);
-      offset += got;
-    }
-    const std::string digest = part_md5.finish();
-    if (hex_encode(digest) != unquoted_lower(part.etag)) {
-      throw Error(ErrorKind::kIntegrity, "integrity",
-                  "part " + std::to_string(part.number) + " of key '" + printable(key) + "' hashed to " +
-                      hex_encode(digest) + ", not its etag " + unquoted_lower(part.etag));
-    }
-    part_digests += digest;
-  }
-  store_metadata(temp.fd(), metadata, temp.path(), root_);
-  const std::string etag = hex_encode(md5_of(part_digests)) + "-" + std::to_string(parts.size());
-  store_etag(temp.fd(), etag);
-  temp.commit(location.name, location.path, key, true);
-  try {
-    abort_multipart(key, upload_id);  // the staged parts are no longer needed
-  } catch (const Error&) {
-    // The object is complete and durable; a leftover staging folder is only litter.
-  }
-  return etag;
-}
-
-void DiskStorage::abort_multipart(const std::string& key, const std::string& upload_id) {
-  if (!is_upload_id(upload_id)) return;  // nothing this backend could have staged
-  const Resolver resolver{root_, layout_};
-  UniqueFd root_fd = resolver.open_root(false);
-  if (!root_fd) return;
-  const std::string uploads_path = root_ + "/" + kUploadsFolder;
-  UniqueFd uploads = open_child_folder(root_fd.get(), kUploadsFolder, false, uploads_path, key, root_);
-  if (!uploads) return;
-  UniqueFd upload = open_child_folder(uploads.get(), upload_id, false, resolver.upload_path(upload_id), key, root_);
-  if (!upload) return;
-  for (const auto& [name, type] : folder_entries(upload.get(), resolver.upload_path(upload_id), root_)) {
-    if (unlinkat(upload.get(), name.c_str(), 0) != 0 && errno != ENOENT) {
-      throw_system(errno, "unlink", resolver.upload_path(upload_id) + "/" + name, root_);
-    }
-  }
-  if (unlinkat(uploads.get(), upload_id.c_str(), AT_REMOVEDIR) != 0 && errno != ENOENT) {
-    throw_system(errno, "rmdir", resolver.upload_path(upload_id), root_);
-  }
 }
 
 }  // namespace blobferry

@@ -23,12 +23,16 @@ namespace blobferry {
 //
 // Writes go to a temporary file beside the target, are fsynced and renamed
 // into place, so no partial file is ever visible under a key. The etag of
-// what blobferry writes (hex MD5, or S3's "…-N" for a multipart upload) and
+// what blobferry writes (its hex MD5) and
 // the metadata passed to put() are kept in extended attributes
 // (user.blobferry.md5, user.blobferry.metadata) where the filesystem
 // supports them; files written by others are hashed by head() and never
 // modified. Listings and ranged reads report an etag only when it is cached.
-class DiskStorage : public Storage {
+//
+// No optional capability (StorageCapabilities): files have no parts to
+// upload, and a copy between two roots is no cheaper than reading and
+// writing, so an object of any size arrives as one streamed put().
+class DiskStorage final : public Storage {
  public:
   explicit DiskStorage(const ServiceConfig& service);
 
@@ -40,15 +44,6 @@ class DiskStorage : public Storage {
                                 std::optional<ByteRange> range = std::nullopt) override;
   std::string put(const std::string& key, ByteSource& body, const PutOptions& options) override;
   ListPage list(const ListRequest& request) override;
-  // Parts are staged in root/.blobferry-uploads/<upload id>/ until complete
-  // or abort removes that folder.
-  std::string create_multipart(const std::string& key, const PutOptions& options) override;
-  std::string upload_part(const std::string& key, const std::string& upload_id, int part_number,
-                          ByteSource& body, const std::string& content_md5) override;
-  std::string complete_multipart(const std::string& key, const std::string& upload_id,
-                                 const std::vector<CompletedPart>& parts) override;
-  void abort_multipart(const std::string& key, const std::string& upload_id) override;
-
   // Where key is stored (root/ab/cd/abcd… or root/<key>). Throws Error
   // (invalid_key) for a key the layout cannot hold safely.
   std::string path_for(const std::string& key) const;

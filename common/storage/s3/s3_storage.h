@@ -9,17 +9,20 @@
 #include <string>
 #include <vector>
 
+#include "common/storage/chunked_writer.h"
 #include "common/storage/s3/curl_handles.h"
 #include "common/storage/service_config.h"
 #include "common/storage/s3/sigv4_signer.h"
+#include "common/storage/server_side_copier.h"
 #include "common/storage/storage.h"
 
 namespace blobferry {
 
 // Every method is thread-safe: each request borrows an easy handle from a small
 // internal pool, so connections (and TLS sessions) are reused across calls
-// while any number of threads share one instance.
-class S3Storage : public Storage {
+// while any number of threads share one instance. It has both optional
+// capabilities: multipart upload and server-side copy.
+class S3Storage final : public Storage, public ChunkedWriter, public ServerSideCopier {
  public:
   using Clock = std::function<std::chrono::system_clock::time_point()>;
 
@@ -36,6 +39,8 @@ class S3Storage : public Storage {
                                 std::optional<ByteRange> range = std::nullopt) override;
   std::string put(const std::string& key, ByteSource& body, const PutOptions& options) override;
   ListPage list(const ListRequest& request) override;
+  StorageCapabilities capabilities() override { return {this, this}; }
+
   std::string create_multipart(const std::string& key, const PutOptions& options) override;
   std::string upload_part(const std::string& key, const std::string& upload_id, int part_number,
                           ByteSource& body, const std::string& content_md5) override;

@@ -1,0 +1,30 @@
+// An optional Storage capability: writing one object in numbered parts (S3's multipart upload).
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "common/storage/storage.h"
+
+namespace blobferry {
+
+// Only a backend whose protocol has it implements this (S3-compatible ones);
+// callers ask Storage::capabilities() and stream one put() when it is absent,
+// so no backend has to emulate parts it does not have.
+//
+// create, upload parts (1-based numbers), then complete or abort. complete
+// returns the final etag. Each throws Error; the caller aborts on failure so no
+// parts are left behind. Implementations are thread-safe like their Storage.
+class ChunkedWriter {
+ public:
+  virtual ~ChunkedWriter() = default;
+
+  virtual std::string create_multipart(const std::string& key, const PutOptions& options) = 0;
+  virtual std::string upload_part(const std::string& key, const std::string& upload_id, int part_number,
+                                  ByteSource& body, const std::string& content_md5) = 0;
+  virtual std::string complete_multipart(const std::string& key, const std::string& upload_id,
+                                         const std::vector<CompletedPart>& parts) = 0;
+  virtual void abort_multipart(const std::string& key, const std::string& upload_id) = 0;
+};
+
+}  // namespace blobferry
