@@ -126,23 +126,29 @@ function renderList(migrations) {
   }
 }
 
+// The last hour, or less while the page has watched for less (at least two
+// minutes), so a short run is a curve rather than a spike at the right edge.
 function renderChart(history) {
   const chart = $('chart');
   chart.replaceChildren();
   const width = 640, height = 180, top = 14, bottom = 18;
-  const now = Date.now() / 1000, start = now - 3600;
-  const points = history.filter((p) => p.t >= start);
+  const now = Date.now() / 1000;
+  const recent = history.filter((p) => p.t >= now - 3600);
+  const span = Math.min(3600, Math.max(120, recent.length ? now - recent[0].t : 3600));
+  const start = now - span;
+  const points = recent.filter((p) => p.t >= start);
   const max = Math.max(1, ...points.map((p) => p.objects_per_second));
-  const x = (t) => ((t - start) / 3600) * width;
+  const x = (t) => ((t - start) / span) * width;
   const y = (v) => top + (1 - v / max) * (height - top - bottom);
   chart.append(svg('line', { class: 'axis', x1: 0, y1: y(0), x2: width, y2: y(0) }));
   chart.append(svg('line', { class: 'axis', x1: 0, y1: y(max), x2: width, y2: y(max) }));
   const label = svg('text', { x: 4, y: top - 3 });
   label.textContent = (max < 10 ? max.toFixed(2) : max.toFixed(0)) + ' obj/s';
   chart.append(label);
-  for (const [minutes, anchor] of [[60, 'start'], [30, 'middle'], [0, 'end']]) {
-    const tick = svg('text', { x: x(now - minutes * 60), y: height - 4, 'text-anchor': anchor });
-    tick.textContent = minutes === 0 ? 'now' : '-' + minutes + ' min';
+  const ago = (seconds) => (seconds >= 120 ? '-' + Math.round(seconds / 60) + ' min' : '-' + Math.round(seconds) + ' s');
+  for (const [fraction, anchor] of [[1, 'start'], [0.5, 'middle'], [0, 'end']]) {
+    const tick = svg('text', { x: x(now - fraction * span), y: height - 4, 'text-anchor': anchor });
+    tick.textContent = fraction === 0 ? 'now' : ago(fraction * span);
     chart.append(tick);
   }
   if (points.length === 0) {
@@ -225,7 +231,8 @@ async function loadFailures() {
   body.replaceChildren();
   for (const f of page.failures) {
     body.append(el('tr', {}, el('td', { class: 'key', text: f.key }), el('td', { text: f.reason }),
-      el('td', { text: f.attempts }), el('td', { text: f.message }), el('td', { class: 'muted', text: f.time })));
+      el('td', { text: f.attempts }), el('td', { class: 'message-cell', text: f.message }),
+      el('td', { class: 'muted time', title: f.time, text: f.time.replace(/^.*T|Z$/g, '') })));
   }
   if (page.failures.length === 0) body.append(el('tr', {}, el('td', { colspan: 5, class: 'muted', text: 'No failure' + (state.search || state.reason ? ' matches.' : '.') })));
   const last = Math.min(page.matching, state.offset + page.failures.length);
