@@ -175,8 +175,13 @@ HttpResponse WebApp::page(const std::string& migration) {
     } catch (const Error&) {
       return not_found_page("No migration named " + migration + ".");
     }
-    auto queue = open(migration);
-    if (!migration_exists(*queue)) return not_found_page("No migration named " + migration + " in Redis.");
+    try {
+      auto queue = open(migration);
+      if (!migration_exists(*queue)) return not_found_page("No migration named " + migration + " in Redis.");
+    } catch (const Error& e) {
+      // Redis restarting: serve the page, which says so and retries.
+      if (e.kind() != ErrorKind::kTransient) throw;
+    }
   }
   return asset("index.html", "text/html; charset=utf-8");
 }

@@ -151,8 +151,9 @@ function renderChart(history) {
     tick.textContent = fraction === 0 ? 'now' : ago(fraction * span);
     chart.append(tick);
   }
+  const period = span >= 3600 ? 'last hour' : 'last ' + ago(span).slice(1);
   if (points.length === 0) {
-    $('chart-legend').textContent = '· no samples yet';
+    $('chart-legend').textContent = '· ' + period + ', no samples yet';
     return;
   }
   const line = points.map((p, i) => (i ? 'L' : 'M') + x(p.t).toFixed(1) + ' ' + y(p.objects_per_second).toFixed(1)).join(' ');
@@ -160,7 +161,7 @@ function renderChart(history) {
   chart.append(svg('path', { class: 'area', d: line + ' L' + x(last.t).toFixed(1) + ' ' + y(0) + ' L' + x(first.t).toFixed(1) + ' ' + y(0) + ' Z' }));
   chart.append(svg('path', { class: 'line', d: line }));
   const peakBytes = Math.max(...points.map((p) => p.bytes_per_second));
-  $('chart-legend').textContent = '· objects per second, peak ' + bytes(peakBytes) + '/s';
+  $('chart-legend').textContent = '· objects per second, ' + period + ', peak ' + bytes(peakBytes) + '/s';
 }
 
 function renderWorkers(workers) {
