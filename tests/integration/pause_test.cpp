@@ -87,7 +87,6 @@ TEST_F(PauseTest, PausedWorkersStartNothingAndResumeFinishesExactly) {
 
   CliResult pause = cli.run({"pause", "--migration", migration});
   ASSERT_EQ(pause.exit_code, 0) << pause.all();
-  const auto paused_at = std::chrono::steady_clock::now();
   const std::uint64_t started_at_pause = lease_count(*redis, queue);
   const Counts at_pause = queue.counts();
   ASSERT_GT(at_pause.queued, 0u) << "the run finished before the pause: nothing left to hold";
@@ -102,10 +101,11 @@ TEST_F(PauseTest, PausedWorkersStartNothingAndResumeFinishesExactly) {
   EXPECT_EQ(later.copied + later.skipped + later.failed, drained.copied + drained.skipped + drained.failed);
   EXPECT_LE(drained.copied + drained.skipped + drained.failed,
             at_pause.copied + at_pause.skipped + at_pause.failed + at_pause.in_flight);
-  std::printf("PAUSE %llu jobs in flight at the pause finished in %.2f s; %llu queued held for 2 s\n",
-              static_cast<unsigned long long>(at_pause.in_flight),
-              std::chrono::duration<double>(std::chrono::steady_clock::now() - paused_at).count() - 2.0,
-              static_cast<unsigned long long>(later.queued));
+  std::printf("PAUSE at %llu of %zu objects done: %llu in flight finished, %llu queued and %llu jobs started "
+              "unchanged over the next 2 s\n",
+              static_cast<unsigned long long>(at_pause.copied + at_pause.skipped), kObjects,
+              static_cast<unsigned long long>(at_pause.in_flight), static_cast<unsigned long long>(later.queued),
+              static_cast<unsigned long long>(started_at_pause));
 
   // --exit-when-empty workers wait for the resume rather than exit.
   for (auto& worker : workers) EXPECT_TRUE(testing::still_running(worker)) << worker.stderr_text();
