@@ -14,12 +14,14 @@
 #include "enqueuer/commands/cancel_command.h"
 #include "enqueuer/commands/enqueue_command.h"
 #include "enqueuer/commands/migrate_command.h"
+#include "enqueuer/commands/pause_command.h"
 #include "enqueuer/commands/report_command.h"
 #include "enqueuer/commands/requeue_command.h"
 #include "enqueuer/commands/services_command.h"
 #include "enqueuer/commands/status_command.h"
 #include "enqueuer/commands/switch_command.h"
 #include "enqueuer/commands/validate_command.h"
+#include "enqueuer/commands/web_command.h"
 #include "worker/commands/worker_command.h"
 
 namespace {
@@ -42,6 +44,12 @@ std::vector<Entry> all_commands() {
                      std::make_unique<blobferry::EnqueueCommand>()});
   entries.push_back({"status", "Show a migration's queue, results, rate, ETA and live workers",
                      std::make_unique<blobferry::StatusCommand>()});
+  entries.push_back({"pause", "Stop every worker from taking a migration's jobs (copies in flight finish)",
+                     std::make_unique<blobferry::PauseCommand>(true)});
+  entries.push_back({"resume", "Let workers take a paused migration's jobs again",
+                     std::make_unique<blobferry::PauseCommand>(false)});
+  entries.push_back({"web", "Serve the operator page: migrations, progress, failures, requeue, pause",
+                     std::make_unique<blobferry::WebCommand>()});
   entries.push_back({"requeue", "Put a migration's failed keys back on its queue",
                      std::make_unique<blobferry::RequeueCommand>()});
   entries.push_back({"report", "List a migration's failed and dead keys and its success totals (CSV or JSONL)",

@@ -4,6 +4,8 @@ set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 S3RVER_VERSION="3.7.1"
+# Drives Debian's chromium in the operator page's browser test (tests/browser/); no browser download.
+PLAYWRIGHT_CORE_VERSION="1.65.1"
 
 APT_PACKAGES=(
   build-essential cmake pkg-config git
@@ -14,6 +16,7 @@ APT_PACKAGES=(
   clang libclang-rt-14-dev curl systemd openssl time gnuplot-nox
   # Ceph RADOS Gateway 16.2, a real S3 implementation: ops/dev-stack.sh --only rgw
   radosgw ceph-mon ceph-osd ceph-common
+  chromium
 )
 
 log() { echo "install-deps: $*" >&2; }
@@ -54,21 +57,25 @@ install_apt_packages() {
   fi
 }
 
-installed_s3rver_version() {
-  local manifest="$ROOT/.deps/node_modules/s3rver/package.json"
-  [[ -x "$ROOT/.deps/node_modules/.bin/s3rver" && -f "$manifest" ]] || return 0
+installed_node_version() {
+  local manifest="$ROOT/.deps/node_modules/$1/package.json"
+  [[ -f "$manifest" ]] || return 0
   node -e 'process.stdout.write(require(process.argv[1]).version)' "$manifest" 2>/dev/null || true
 }
 
-install_s3rver() {
-  if [[ "$(installed_s3rver_version)" == "$S3RVER_VERSION" ]]; then
+# One npm install for both, so neither removes the other from .deps/package.json.
+install_node_packages() {
+  if [[ -x "$ROOT/.deps/node_modules/.bin/s3rver" && "$(installed_node_version s3rver)" == "$S3RVER_VERSION" &&
+        "$(installed_node_version playwright-core)" == "$PLAYWRIGHT_CORE_VERSION" ]]; then
     return
   fi
-  log "npm install s3rver@$S3RVER_VERSION into $ROOT/.deps"
+  log "npm install s3rver@$S3RVER_VERSION playwright-core@$PLAYWRIGHT_CORE_VERSION into $ROOT/.deps"
   mkdir -p "$ROOT/.deps"
-  npm install --prefix "$ROOT/.deps" --no-audit --no-fund "s3rver@$S3RVER_VERSION" >&2
+  # PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD: the test uses /usr/bin/chromium.
+  PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm install --prefix "$ROOT/.deps" --no-audit --no-fund --save-exact \
+    "s3rver@$S3RVER_VERSION" "playwright-core@$PLAYWRIGHT_CORE_VERSION" >&2
 }
 
 install_apt_packages
-install_s3rver
+install_node_packages
 log "all dependencies present"

@@ -94,7 +94,10 @@ struct Counts {
   std::uint64_t bytes_skipped = 0;
   std::uint64_t recovered = 0;     // expired leases returned to the queue
   std::map<std::string, std::uint64_t> failed_by_reason;
+  bool paused = false;             // `blobferry pause`: fetch hands out none of its jobs
 
+  // Paused or not: a paused migration with work queued is not idle, so
+  // --exit-when-empty workers wait for `resume` instead of exiting.
   bool idle() const { return queued == 0 && scheduled == 0 && in_flight == 0; }
 };
 
@@ -174,6 +177,12 @@ class JobQueue {
   virtual void for_each_failure(const std::function<void(const FailureRecord&)>& visit) = 0;
   // Visits the dead list, oldest first.
   virtual void for_each_dead(const std::function<void(const DeadEntry&)>& visit) = 0;
+
+  // A paused migration's fetch() returns nothing (leases already held run to
+  // their end), so every worker idles on it until set_paused(false). The flag
+  // is read by the fetch itself, atomically: no worker change, no race.
+  virtual bool paused() = 0;
+  virtual void set_paused(bool paused) = 0;
 
   // Deletes everything this migration stored, touching no other migration.
   virtual void purge() = 0;

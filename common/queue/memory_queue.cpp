@@ -67,7 +67,7 @@ std::optional<Lease> MemoryQueue::fetch(const std::string& worker_id, std::chron
   while (true) {
     auto now = Clock::now();
     promote_due_locked(now);
-    if (!queue_.empty()) break;
+    if (!paused_ && !queue_.empty()) break;
     if (now >= deadline) return std::nullopt;
     // Wake for a push or release (notify), or when the earliest retry is due.
     auto wake = retry_.empty() ? deadline : std::min(deadline, retry_.begin()->first);
@@ -239,7 +239,21 @@ Counts MemoryQueue::counts() {
   counts.dead = dead_.size();
   counts.failed = failed_.size();
   for (const auto& [key, record] : failed_) ++counts.failed_by_reason[record.reason];
+  counts.paused = paused_;
   return counts;
+}
+
+bool MemoryQueue::paused() {
+  std::lock_guard lock(mutex_);
+  return paused_;
+}
+
+void MemoryQueue::set_paused(bool paused) {
+  {
+    std::lock_guard lock(mutex_);
+    paused_ = paused;
+  }
+  changed_.notify_all();  // a resume wakes the fetches waiting on a full queue
 }
 
 bool MemoryQueue::idle() {
@@ -300,6 +314,7 @@ void MemoryQueue::purge() {
   cursors_.clear();
   workers_.clear();
   totals_ = {};
+  paused_ = false;
 }
 
 void MemoryQueue::set_cursor(const std::string& name, const std::string& value) {

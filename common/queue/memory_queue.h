@@ -47,6 +47,8 @@ class MemoryQueue : public JobQueue {
   std::size_t requeue_failed(const std::optional<std::string>& reason) override;
   void for_each_failure(const std::function<void(const FailureRecord&)>& visit) override;
   void for_each_dead(const std::function<void(const DeadEntry&)>& visit) override;
+  bool paused() override;
+  void set_paused(bool paused) override;
   void purge() override;
   void set_cursor(const std::string& name, const std::string& value) override;
   std::optional<std::string> get_cursor(const std::string& name) override;
@@ -88,6 +90,7 @@ class MemoryQueue : public JobQueue {
   std::map<std::string, Heartbeat> workers_;
   Counts totals_;  // the counters only: copied, skipped, bytes, queued_total, recovered
   std::uint64_t next_token_ = 0;
+  bool paused_ = false;
 };
 
 }  // namespace blobferry

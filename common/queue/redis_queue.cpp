@@ -22,7 +22,8 @@ using Json = nlohmann::json;
 const std::vector<std::string>& key_names() {
   static const std::vector<std::string> names{"queue",     "processing", "owners", "leases",
                                               "lease_seq", "retry",      "dead",   "failed",
-                                              "stats",     "workers",    "workers_seen", "cursors"};
+                                              "stats",     "workers",    "workers_seen", "cursors",
+                                              "paused"};
   return names;
 }
 
@@ -36,8 +37,9 @@ constexpr std::chrono::hours kForgetWorkersAfter{1};
 // Shared by every script: key names, Redis's clock, and the failure-record
 // bookkeeping that complete, recovery and requeue must do identically.
 constexpr std::string_view kPrelude = R"lua(
-local Q, P, O, L, SEQ, R, D, F, S, W, WS, C =
-  KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9], KEYS[10], KEYS[11], KEYS[12]
+local Q, P, O, L, SEQ, R, D, F, S, W, WS, C, PZ =
+  KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9], KEYS[10], KEYS[11], KEYS[12],
+  KEYS[13]
 local function now_ms()
   local t = redis.call('TIME')
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -84,7 +86,10 @@ end
 )lua";
 
 // ARGV: worker id, lease ms, token nonce, promote limit. Returns {token, payload} or nil.
+// Paused: nil, read in the same script as the LPOP, so no job starts after
+// the SET of `pause` returned.
 constexpr std::string_view kFetch = R"lua(
+if redis.call('EXISTS', PZ) == 1 then return false end
 local now = now_ms()
 promote(now, tonumber(ARGV[4]))
 local payload = redis.call('LPOP', Q)
@@ -206,7 +211,7 @@ return out
 
 constexpr std::string_view kCounts = R"lua(
 return {redis.call('LLEN', Q), redis.call('ZCARD', R), redis.call('HLEN', P), redis.call('LLEN', D),
-        redis.call('HGETALL', S)}
+        redis.call('HGETALL', S), redis.call('EXISTS', PZ)}
 )lua";
 
 constexpr std::string_view kIdle = R"lua(
@@ -595,7 +600,27 @@ Counts RedisQueue::counts() {
   counts.in_flight = to_count(reply_integer(*reply->element[2]));
   counts.dead = to_count(reply_integer(*reply->element[3]));
   apply_stats(*reply->element[4], counts);
+  counts.paused = reply_integer(*reply->element[5]) == 1;
   return counts;
+}
+
+bool RedisQueue::paused() { return reply_integer(*client_->command({"EXISTS", key("paused")})) == 1; }
+
+void RedisQueue::set_paused(bool paused) {
+  if (paused) {
+    client_->command({"SET", key("paused"), "1"});
+  } else {
+    client_->command({"DEL", key("paused")});
+  }
+}
+
+std::map<std::string, std::uint64_t> RedisQueue::in_flight_by_worker() {
+  // HVALS is one round trip; the hash holds one field per lease (workers x
+  // concurrency), small whatever the migration's size.
+  auto reply = client_->command({"HVALS", key("owners")});
+  std::map<std::string, std::uint64_t> by_worker;
+  for (std::size_t i = 0; i < reply->elements; ++i) ++by_worker[reply_string(*reply->element[i])];
+  return by_worker;
 }
 
 bool RedisQueue::idle() { return reply_integer(*run(kIdle, {})) == 0; }

@@ -5,6 +5,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstddef>
+#include <map>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -38,7 +39,8 @@ struct RedisQueueOptions {
 // payload -> due time), dead (list of DeadEntry JSON), failed (hash key ->
 // FailureRecord JSON), stats (hash of counters: queued_total, copied, skipped,
 // bytes_copied, bytes_skipped, failed, failed:<reason>, recovered, requeued),
-// workers / workers_seen (heartbeats), cursors (hash), lease_seq (counter).
+// workers / workers_seen (heartbeats), cursors (hash), lease_seq (counter),
+// paused (a string that exists while the migration is paused).
 //
 // Beyond JobQueue: fetch() also recovers expired leases, at most once per
 // recover_every, so a worker loop need not schedule it.
@@ -66,6 +68,8 @@ class RedisQueue : public JobQueue {
   std::size_t requeue_failed(const std::optional<std::string>& reason) override;
   void for_each_failure(const std::function<void(const FailureRecord&)>& visit) override;
   void for_each_dead(const std::function<void(const DeadEntry&)>& visit) override;
+  bool paused() override;
+  void set_paused(bool paused) override;
   void purge() override;
   void set_cursor(const std::string& name, const std::string& value) override;
   std::optional<std::string> get_cursor(const std::string& name) override;
@@ -76,6 +80,9 @@ class RedisQueue : public JobQueue {
 
   // Migrations that were pushed to and not purged (a global set, "bf:migrations").
   static std::vector<std::string> migrations(RedisClient& client);
+
+  // Leases held now, per worker id (the operator page's in-flight copies).
+  std::map<std::string, std::uint64_t> in_flight_by_worker();
 
  private:
   void push_transaction(const std::vector<Job>& jobs, std::size_t begin, std::size_t end,

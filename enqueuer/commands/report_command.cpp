@@ -42,23 +42,9 @@ Error write_error(const std::string& call, const std::string& path) {
 // Streams rows to `out` as they are read from Redis, so memory stays flat
 // however many keys failed. Returns how many rows it wrote.
 std::size_t write_report(std::FILE* out, JobQueue& queue, bool csv, bool failed_only) {
-  std::size_t rows = 0;
-  auto emit = [&](const ReportRow& row) {
-    const std::string line = csv ? csv_line(row) : jsonl_line(row);
+  return stream_report(queue, csv, failed_only, [out](std::string_view line) {
     std::fwrite(line.data(), 1, line.size(), out);
-    ++rows;
-  };
-  const Counts counts = queue.counts();
-  if (csv) std::fputs(csv_header().c_str(), out);
-  queue.for_each_failure([&](const FailureRecord& record) { emit(row_of_failure(record)); });
-  queue.for_each_dead([&](const DeadEntry& entry) {
-    // A poison job's keys each have a failure record already (reported above).
-    if (entry.reason != "poison") emit(row_of_dead(entry));
   });
-  if (!failed_only) {
-    for (const ReportRow& row : summary_rows(counts)) emit(row);
-  }
-  return rows;
 }
 
 // Through a temporary file in the same folder renamed at the end, so FILE is
@@ -86,6 +72,26 @@ std::size_t write_report_file(const std::string& path, JobQueue& queue, bool csv
 }
 
 }  // namespace
+
+std::size_t stream_report(JobQueue& queue, bool csv, bool failed_only,
+                          const std::function<void(std::string_view)>& write) {
+  std::size_t rows = 0;
+  auto emit = [&](const ReportRow& row) {
+    write(csv ? csv_line(row) : jsonl_line(row));
+    ++rows;
+  };
+  const Counts counts = queue.counts();
+  if (csv) write(csv_header());
+  queue.for_each_failure([&](const FailureRecord& record) { emit(row_of_failure(record)); });
+  queue.for_each_dead([&](const DeadEntry& entry) {
+    // A poison job's keys each have a failure record already (reported above).
+    if (entry.reason != "poison") emit(row_of_dead(entry));
+  });
+  if (!failed_only) {
+    for (const ReportRow& row : summary_rows(counts)) emit(row);
+  }
+  return rows;
+}
 
 ReportRow row_of_failure(const FailureRecord& record) {
   ReportRow row;

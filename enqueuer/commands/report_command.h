@@ -1,7 +1,9 @@
 // `blobferry report`: every failed or dead key of a migration, and the success totals, as CSV or JSONL.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -38,6 +40,12 @@ std::string csv_field(std::string_view value);
 const std::string& csv_header();  // with its CRLF
 std::string csv_line(const ReportRow& row);  // with its CRLF
 std::string jsonl_line(const ReportRow& row);  // with its LF
+
+// The whole report, line by line as it is read from Redis (memory stays flat
+// however many keys failed): what `report` writes and the operator page
+// downloads. Returns how many rows it wrote (the CSV header not counted).
+std::size_t stream_report(JobQueue& queue, bool csv, bool failed_only,
+                          const std::function<void(std::string_view)>& write);
 
 class ReportCommand : public Command {
  public:

@@ -100,6 +100,10 @@ std::string workers_text(const StatusView& view) {
 
 std::string state_text(const StatusView& view) {
   const Counts& c = view.counts;
+  if (c.paused) {
+    return "paused: no worker takes its jobs (copies in flight finish); `blobferry resume --migration " +
+           view.migration + "` restarts them";
+  }
   if (migration_done(c)) return "done: every job finished and nothing failed";
   if (c.idle()) {
     return "finished with " + std::to_string(c.failed) + " failed keys and " + std::to_string(c.dead) +
@@ -179,6 +183,14 @@ std::optional<double> eta_seconds(const Counts& counts, const std::optional<Stat
 
 bool migration_done(const Counts& counts) { return counts.idle() && counts.failed == 0 && counts.dead == 0; }
 
+const char* migration_state(const Counts& counts) {
+  // Paused first: a paused migration is one an operator is holding, whatever its queue.
+  if (counts.paused) return "paused";
+  if (counts.queued_total == 0) return "planning";
+  if (!counts.idle()) return "copying";
+  return migration_done(counts) ? "done" : "failed";
+}
+
 Json status_json(const StatusView& view) {
   const Counts& c = view.counts;
   Json by_reason = Json::object();
@@ -201,6 +213,8 @@ Json status_json(const StatusView& view) {
               {"rate_bytes_per_second", rate_bytes},
               {"eta_seconds", nullable(view.eta_seconds)},
               {"workers", view.workers},
+              {"paused", c.paused},
+              {"state", migration_state(c)},
               {"done", migration_done(c)}};
 }
 
@@ -233,12 +247,17 @@ std::string status_summary_line(const StatusView& view) {
     line += " rate " + objects_rate(view.rates->objects_per_second) + "/s " + bytes_rate(view.rates->bytes_per_second);
   }
   if (view.eta_seconds) line += " eta " + human_duration(*view.eta_seconds);
+  if (c.paused) line += " paused";
   return line + " workers " + std::to_string(view.workers.size());
+}
+
+bool migration_exists(RedisQueue& queue) {
+  return queue.counts().queued_total > 0 || queue.get_cursor(kPlanCursor).has_value();
 }
 
 std::unique_ptr<RedisQueue> open_existing_migration(const std::string& redis_url, const std::string& migration) {
   auto queue = open_redis_queue(redis_url, migration);
-  if (queue->counts().queued_total == 0 && !queue->get_cursor(kPlanCursor)) {
+  if (!migration_exists(*queue)) {
     throw config_error("no migration " + migration + " in Redis at " + RedisUrl::parse(redis_url).address() +
                        ": check the name (blobferry enqueue creates it)");
   }

@@ -62,12 +62,18 @@ std::optional<StatusRates> rates_between(const StatusSample& earlier, const Stat
 std::optional<double> eta_seconds(const Counts& counts, const std::optional<StatusRates>& rates);
 // Idle with no failure records and no dead payloads.
 bool migration_done(const Counts& counts);
+// One word for the copy phase: "planning" (no job pushed yet), "paused",
+// "copying", "failed" (idle with failures or dead payloads) or "done".
+const char* migration_state(const Counts& counts);
 nlohmann::json status_json(const StatusView& view);
 // The lines of the human-readable report; with `bar_width` > 0 the first
 // line is a progress bar.
 std::vector<std::string> status_lines(const StatusView& view, std::size_t bar_width);
 // One compact line, for `--watch` into a pipe or a log.
 std::string status_summary_line(const StatusView& view);
+
+// Whether Redis holds anything of the migration: a job ever pushed, or a plan.
+bool migration_exists(RedisQueue& queue);
 
 // Opens the migration's queue and throws a kConfig error when Redis holds
 // nothing of it (no job ever pushed, no plan), so a typo in the name is caught
