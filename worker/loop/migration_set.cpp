@@ -12,8 +12,8 @@
 namespace blobferry {
 
 bool is_active(JobQueue& queue) {
-  // TODO(lead): `&& !queue.paused()` once JobQueue has it (blobferry pause).
-  return !queue.idle();
+  // A paused migration (blobferry pause) is skipped: its fetches would return nothing anyway.
+  return !queue.paused() && !queue.idle();
 }
 
 MigrationSet::MigrationSet(JobQueue& queue, std::string migration) {
