@@ -7,13 +7,14 @@ namespace blobferry {
 
 // Backends without server-side copy never get here: callers ask
 // can_copy_from() first, so reaching these is a programming error.
-std::string Storage::copy_object(const Storage& source, const std::string&, const std::string&) {
+std::string Storage::copy_object(const Storage& source, const std::string&, const std::string&,
+                                 const CopyOptions&) {
   throw Error(ErrorKind::kPermanent, "unsupported",
               "server-side copy from " + source.describe() + " to " + describe() + " is not supported");
 }
 
 std::string Storage::copy_part(const Storage& source, const std::string&, const std::string&,
-                               const std::string&, int, ByteRange) {
+                               const std::string&, int, ByteRange, const CopyOptions&) {
   throw Error(ErrorKind::kPermanent, "unsupported",
               "server-side part copy from " + source.describe() + " to " + describe() + " is not supported");
 }

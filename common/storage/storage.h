@@ -30,6 +30,9 @@ struct ObjectInfo {
   std::string etag;           // unquoted; a single-part object's is its hex MD5, a multipart one's has a '-'
   std::string last_modified;  // as the service reported it; may be empty
   Metadata metadata;          // filled by head() and get(); empty in listings
+  // head() and get() saw SSE-KMS or SSE-C: even a 32-hex ETag is then not the
+  // MD5 of the bytes. Listings cannot tell (false there).
+  bool etag_not_md5 = false;
 };
 
 // Inclusive byte range, as in HTTP's Range header.
@@ -55,6 +58,15 @@ struct ListPage {
 struct PutOptions {
   std::string content_md5;  // base64 MD5 of the body; when set, sent as Content-MD5 so the server verifies it
   Metadata metadata;        // headers to store with the object (see Metadata)
+};
+
+// What a server-side copy may add to the plain request.
+struct CopyOptions {
+  // Unquoted; when set, the copy happens only while the source still has this
+  // ETag, and a changed source throws Error reason "source_changed".
+  std::string source_etag;
+  // copy_object only: replaces the source's headers with these; nullopt keeps them.
+  std::optional<Metadata> metadata;
 };
 
 struct CompletedPart {
@@ -113,10 +125,10 @@ class Storage {
   // Both return the new etag and throw Error.
   virtual bool can_copy_from(const Storage& source) const { return false; }
   virtual std::string copy_object(const Storage& source, const std::string& source_key,
-                                  const std::string& key);
+                                  const std::string& key, const CopyOptions& options = {});
   virtual std::string copy_part(const Storage& source, const std::string& source_key,
                                 const std::string& key, const std::string& upload_id,
-                                int part_number, ByteRange range);
+                                int part_number, ByteRange range, const CopyOptions& options = {});
 };
 
 }  // namespace blobferry
