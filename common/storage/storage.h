@@ -30,6 +30,9 @@ struct ObjectInfo {
   std::string etag;           // unquoted; a single-part object's is its hex MD5, a multipart one's has a '-'
   std::string last_modified;  // as the service reported it; may be empty
   Metadata metadata;          // filled by head() and get(); empty in listings
+  // head() and get() saw SSE-KMS or SSE-C: even a 32-hex ETag is then not the
+  // MD5 of the bytes. Listings cannot tell (false there).
+  bool etag_not_md5 = false;
 };
 
 // Inclusive byte range, as in HTTP's Range header.

@@ -68,6 +68,16 @@ TEST(Judge, MultipartEtagNeedsTheStoredMd5) {
   EXPECT_EQ(judge(43, kBase64, &wrong), Verdict::kChecksumMismatch);
 }
 
+// SSE-KMS and SSE-C give single-part objects 32-hex ETags that are not
+// their MD5: such an object is unverifiable from its HEAD, never "differs".
+TEST(Judge, EncryptedObjectsEtagIsNoMd5) {
+  ObjectInfo encrypted = object(43, "00000000000000000000000000000000");
+  encrypted.etag_not_md5 = true;
+  EXPECT_EQ(judge(43, kBase64, &encrypted, /*headed=*/true), Verdict::kNeedsHead);
+  encrypted.metadata = {{"x-amz-meta-blobferry-md5", kBase64}};
+  EXPECT_EQ(judge(43, kBase64, &encrypted, /*headed=*/true), Verdict::kVerified);
+}
+
 TEST(Judge, UnknownChecksumComparesSizeOnly) {
   const ObjectInfo any = object(7, "whatever");
   EXPECT_EQ(judge(7, "", &any), Verdict::kVerified);

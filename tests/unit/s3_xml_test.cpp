@@ -162,6 +162,55 @@ TEST(S3Xml, CopyObjectAndCopyPartResults) {
             ErrorKind::kTransient);
 }
 
+// RGW 16 answers a successful completion with <ETag></ETag>: not a bad
+// response (a retry would find the upload gone), the caller HEADs instead.
+TEST(S3Xml, CompleteMultipartUploadResultWithEmptyEtagAsRgwSendsIt) {
+  EXPECT_EQ(blobferry::parse_complete_multipart_upload(
+                "<CompleteMultipartUploadResult><Location>rgw-target/k</Location><Bucket>rgw-target</Bucket>"
+                "<Key>k</Key><ETag></ETag></CompleteMultipartUploadResult>"),
+            "");
+  EXPECT_EQ(kind_of_bad_response([] {
+              blobferry::parse_complete_multipart_upload("<CompleteMultipartUploadResult><Key>k</Key>"
+                                                          "</CompleteMultipartUploadResult>");
+            }),
+            ErrorKind::kTransient);
+}
+
+// RGW's CopyObjectResult and CopyPartResult carry the ETag unquoted.
+TEST(S3Xml, UnquotedCopyResultEtagsAsRgwSendsThem) {
+  EXPECT_EQ(blobferry::parse_copy_result("<CopyObjectResult><LastModified>2024-01-01T00:00:00.000Z</LastModified>"
+                                         "<ETag>9b2cf535f27731c974343645a3985328-3</ETag></CopyObjectResult>"),
+            "9b2cf535f27731c974343645a3985328-3");
+  EXPECT_EQ(blobferry::parse_copy_result("<CopyPartResult><ETag>9b2cf535f27731c974343645a3985328</ETag>"
+                                         "</CopyPartResult>"),
+            "9b2cf535f27731c974343645a3985328");
+}
+
+TEST(S3Xml, ListMultipartUploadsPages) {
+  const auto page = blobferry::parse_list_multipart_uploads(R"(<ListMultipartUploadsResult>
+  <Bucket>b</Bucket><KeyMarker></KeyMarker><UploadIdMarker></UploadIdMarker>
+  <NextKeyMarker>my-movie.m2ts</NextKeyMarker><NextUploadIdMarker>YW55IGlkZWEgd2h5</NextUploadIdMarker>
+  <MaxUploads>2</MaxUploads><IsTruncated>true</IsTruncated>
+  <Upload><Key>my-divisor</Key><UploadId>XMgbGlrZSBlbHZpbmcncyBub3QgaGF2aW5n</UploadId></Upload>
+  <Upload><Key>my-movie.m2ts</Key><UploadId>YW55IGlkZWEgd2h5</UploadId></Upload>
+</ListMultipartUploadsResult>)");
+  ASSERT_EQ(page.uploads.size(), 2u);
+  EXPECT_EQ(page.uploads[0].first, "my-divisor");
+  EXPECT_EQ(page.uploads[0].second, "XMgbGlrZSBlbHZpbmcncyBub3QgaGF2aW5n");
+  EXPECT_EQ(page.uploads[1].first, "my-movie.m2ts");
+  EXPECT_EQ(page.next_key_marker, "my-movie.m2ts");
+  EXPECT_EQ(page.next_upload_id_marker, "YW55IGlkZWEgd2h5");
+  const auto last = blobferry::parse_list_multipart_uploads(
+      "<ListMultipartUploadsResult><IsTruncated>false</IsTruncated></ListMultipartUploadsResult>");
+  EXPECT_TRUE(last.uploads.empty());
+  EXPECT_TRUE(last.next_key_marker.empty());
+  EXPECT_EQ(kind_of_bad_response([] {
+              blobferry::parse_list_multipart_uploads(
+                  "<ListMultipartUploadsResult><IsTruncated>true</IsTruncated></ListMultipartUploadsResult>");
+            }),
+            ErrorKind::kTransient);
+}
+
 TEST(S3Xml, CompleteMultipartUploadBodyListsPartsInOrderWithQuotedEtags) {
   const std::vector<CompletedPart> parts = {{2, "\"bbb\""}, {1, "aaa"}, {10, "c<d"}};
   EXPECT_EQ(blobferry::complete_multipart_upload_body(parts),

@@ -73,9 +73,22 @@ std::string etag_md5(const std::string& etag) {
   return hex_md5_to_base64(etag).value_or(std::string{});
 }
 
+// The MD5 an object's ETag proves: none under SSE-KMS or SSE-C, whose
+// 32-hex ETags are not MD5s, nor for a multipart "…-N".
+std::string proven_etag_md5(const ObjectInfo& info) {
+  return info.etag_not_md5 ? std::string{} : etag_md5(info.etag);
+}
+
 // Whether what the target reports proves it holds bytes of this base64 MD5.
 bool proves_md5(const ObjectInfo& info, const std::string& md5) {
-  return !md5.empty() && (etag_md5(info.etag) == md5 || metadata_value(info.metadata, kMd5Metadata) == md5);
+  return !md5.empty() && (proven_etag_md5(info) == md5 || metadata_value(info.metadata, kMd5Metadata) == md5);
+}
+
+Error source_changed(const Storage& source, const std::string& key, const std::string& now,
+                     const std::string& was) {
+  return Error(ErrorKind::kTransient, "source_changed",
+               "source object '" + key + "' on " + source.describe() + " changed during the copy (ETag " + now +
+                   ", was " + was + ")");
 }
 
 // How backends say an upload id is unknown (S3's NoSuchUpload, Disk's).
@@ -151,6 +164,7 @@ auto CopyEngine::with_retries(Run& run, const char* what, Step&& step) const -> 
     try {
       return step();
     } catch (const Error& error) {
+      if (error.reason() == "source_changed") throw;  // the whole copy starts again, not this step
       const int counted = error.kind() == ErrorKind::kIntegrity ? integrity_failures++ : attempt;
       if (!policy.should_retry(error, counted)) throw;
       const auto pause = policy.delay(error, attempt);
@@ -167,6 +181,19 @@ CopyResult CopyEngine::copy(const CopyTask& task) const {
   const CancellationToken::Scope cancellation(task.cancel ? task.cancel : CancellationToken::current());
   refuse_same_object(task);
   check_expected_md5(task);
+  // A source that changed under a copy leaves nothing learnt about it valid:
+  // start again from its HEAD; what was half-written is aborted or replaced.
+  for (int restart = 0;; ++restart) {
+    try {
+      return copy_once(task);
+    } catch (const Error& error) {
+      if (error.reason() != "source_changed" || restart >= options_.source_change_restarts) throw;
+      spdlog::info("copy of '{}' starts again: {}", task.source_key, error.what());
+    }
+  }
+}
+
+CopyResult CopyEngine::copy_once(const CopyTask& task) const {
   Run run{task, task.target.capabilities(), task.expected_size, task.expected_md5, std::nullopt};
   if (!run.size) {
     if (auto copied = copy_unsized(run)) return *copied;
@@ -193,7 +220,7 @@ void CopyEngine::head_source(Run& run) const {
     return *std::move(found);
   });
   if (!run.size) run.size = info.size;
-  if (run.md5.empty()) run.md5 = etag_md5(info.etag);
+  if (run.md5.empty()) run.md5 = proven_etag_md5(info);
   run.source = std::move(info);
 }
 
@@ -250,7 +277,7 @@ std::optional<CopyResult> CopyEngine::copy_unsized(Run& run) const {
     }
     if (!info) throw source_missing(task.source, task.source_key);
     Fetched got{*std::move(info), base64_encode(md5.finish())};
-    const std::string expected = run.md5.empty() ? etag_md5(got.info.etag) : run.md5;
+    const std::string expected = run.md5.empty() ? proven_etag_md5(got.info) : run.md5;
     if (!expected.empty() && got.md5 != expected) {
       throw integrity_error("GET '" + task.source_key + "' on " + task.source.describe() + ": MD5 " + got.md5 +
                             ", expected " + expected);
@@ -259,11 +286,7 @@ std::optional<CopyResult> CopyEngine::copy_unsized(Run& run) const {
   });
   if (!fetched) return std::nullopt;
   run.size = buffer.size();
-  const PutOptions put_options{fetched->md5, target_metadata(fetched->info.metadata, task.content_type, fetched->md5)};
-  with_retries(run, "PUT target", [&] {
-    MemoryByteSource body(buffer);
-    return task.target.put(task.target_key, body, put_options);
-  });
+  put_proven(run, buffer, fetched->info.metadata, fetched->md5);
   return CopyResult{CopyResult::Status::kCopied, buffer.size(), fetched->md5, run.attempts(), false};
 }
 
@@ -276,7 +299,7 @@ bool CopyEngine::server_side_applies(Run& run) const {
   const CopyTask& task = run.task;
   if (!can_copy_server_side(run)) return false;
   // Over CopyObject's limit the copy goes in parts, which need multipart too.
-  if (*run.size > kMaxSingleCopy && run.target_can.chunked_writer == nullptr) return false;
+  if (*run.size > options_.server_side_single_copy_limit && run.target_can.chunked_writer == nullptr) return false;
   if (!run.source) head_source(run);
   // copy_object keeps the source's headers; a different content type from the
   // blob table can only be written by streaming.
@@ -317,7 +340,7 @@ CopyResult CopyEngine::copy_small(Run& run) const {
 
   const Fetched fetched = with_retries(run, "GET source", [&] {
     Fetched got = fetch(run, buffer, std::nullopt, *run.size);
-    const std::string expected = run.md5.empty() ? etag_md5(got.info.etag) : run.md5;
+    const std::string expected = run.md5.empty() ? proven_etag_md5(got.info) : run.md5;
     if (!expected.empty() && got.md5 != expected) {
       throw integrity_error("GET '" + task.source_key + "' on " + task.source.describe() + ": MD5 " +
                             got.md5 + ", expected " + expected);
@@ -329,13 +352,28 @@ CopyResult CopyEngine::copy_small(Run& run) const {
   // for a backend that only reports them there.
   const Metadata& source_metadata =
       fetched.info.metadata.empty() && run.source ? run.source->metadata : fetched.info.metadata;
-  const PutOptions put_options{fetched.md5,
-                               target_metadata(source_metadata, task.content_type, fetched.md5)};
-  with_retries(run, "PUT target", [&] {
-    MemoryByteSource body(buffer);
-    return task.target.put(task.target_key, body, put_options);
-  });
+  put_proven(run, buffer, source_metadata, fetched.md5);
   return CopyResult{CopyResult::Status::kCopied, buffer.size(), fetched.md5, run.attempts(), false};
+}
+
+// One PUT with Content-MD5 and the source's headers only; the MD5 goes into
+// blobferry's metadata only for a target whose answer does not prove it
+// (SSE-KMS, SSE-C, its own ETags), learnt from the first such answer, which
+// is then written again with it.
+std::string CopyEngine::put_proven(Run& run, const std::string& buffer, const Metadata& source_metadata,
+                                   const std::string& md5) const {
+  const CopyTask& task = run.task;
+  bool with_md5 = target_withholds_md5(task.target);
+  for (;;) {
+    const PutOptions put_options{md5, target_metadata(source_metadata, task.content_type, with_md5 ? md5 : "")};
+    std::string etag = with_retries(run, "PUT target", [&] {
+      MemoryByteSource body(buffer);
+      return task.target.put(task.target_key, body, put_options);
+    });
+    if (with_md5 || etag_md5(etag) == md5) return etag;
+    note_target_withholds_md5(task.target);
+    with_md5 = true;
+  }
 }
 
 // A target without multipart (Disk) takes any object as one streamed put();
@@ -419,12 +457,14 @@ CopyEngine::Streamed CopyEngine::stream_once(Run& run, const PutOptions& put_opt
 CopyResult CopyEngine::copy_streamed(Run& run) const {
   const CopyTask& task = run.task;
   if (!run.source) head_source(run);  // the PUT's headers go out before the first byte arrives
-  const PutOptions put_options{run.md5, target_metadata(run.source->metadata, task.content_type, run.md5)};
+  // blobferry's MD5 metadata only where the target's answer cannot prove it.
+  const PutOptions plain_options{run.md5, target_metadata(run.source->metadata, task.content_type, "")};
+  const PutOptions md5_options{run.md5, target_metadata(run.source->metadata, task.content_type, run.md5)};
   const std::uint64_t size = *run.size;
 
   const std::uint64_t copied = with_retries(run, "streamed copy", [&] {
     if (run.md5.empty()) {
-      const Streamed streamed = stream_once(run, put_options, true);
+      const Streamed streamed = stream_once(run, plain_options, true);
       if (streamed.received != size) {
         throw integrity_error("streamed copy of '" + task.source_key + "': " + std::to_string(streamed.received) +
                               " bytes, expected " + std::to_string(size));
@@ -439,7 +479,7 @@ CopyResult CopyEngine::copy_streamed(Run& run) const {
       return streamed.received;
     }
     bool hashed = target_withholds_md5(task.target);
-    Streamed streamed = stream_once(run, put_options, hashed);
+    Streamed streamed = stream_once(run, hashed ? md5_options : plain_options, hashed);
     std::string landed;  // the MD5 proven for what the target stored; empty while nothing proves it
     if (hashed) {
       landed = streamed.md5;
@@ -449,7 +489,7 @@ CopyResult CopyEngine::copy_streamed(Run& run) const {
     if (landed.empty()) {
       note_target_withholds_md5(task.target);
       hashed = true;
-      streamed = stream_once(run, put_options, hashed);
+      streamed = stream_once(run, md5_options, hashed);
       landed = streamed.md5;
     }
     if (streamed.received != size || landed != run.md5) {
@@ -488,9 +528,7 @@ CopyResult CopyEngine::copy_multipart(Run& run) const {
     const Fetched part = with_retries(run, "GET source part", [&] {
       Fetched got = fetch(run, buffer, ByteRange{offset, offset + length - 1}, length);
       if (!got.info.etag.empty() && !run.source->etag.empty() && got.info.etag != run.source->etag) {
-        throw integrity_error("GET '" + task.source_key + "' on " + task.source.describe() +
-                              ": object changed during the copy (ETag " + got.info.etag +
-                              ", was " + run.source->etag + ")");
+        throw source_changed(task.source, task.source_key, got.info.etag, run.source->etag);
       }
       return got;
     });
@@ -514,6 +552,13 @@ CopyResult CopyEngine::copy_multipart(Run& run) const {
                           task.source.describe() + ": MD5 " + md5 + ", expected " + run.md5);
   }
   complete_streamed_upload(run, upload, md5);
+  if (run.md5.empty()) {
+    // The MD5 was learnt only now, after the metadata went out with the
+    // upload's creation: store it, so the "…-N" object stays provable.
+    const std::optional<ObjectInfo> landed =
+        with_retries(run, "HEAD target", [&] { return task.target.head(task.target_key); });
+    if (landed && !proves_md5(*landed, md5)) store_md5_metadata(run, *landed, md5);
+  }
   return CopyResult{CopyResult::Status::kCopied, total, md5, run.attempts(), false};
 }
 
@@ -533,18 +578,32 @@ void CopyEngine::complete_streamed_upload(Run& run, MultipartUpload& upload, con
   }
 }
 
+// No byte passes through here, so what proves the copy is the source's MD5
+// (its single-part ETag, or learnt by hashing it once) and a copy pinned to
+// the source's ETag; a target ETag that cannot show it (a multipart source's
+// "-N", which RGW keeps, or SSE) gets the MD5 stored as blobferry's metadata.
 CopyResult CopyEngine::copy_server_side(Run& run) const {
   const CopyTask& task = run.task;
   const std::uint64_t size = *run.size;
-  if (size <= kMaxSingleCopy) {
+  const std::string proven = proven_etag_md5(*run.source);
+  const std::string md5 = proven.empty() ? learn_source_md5(run) : proven;
+  if (!run.md5.empty() && md5 != run.md5) {
+    throw integrity_error("server-side copy of '" + task.source_key + "' from " + task.source.describe() +
+                          ": source MD5 " + md5 + ", expected " + run.md5);
+  }
+  if (size <= options_.server_side_single_copy_limit) {
+    CopyOptions copy_options{run.source->etag, std::nullopt};
+    // A single-part source keeps its headers exactly; only what cannot be
+    // proven from an ETag carries the MD5 along.
+    if (proven.empty()) copy_options.metadata = target_metadata(run.source->metadata, task.content_type, md5);
     with_retries(run, "copy_object target", [&] {
-      return run.target_can.server_side_copier->copy_object(task.source, task.source_key, task.target_key);
+      return run.target_can.server_side_copier->copy_object(task.source, task.source_key, task.target_key,
+                                                            copy_options);
     });
   } else {
-    copy_parts_server_side(run);
+    copy_parts_server_side(run, md5);
   }
 
-  // No byte passed through here, so the proof is what the target reports.
   const ObjectInfo landed = with_retries(run, "HEAD target", [&] {
     std::optional<ObjectInfo> found = task.target.head(task.target_key);
     if (!found) {
@@ -553,20 +612,46 @@ CopyResult CopyEngine::copy_server_side(Run& run) const {
     }
     return *std::move(found);
   });
-  const std::string landed_md5 = etag_md5(landed.etag);
   if (landed.size != size) {
     throw integrity_error("server-side copy of '" + task.source_key + "' to " +
                           task.target.describe() + ": " + std::to_string(landed.size) +
                           " bytes, expected " + std::to_string(size));
   }
-  if (!landed_md5.empty() && !run.md5.empty() && landed_md5 != run.md5) {
-    throw integrity_error("server-side copy of '" + task.source_key + "' to " +
-                          task.target.describe() + ": MD5 " + landed_md5 + ", expected " + run.md5);
+  if (!proves_md5(landed, md5)) {
+    const std::string landed_md5 = proven_etag_md5(landed);
+    if (!landed_md5.empty()) {
+      throw integrity_error("server-side copy of '" + task.source_key + "' to " +
+                            task.target.describe() + ": MD5 " + landed_md5 + ", expected " + md5);
+    }
+    store_md5_metadata(run, landed, md5);
   }
-  return CopyResult{CopyResult::Status::kCopied, size, landed_md5, run.attempts(), true};
+  return CopyResult{CopyResult::Status::kCopied, size, md5, run.attempts(), true};
 }
 
-void CopyEngine::copy_parts_server_side(Run& run) const {
+// One GET of the whole source, hashed and dropped, pinned to the ETag its
+// HEAD gave: the price of proving a copy whose bytes never pass here.
+std::string CopyEngine::learn_source_md5(Run& run) const {
+  const CopyTask& task = run.task;
+  return with_retries(run, "GET source (hash)", [&] {
+    Digest md5 = Digest::md5();
+    std::uint64_t received = 0;
+    const std::optional<ObjectInfo> info = task.source.get(task.source_key, [&](std::string_view chunk) {
+      received += chunk.size();
+      md5.update(chunk);
+    });
+    if (!info) throw source_missing(task.source, task.source_key);
+    if (info->etag != run.source->etag) {
+      throw source_changed(task.source, task.source_key, info->etag, run.source->etag);
+    }
+    if (received != *run.size) {
+      throw integrity_error("GET '" + task.source_key + "' on " + task.source.describe() + ": " +
+                            std::to_string(received) + " bytes, expected " + std::to_string(*run.size));
+    }
+    return base64_encode(md5.finish());
+  });
+}
+
+void CopyEngine::copy_parts_server_side(Run& run, const std::string& md5) const {
   const CopyTask& task = run.task;
   ChunkedWriter& writer = *run.target_can.chunked_writer;  // server_side_applies() asked for it
   ServerSideCopier& copier = *run.target_can.server_side_copier;
@@ -574,22 +659,54 @@ void CopyEngine::copy_parts_server_side(Run& run) const {
   const std::uint64_t part_size =
       std::clamp(std::max(options_.server_side_part_size, ceil_div(size, kMaxParts)),
                  options_.part_size, kMaxSingleCopy);
-  // No MD5 metadata: nothing here can prove the bytes match it.
-  const PutOptions create_options{"", target_metadata(run.source->metadata, task.content_type, "")};
+  // The result is a "…-N" object: only the metadata can prove its MD5.
+  const PutOptions create_options{"", target_metadata(run.source->metadata, task.content_type, md5)};
   std::string upload_id = with_retries(run, "create_multipart target", [&] {
     return writer.create_multipart(task.target_key, create_options);
   });
   MultipartUpload upload(writer, task.target.describe(), task.target_key, std::move(upload_id),
                          options_.retry_policy);
+  const CopyOptions pinned{run.source->etag, std::nullopt};
   int number = 1;
   for (std::uint64_t offset = 0; offset < size; offset += part_size, ++number) {
     const ByteRange range{offset, std::min(offset + part_size, size) - 1};
     std::string etag = with_retries(run, "copy_part target", [&] {
-      return copier.copy_part(task.source, task.source_key, task.target_key, upload.upload_id(), number, range);
+      return copier.copy_part(task.source, task.source_key, task.target_key, upload.upload_id(), number, range,
+                              pinned);
     });
     upload.add_part(number, std::move(etag));
   }
+  confirm_source_unchanged(run);
   with_retries(run, "complete_multipart target", [&] { return upload.complete(); });
+}
+
+// Servers that ignore x-amz-copy-source-if-match on UploadPartCopy (RGW 16)
+// would mix parts of two versions: the ETag after the last part, unchanged,
+// shows that every part came from the version the copy started with.
+void CopyEngine::confirm_source_unchanged(Run& run) const {
+  const CopyTask& task = run.task;
+  const std::optional<ObjectInfo> now =
+      with_retries(run, "HEAD source", [&] { return task.source.head(task.source_key); });
+  if (!now) throw source_missing(task.source, task.source_key);
+  if (now->etag != run.source->etag) throw source_changed(task.source, task.source_key, now->etag, run.source->etag);
+}
+
+// Adds the MD5 to an object already on the target by copying it onto itself
+// with its headers replaced, pinned to its ETag so nothing written meanwhile
+// (the app's mirror) is overwritten. Beyond a single copy's size, it stays
+// proven by this copy only.
+void CopyEngine::store_md5_metadata(Run& run, const ObjectInfo& landed, const std::string& md5) const {
+  const CopyTask& task = run.task;
+  ServerSideCopier* copier = run.target_can.server_side_copier;
+  if (landed.size > kMaxSingleCopy || copier == nullptr || !copier->can_copy_from(task.target)) {
+    spdlog::warn("'{}' on {} was copied and verified, but its MD5 cannot be stored with it: validate needs --deep",
+                 task.target_key, task.target.describe());
+    return;
+  }
+  const CopyOptions replace{landed.etag, target_metadata(landed.metadata, "", md5)};
+  with_retries(run, "copy_object target (MD5 metadata)", [&] {
+    return copier->copy_object(task.target, task.target_key, task.target_key, replace);
+  });
 }
 
 }  // namespace blobferry

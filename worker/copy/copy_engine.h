@@ -53,8 +53,14 @@ struct CopyEngineOptions {
   // copy_object/copy_part when the target has a ServerSideCopier that can
   // read the source itself.
   bool server_side_copy = true;
-  // Bytes per copy_part range when a server-side copy exceeds 5 GiB.
+  // Bytes per copy_part range when a server-side copy exceeds the limit below.
   std::uint64_t server_side_part_size = 512 * kMiB;
+  // Larger objects are copied server-side part by part (UploadPartCopy); S3's
+  // CopyObject limit. Tests lower it rather than copy 5 GiB.
+  std::uint64_t server_side_single_copy_limit = 5ULL * 1024 * kMiB;
+  // Fresh starts of a copy whose source changed under it (reason
+  // "source_changed"), before that failure goes to the job's own retries.
+  int source_change_restarts = 2;
   // Objects above the threshold whose MD5 is known up front (blob table or
   // single-part ETag) stream GET -> PUT through a pipe of stream_buffer bytes
   // as one PUT with Content-MD5: no part round trips, memory per copy is the
@@ -101,8 +107,14 @@ class CopyEngine {
   bool streams(const Run& run) const;
   CopyResult copy_streamed(Run& run) const;
   void complete_streamed_upload(Run& run, MultipartUpload& upload, const std::string& md5) const;
+  CopyResult copy_once(const CopyTask& task) const;
   CopyResult copy_server_side(Run& run) const;
-  void copy_parts_server_side(Run& run) const;
+  std::string learn_source_md5(Run& run) const;
+  void copy_parts_server_side(Run& run, const std::string& md5) const;
+  void confirm_source_unchanged(Run& run) const;
+  void store_md5_metadata(Run& run, const ObjectInfo& landed, const std::string& md5) const;
+  std::string put_proven(Run& run, const std::string& buffer, const Metadata& source_metadata,
+                         const std::string& md5) const;
   Fetched fetch(Run& run, std::string& buffer, std::optional<ByteRange> range,
                 std::uint64_t expected_bytes) const;
 

@@ -525,6 +525,13 @@ bool has_encryption_header(const std::vector<std::pair<std::string, std::string>
   });
 }
 
+// SSE-KMS (aws:kms, aws:kms:dsse) and SSE-C objects have ETags that are not
+// their MD5; SSE-S3's (AES256) on AWS still are.
+bool etag_hides_md5(const std::string& name, const std::string& value) {
+  return (name == "x-amz-server-side-encryption" && value.starts_with("aws:kms")) ||
+         name == "x-amz-server-side-encryption-customer-algorithm";
+}
+
 ObjectInfo object_info_from(const std::string& key, const std::vector<std::pair<std::string, std::string>>& headers) {
   ObjectInfo info;
   info.key = key;
@@ -536,6 +543,7 @@ ObjectInfo object_info_from(const std::string& key, const std::vector<std::pair<
     else if (name == "content-range") content_range = value;
     else if (name == "content-length") content_length = value;
     if (is_preserved_header(name)) info.metadata.emplace_back(name, value);
+    if (etag_hides_md5(name, value)) info.etag_not_md5 = true;
   }
   info.size = object_size(content_range, content_length);
   return info;
@@ -678,6 +686,9 @@ std::string S3Storage::put(const std::string& key, ByteSource& body, const PutOp
   request.body = &body;
   request.payload_hash = std::string(SigV4Signer::kUnsignedPayload);
   request.operation = operation_name("PUT", key);
+  // Always base64 of 16 bytes (the copy engine refuses any other checksum as
+  // "invalid_checksum" before sending): RGW answers a Content-MD5 that is not
+  // base64 with 403 AccessDenied, which would read as a credentials problem.
   if (!options.content_md5.empty()) request.headers.emplace_back("Content-MD5", options.content_md5);
   add_upload_headers(request, options);
   const Response response = perform(request);
@@ -750,7 +761,40 @@ std::string S3Storage::complete_multipart(const std::string& key, const std::str
   request.operation = operation_name("CompleteMultipartUpload", key);
   const Response response = perform(request);
   if (!is_success(response.status) || parse_s3_error(response.body)) throw_failure(response, request.operation);
-  return parse_document(response.body, request.operation, parse_complete_multipart_upload);
+  std::string etag = parse_document(response.body, request.operation, parse_complete_multipart_upload);
+  return etag.empty() ? etag_after_empty_completion(key, request.operation) : etag;
+}
+
+// RGW 16 completes with <ETag></ETag>; the object is there, and its HEAD
+// gives the real "…-N".
+std::string S3Storage::etag_after_empty_completion(const std::string& key, const std::string& operation) {
+  const std::optional<ObjectInfo> landed = head(key);
+  if (!landed || landed->etag.empty()) {
+    throw Error(ErrorKind::kTransient, "bad_response",
+                operation + ": completed without an ETag, and HEAD found " + (landed ? "none either" : "no object"));
+  }
+  return landed->etag;
+}
+
+std::vector<S3Storage::OpenUpload> S3Storage::list_multipart_uploads(const std::string& prefix) {
+  std::vector<OpenUpload> open;
+  MultipartUploadsPage page;
+  do {
+    Request request;
+    request.method = "GET";
+    request.query = {{"uploads", ""}};
+    if (!prefix.empty()) request.query.emplace_back("prefix", prefix);
+    if (!page.next_key_marker.empty()) {
+      request.query.emplace_back("key-marker", page.next_key_marker);
+      request.query.emplace_back("upload-id-marker", page.next_upload_id_marker);
+    }
+    request.operation = make_operation_text("ListMultipartUploads", "prefix '" + prefix + "'", describe());
+    const Response response = perform(request);
+    if (!is_success(response.status)) throw_failure(response, request.operation);
+    page = parse_document(response.body, request.operation, parse_list_multipart_uploads);
+    for (auto& [key, upload_id] : page.uploads) open.push_back({std::move(key), std::move(upload_id)});
+  } while (!page.next_key_marker.empty());
+  return open;
 }
 
 void S3Storage::abort_multipart(const std::string& key, const std::string& upload_id) {
@@ -788,21 +832,27 @@ std::string S3Storage::copy_source(const S3Storage& source, const std::string& s
   return "/" + uri_encode(source.service_.bucket) + "/" + uri_encode_path(source_key);
 }
 
-std::string S3Storage::copy_object(const Storage& source, const std::string& source_key, const std::string& key) {
+std::string S3Storage::copy_object(const Storage& source, const std::string& source_key, const std::string& key,
+                                   const CopyOptions& options) {
   const S3Storage& peer = copy_peer(source);
   Request request;
   request.method = "PUT";
   request.key = key;
-  request.headers = {{"x-amz-copy-source", copy_source(peer, source_key)}, {"x-amz-metadata-directive", "COPY"}};
-  if (service_.public_acl) request.headers.emplace_back("x-amz-acl", "public-read");
+  request.headers = {{"x-amz-copy-source", copy_source(peer, source_key)},
+                     {"x-amz-metadata-directive", options.metadata ? "REPLACE" : "COPY"}};
+  if (options.metadata) add_upload_headers(request, PutOptions{"", *options.metadata});
+  add_copy_condition(request, options);
+  if (service_.public_acl && !options.metadata) request.headers.emplace_back("x-amz-acl", "public-read");
   request.operation = operation_name("CopyObject " + source_key + " from " + peer.describe() + " to", key);
   const Response response = perform(request);
+  if (response.status == 412) throw source_changed(request.operation, options);
   if (!is_success(response.status) || parse_s3_error(response.body)) throw_failure(response, request.operation);
   return parse_document(response.body, request.operation, parse_copy_result);
 }
 
 std::string S3Storage::copy_part(const Storage& source, const std::string& source_key, const std::string& key,
-                                 const std::string& upload_id, int part_number, ByteRange range) {
+                                 const std::string& upload_id, int part_number, ByteRange range,
+                                 const CopyOptions& options) {
   const S3Storage& peer = copy_peer(source);
   Request request;
   request.method = "PUT";
@@ -814,9 +864,25 @@ std::string S3Storage::copy_part(const Storage& source, const std::string& sourc
   request.operation = operation_name("UploadPartCopy " + std::to_string(part_number) + " of " + source_key +
                                          " from " + peer.describe() + " to",
                                      key);
+  add_copy_condition(request, options);
   const Response response = perform(request);
+  if (response.status == 412) throw source_changed(request.operation, options);
   if (!is_success(response.status) || parse_s3_error(response.body)) throw_failure(response, request.operation);
   return parse_document(response.body, request.operation, parse_copy_result);
+}
+
+// The standard header, and RGW 16's own: RGW ignores the first (answers 200
+// whatever the source's ETag), AWS and the others ignore the second.
+void S3Storage::add_copy_condition(Request& request, const CopyOptions& options) const {
+  if (options.source_etag.empty()) return;
+  const std::string quoted = "\"" + options.source_etag + "\"";
+  request.headers.emplace_back("x-amz-copy-source-if-match", quoted);
+  request.headers.emplace_back("x-amz-copy-if-match", quoted);
+}
+
+Error S3Storage::source_changed(const std::string& operation, const CopyOptions& options) const {
+  return Error(ErrorKind::kTransient, "source_changed",
+               operation + ": HTTP 412, the source no longer has ETag " + options.source_etag);
 }
 
 }  // namespace blobferry

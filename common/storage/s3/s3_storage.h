@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "common/base/error.h"
 #include "common/storage/chunked_writer.h"
 #include "common/storage/s3/curl_handles.h"
 #include "common/storage/service_config.h"
@@ -52,10 +53,23 @@ class S3Storage final : public Storage, public ChunkedWriter, public ServerSideC
   // Same endpoint, region and credentials: then one request can read the
   // source and write here, and the bytes never leave the service.
   bool can_copy_from(const Storage& source) const override;
+  // With options.source_etag both send x-amz-copy-source-if-match and RGW's
+  // own x-amz-copy-if-match (RGW 16 ignores the standard header; others
+  // ignore the unknown one); a 412 throws reason "source_changed". RGW also
+  // ignores both on UploadPartCopy: callers HEAD the source after the parts.
   std::string copy_object(const Storage& source, const std::string& source_key,
-                          const std::string& key) override;
+                          const std::string& key, const CopyOptions& options = {}) override;
   std::string copy_part(const Storage& source, const std::string& source_key, const std::string& key,
-                        const std::string& upload_id, int part_number, ByteRange range) override;
+                        const std::string& upload_id, int part_number, ByteRange range,
+                        const CopyOptions& options = {}) override;
+
+  // Open multipart uploads whose key starts with prefix (ListMultipartUploads,
+  // every page): what an abort must leave none of. Throws Error.
+  struct OpenUpload {
+    std::string key;
+    std::string upload_id;
+  };
+  std::vector<OpenUpload> list_multipart_uploads(const std::string& prefix);
 
   // The URL an object is addressed at (path-style or virtual-hosted), for
   // logs and tests; no credentials in it.
@@ -74,6 +88,9 @@ class S3Storage final : public Storage, public ChunkedWriter, public ServerSideC
   void add_upload_headers(Request& request, const PutOptions& options) const;
   std::string copy_source(const S3Storage& source, const std::string& source_key) const;
   const S3Storage& copy_peer(const Storage& source) const;
+  void add_copy_condition(Request& request, const CopyOptions& options) const;
+  Error source_changed(const std::string& operation, const CopyOptions& options) const;
+  std::string etag_after_empty_completion(const std::string& key, const std::string& operation);
 
   CurlEasyPtr acquire_handle();
   void release_handle(CurlEasyPtr handle);

@@ -111,9 +111,25 @@ std::string parse_initiate_multipart_upload(std::string_view xml) {
 std::string parse_complete_multipart_upload(std::string_view xml) {
   pugi::xml_document document;
   const pugi::xml_node root = parse_root(document, xml, "CompleteMultipartUploadResult");
-  std::string etag = unquote_etag(child_text(root, "ETag"));
-  if (etag.empty()) throw_bad_response("CompleteMultipartUploadResult without ETag");
-  return etag;
+  if (!root.child("ETag")) throw_bad_response("CompleteMultipartUploadResult without ETag");
+  return unquote_etag(child_text(root, "ETag"));
+}
+
+MultipartUploadsPage parse_list_multipart_uploads(std::string_view xml) {
+  pugi::xml_document document;
+  const pugi::xml_node root = parse_root(document, xml, "ListMultipartUploadsResult");
+  MultipartUploadsPage page;
+  for (pugi::xml_node upload : root.children("Upload")) {
+    page.uploads.emplace_back(child_text(upload, "Key"), child_text(upload, "UploadId"));
+  }
+  if (child_text(root, "IsTruncated") == "true") {
+    page.next_key_marker = child_text(root, "NextKeyMarker");
+    page.next_upload_id_marker = child_text(root, "NextUploadIdMarker");
+    if (page.next_key_marker.empty()) {
+      throw_bad_response("ListMultipartUploads page is truncated but has no NextKeyMarker");
+    }
+  }
+  return page;
 }
 
 std::string parse_copy_result(std::string_view xml) {

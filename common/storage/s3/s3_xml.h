@@ -6,6 +6,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "common/base/error.h"
@@ -34,8 +35,18 @@ ListPage parse_list_objects_v2(std::string_view xml);
 // InitiateMultipartUploadResult -> UploadId.
 std::string parse_initiate_multipart_upload(std::string_view xml);
 
-// CompleteMultipartUploadResult -> ETag, unquoted.
+// CompleteMultipartUploadResult -> ETag, unquoted; empty when the element is
+// there but empty, as RGW 16 answers (the caller then asks HEAD). A document
+// without <ETag> at all is still a bad response.
 std::string parse_complete_multipart_upload(std::string_view xml);
+
+// One ListMultipartUploads page (ListMultipartUploadsResult).
+struct MultipartUploadsPage {
+  std::vector<std::pair<std::string, std::string>> uploads;  // key, upload id
+  std::string next_key_marker;  // with next_upload_id_marker: where the next page starts; empty on the last
+  std::string next_upload_id_marker;
+};
+MultipartUploadsPage parse_list_multipart_uploads(std::string_view xml);
 
 // CopyObjectResult or CopyPartResult -> ETag, unquoted.
 std::string parse_copy_result(std::string_view xml);
