@@ -168,7 +168,16 @@ CopyResult CopyEngine::copy(const CopyTask& task) const {
   // Without a size neither the skip test nor the choice of path can be made.
   if (!run.size) head_source(run);
   if (auto skipped = skip_if_present(run)) return *skipped;
-  if (server_side_applies(run)) return copy_server_side(run);
+  if (server_side_applies(run)) {
+    try {
+      return copy_server_side(run);
+    } catch (const Error& error) {
+      // The service refused the copy itself (Spaces between clusters, a
+      // server without CopyObject): the bytes can still be streamed.
+      if (error.reason() != kServerSideCopyRefused) throw;
+      spdlog::info("'{}': {}; streaming instead", task.source_key, error.what());
+    }
+  }
   if (*run.size <= threshold()) return copy_small(run);
   if (streams(run)) return copy_streamed(run);
   return copy_multipart(run);
