@@ -790,7 +790,22 @@ std::optional<ObjectInfo> S3Storage::head(const std::string& key) {
   request.method = "HEAD";
   request.key = key;
   request.operation = operation_name("HEAD", key);
-  const Response response = perform(request);
+  Response response = perform(request);
+  if (response.status == 400) {
+    // A HEAD's error has no body to say which 400 it is; a one-byte GET's
+    // does, and perform() renews an expired session token on it. Only then
+    // is the HEAD worth asking again.
+    const ByteSink discard = [](std::string_view) {};
+    Request probe;
+    probe.method = "GET";
+    probe.key = key;
+    probe.headers = {{"Range", "bytes=0-0"}};
+    probe.sink = &discard;
+    probe.operation = request.operation;
+    const Response answer = perform(probe);
+    if (answer.status == 400) throw_failure(answer, request.operation);
+    response = perform(request);
+  }
   // HEAD has no body, so a 404 cannot tell a missing key from a missing
   // bucket; check() is what reports the latter.
   if (response.status == 404) return std::nullopt;
