@@ -20,7 +20,9 @@
 #include "tests/support/temp_dir.h"
 #include "tests/support/test_services.h"
 #include "tests/support/test_stack.h"
+#include "common/queue/memory_queue.h"
 #include "worker/copy/copy_engine.h"
+#include "worker/loop/worker_loop.h"
 
 namespace blobferry::testing {
 namespace {
@@ -223,6 +225,48 @@ TEST_F(S3ProviderQuirksTest, ExpiredTokenReReadsStorageYmlOnceThenFailsNamingThe
   EXPECT_EQ(expired.load(), before + 1) << "one refused request, then the renewed token";
   EXPECT_TRUE(storage.head("token.txt"));
   EXPECT_EQ(expired.load(), before + 1);
+}
+
+// 4c. A worker whose credentials expired for good stops taking jobs; they wait, none fails.
+TEST_F(S3ProviderQuirksTest, ExpiredCredentialsStopTheWorkerAndTheJobsWait) {
+  proxy([](const InjectionRequest& request) -> std::optional<InjectedAnswer> {
+    if (header_of(request, "x-amz-security-token") != "old-token") return std::nullopt;
+    return InjectedAnswer{400, "Content-Type: application/xml\r\n", error_body("ExpiredToken")};
+  });
+  TempDir folder("quirks-worker");
+  const std::string path = folder.file("storage.yml");
+  std::ofstream(path) << "expiring:\n  service: S3\n  bucket: source\n  endpoint: " << proxy_->endpoint()
+                      << "\n  force_path_style: true\n  access_key_id: S3RVER\n  secret_access_key: S3RVER\n"
+                      << "  session_token: old-token\ntarget:\n  service: S3\n  bucket: target\n  endpoint: "
+                      << stack_->env("S3_TARGET_ENDPOINT")
+                      << "\n  force_path_style: true\n  access_key_id: S3RVER\n  secret_access_key: S3RVER\n";
+  ServiceRegistry services(StorageConfig::load(path));
+  MemoryQueue queue("expiry");
+  std::vector<Job> jobs;
+  for (const char* key : {"a.txt", "b.txt", "c.txt"}) {
+    Job job;
+    job.migration = "expiry";
+    job.source = "expiring";
+    job.target = "target";
+    job.objects.push_back(JobObject{});
+    job.objects.back().key = key;
+    jobs.push_back(job);
+  }
+  queue.push(jobs);
+  CopyEngine engine;
+  WorkerOptions options;
+  options.migration = "expiry";
+  options.worker_id = "quirks-test";
+  options.concurrency = 2;
+  options.exit_when_empty = true;
+  options.drain = 2s;
+  const WorkerSummary summary = WorkerLoop(queue, services, engine, nullptr, options).run();
+
+  EXPECT_NE(summary.config_error.find("session token expired"), std::string::npos) << summary.config_error;
+  EXPECT_EQ(summary.failed, 0u);
+  const Counts counts = queue.counts();
+  EXPECT_EQ(counts.failed, 0u);
+  EXPECT_EQ(counts.queued, 3u) << "every job back in the queue, waiting for renewed credentials";
 }
 
 // 4c. Redirects name where the bucket is.
