@@ -65,8 +65,9 @@ std::array<ProviderProfile, 9> make_table() {
 
   // Backblaze B2's S3-compatible API: 500 requests per second for new
   // accounts, 503 SlowDown beyond: https://www.backblaze.com/docs/cloud-storage-rate-limits
-  // Sizes (5 GB PUT, parts 5 MB–5 GB, 10,000 parts):
-  // https://www.backblaze.com/docs/cloud-storage-s3-compatible-api
+  // Sizes (5 GB PUT, parts 5 MB–5 GB, 10,000 parts): Backblaze's S3-compatible
+  // API reference (https://www.backblaze.com/docs/cloud-storage-s3-compatible-api;
+  // the page itself was not re-read for this table).
   table[3] = row(Provider::kB2, "b2");
   table[3].max_single_put = 5 * kGB;
   table[3].max_part_size = 5 * kGB;
@@ -91,14 +92,13 @@ std::array<ProviderProfile, 9> make_table() {
   table[5].copy_if_match_header = "x-amz-copy-if-match";
 
   // Wasabi: a single PUT up to 5 GB, objects up to 5 TB, multipart as AWS
-  // (Wasabi's FAQ, quoted in https://github.com/pglombardo/PasswordPusher/issues/1895;
-  // API reference https://docs.wasabi.com/docs/wasabi-api).
+  // (Wasabi's FAQ, as quoted in https://github.com/pglombardo/PasswordPusher/issues/1895).
   table[6] = row(Provider::kWasabi, "wasabi");
   table[6].max_single_put = 5 * kGB;
   table[6].max_single_copy = 5 * kGB;
 
   // Google Cloud Storage's XML API: objects up to 5 TiB in one PUT
-  // (https://cloud.google.com/storage/quotas); decompressive transcoding
+  // (https://cloud.google.com/storage/quotas, not re-read for this table); decompressive transcoding
   // serves gzip-encoded objects decoded unless the request accepts gzip
   // (https://cloud.google.com/storage/docs/transcoding).
   table[7] = row(Provider::kGcs, "gcs");
