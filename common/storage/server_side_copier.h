@@ -3,6 +3,7 @@
 
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "common/storage/storage.h"
 
@@ -16,6 +17,11 @@ struct CopyOptions {
   // copy_object only: replaces the source's headers with these; nullopt keeps them.
   std::optional<Metadata> metadata;
 };
+
+// The reason of the Error copy_object and copy_part throw when the service
+// refuses a server-side copy itself (across buckets, clusters or regions,
+// not implemented): the caller streams the object instead of failing it.
+inline constexpr std::string_view kServerSideCopyRefused = "copy_refused";
 
 // Implemented by backends whose protocol can copy inside the service (S3's
 // CopyObject and UploadPartCopy); callers ask Storage::capabilities(), then

@@ -27,11 +27,13 @@ struct ServiceConfig {
   std::string access_key_id;
   std::string secret_access_key;
   std::string session_token;
+  std::string provider;  // `provider:` as written (aws, r2, …); empty: inferred from the endpoint
   bool force_path_style = false;
   bool public_acl = false;     // `public: true`: uploads get x-amz-acl: public-read
   bool verify_tls = true;      // `ssl_verify_peer: false` turns it off
   std::string ca_bundle;       // `ssl_ca_bundle:` PEM file for private CAs
   Metadata upload_headers;     // `upload:` options as headers (cache_control -> cache-control)
+  std::vector<std::string> warnings;  // accepted but ignored settings (an unknown `upload:` key), one line each
   int http_open_timeout = 10;  // seconds to connect (the AWS SDK option of that name)
   int http_read_timeout = 60;  // seconds without a byte before a transfer counts as stalled
 

@@ -10,7 +10,16 @@ Storage& ServiceRegistry::get(const std::string& name) {
   std::lock_guard lock(mutex_);
   auto found = open_.find(name);
   if (found != open_.end()) return *found->second;
-  auto storage = open_storage(config_.service(name));
+  // An expired session token is renewed by reading storage.yml (and the
+  // environment) again, as a restarted worker would.
+  ServiceReloader reload = [origin = config_.origin(), name]() -> std::optional<ServiceConfig> {
+    try {
+      return StorageConfig::load(origin).service(name);
+    } catch (const Error&) {
+      return std::nullopt;
+    }
+  };
+  auto storage = open_storage(config_.service(name), std::move(reload));
   Storage& ref = *storage;
   open_.emplace(name, std::move(storage));
   return ref;

@@ -30,9 +30,15 @@ struct ObjectInfo {
   std::string etag;           // unquoted; a single-part object's is its hex MD5, a multipart one's has a '-'
   std::string last_modified;  // as the service reported it; may be empty
   Metadata metadata;          // filled by head() and get(); empty in listings
-  // head() and get() saw SSE-KMS or SSE-C: even a 32-hex ETag is then not the
-  // MD5 of the bytes. Listings cannot tell (false there).
-  bool etag_not_md5 = false;
+  // Whether an MD5-shaped etag (32 hex digits) is the MD5 of the bytes. S3
+  // clears it for encrypted objects (SSE-KMS, DSSE-KMS, SSE-C, MinIO's SSE-S3:
+  // from x-amz-server-side-encryption[-customer-algorithm] on HEAD and GET),
+  // for providers whose ETags are not MD5s (provider_profile.h), and for
+  // etags of any other shape. From a listing, which shows no encryption, it
+  // only says the provider's plain ETags are MD5s. Other backends leave it
+  // true: their single-part etags are MD5s, so callers still check the shape
+  // (a multipart "…-N" etag is never an MD5).
+  bool etag_is_md5 = true;
 };
 
 // Inclusive byte range, as in HTTP's Range header.

@@ -6,11 +6,13 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <set>
 #include <sstream>
 
 #include <yaml-cpp/yaml.h>
 
 #include "common/base/error.h"
+#include "common/storage/s3/provider_profile.h"
 
 namespace blobferry {
 namespace {
@@ -135,8 +137,11 @@ ServiceKind kind_of(const std::string& service_type) {
   return ServiceKind::kUnsupported;  // GCS, AzureStorage and anything newer
 }
 
-// Rails' `upload:` options, as the headers S3 stores with each object.
-Metadata upload_headers(const FieldReader& reader) {
+// Rails' `upload:` options (what ActiveStorage passes to every put_object and
+// multipart upload), as the headers S3 takes them in. Keys Rails accepts but
+// that are no header blobferry sets are accepted; an unknown key is a warning,
+// since a newer aws-sdk option must not stop a migration.
+Metadata upload_headers(const FieldReader& reader, std::vector<std::string>& warnings) {
   Metadata headers;
   const YAML::Node* upload = reader.find("upload");
   if (upload == nullptr || upload->IsNull()) return headers;
@@ -146,7 +151,19 @@ Metadata upload_headers(const FieldReader& reader) {
       {"content_disposition", "content-disposition"},
       {"content_encoding", "content-encoding"},
       {"content_language", "content-language"},
+      {"expires", "expires"},
+      {"acl", "x-amz-acl"},
+      {"storage_class", "x-amz-storage-class"},
+      {"server_side_encryption", "x-amz-server-side-encryption"},
+      {"ssekms_key_id", "x-amz-server-side-encryption-aws-kms-key-id"},
+      {"ssekms_encryption_context", "x-amz-server-side-encryption-context"},
+      {"bucket_key_enabled", "x-amz-server-side-encryption-bucket-key-enabled"},
+      {"tagging", "x-amz-tagging"},
   };
+  // Accepted and not headers: content_type is each blob's own, the rest tune
+  // the SDK's transfer (blobferry picks its own part sizes).
+  static const std::set<std::string> kIgnored = {"content_type", "multipart_threshold", "part_size",
+                                                 "thread_count", "checksum_algorithm", "content_md5"};
   for (const auto& option : *upload) {
     const std::string name = key_text(option.first);
     if (name == "metadata") {
@@ -159,8 +176,9 @@ Metadata upload_headers(const FieldReader& reader) {
     } else if (auto header = kHeaderOf.find(name); header != kHeaderOf.end()) {
       if (!option.second.IsScalar()) throw reader.problem("`upload." + name + "` must be a single value");
       headers.emplace_back(header->second, option.second.Scalar());
+    } else if (!kIgnored.count(name)) {
+      warnings.push_back(reader.problem("`upload." + name + "` is not an option blobferry knows; ignored").what());
     }
-    // content_type is the blob's own; other SDK options are not headers blobferry sets.
   }
   return headers;
 }
@@ -197,11 +215,17 @@ void read_s3(ServiceConfig& service, const FieldReader& reader, const EnvLookup&
     throw reader.problem("`access_key_id` is set but `secret_access_key` is empty (is its environment variable exported?)");
   }
 
+  // Checked here so an unknown provider is one line at the first use of the service.
+  service.provider = reader.text("provider");
+  if (!service.provider.empty() && !parse_provider(service.provider)) {
+    throw reader.problem("unknown `provider: " + service.provider + "`; use one of " + known_providers() +
+                         ", or leave it out to infer it from the endpoint");
+  }
   service.force_path_style = reader.flag("force_path_style", false);
   service.public_acl = reader.flag("public", false);
   service.verify_tls = reader.flag("ssl_verify_peer", true);
   service.ca_bundle = reader.text("ssl_ca_bundle");
-  service.upload_headers = upload_headers(reader);
+  service.upload_headers = upload_headers(reader, service.warnings);
   service.http_open_timeout = reader.seconds("http_open_timeout", service.http_open_timeout);
   service.http_read_timeout = reader.seconds("http_read_timeout", service.http_read_timeout);
 }

@@ -32,15 +32,39 @@ void warn_if_unverified(const ServiceConfig& service) {
                service.name, service.endpoint.empty() ? std::string("AWS") : service.endpoint);
 }
 
+// Settings read but ignored (an unknown `upload:` key) are said once per
+// service and process, so a typo does not pass unseen.
+void warn_ignored_settings(const ServiceConfig& service) {
+  if (service.warnings.empty()) return;
+  static std::mutex mutex;
+  static std::set<std::string> warned;
+  std::lock_guard lock(mutex);
+  if (!warned.insert(service.name).second) return;
+  for (const std::string& warning : service.warnings) spdlog::warn("{}", warning);
+}
+
+std::unique_ptr<Storage> open_s3(const ServiceConfig& service, ServiceReloader reload) {
+  auto storage = std::make_unique<S3Storage>(service);
+  if (reload) {
+    storage->set_credential_reloader([reload = std::move(reload)]() -> std::optional<AwsCredentials> {
+      const std::optional<ServiceConfig> fresh = reload();
+      if (!fresh) return std::nullopt;
+      return AwsCredentials{fresh->access_key_id, fresh->secret_access_key, fresh->session_token};
+    });
+  }
+  return storage;
+}
+
 }  // namespace
 
-std::unique_ptr<Storage> open_storage(const ServiceConfig& service) {
+std::unique_ptr<Storage> open_storage(const ServiceConfig& service, ServiceReloader reload) {
   switch (service.kind) {
     case ServiceKind::kDisk:
       return std::make_unique<DiskStorage>(service);
     case ServiceKind::kS3:
       warn_if_unverified(service);
-      return std::make_unique<S3Storage>(service);
+      warn_ignored_settings(service);
+      return open_s3(service, std::move(reload));
     case ServiceKind::kMirror:
       // A Mirror is the app's dual write; blobferry copies between its members.
       throw config_error("service " + service.name + " is a Mirror (primary " +

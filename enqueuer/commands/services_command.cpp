@@ -8,6 +8,7 @@
 
 #include "common/base/error.h"
 #include "common/db/pg_connection.h"
+#include "common/storage/s3/provider_profile.h"
 #include "common/storage/storage_config.h"
 #include "common/storage/storage_factory.h"
 #include "enqueuer/sources/blobs/blob_table.h"
@@ -81,6 +82,25 @@ void print_blob_counts(const std::string& database_url) {
   }
 }
 
+// Which provider row each S3 service follows, so a wrong inference (an R2
+// behind a custom domain) is seen before it matters.
+void print_provider_profiles(const StorageConfig& config) {
+  bool header = false;
+  for (const std::string& name : config.names()) {
+    try {
+      const ServiceConfig& service = config.service(name);
+      if (service.kind != ServiceKind::kS3) continue;
+      const ProviderProfile& profile = profile_for(service.name, service.provider, service.endpoint);
+      if (!header) std::printf("\nprovider profiles (set `provider:` to override):\n");
+      header = true;
+      std::printf("  %-16s %s%s\n", name.c_str(), describe_profile(profile).c_str(),
+                  service.provider.empty() ? " [inferred]" : "");
+    } catch (const Error&) {
+      // The table above already reports a broken entry.
+    }
+  }
+}
+
 }  // namespace
 
 void ServicesCommand::define(CLI::App& sub) {
@@ -106,6 +126,7 @@ int ServicesCommand::run(const GlobalOptions& global) {
     std::printf("  %-16s %-12s %-50s %-34s %s\n", name.c_str(), type.c_str(), location.c_str(),
                 credentials.c_str(), check.c_str());
   }
+  print_provider_profiles(config);
   if (!global.database_url.empty()) print_blob_counts(global.database_url);
   return all_reachable ? 0 : 1;
 }

@@ -58,7 +58,7 @@ Verdict judge(std::uint64_t expected_size, const std::string& expected_md5, cons
   if (!headed) return Verdict::kNeedsHead;
   // Headed and nothing stored: a single-part ETag that differs is a different
   // object; any other ETag (multipart, or SSE-KMS/SSE-C's) proves nothing either way.
-  const bool single_part = !found->etag_not_md5 && etag.size() == 32 && hex_decode(etag).has_value();
+  const bool single_part = found->etag_is_md5 && etag.size() == 32 && hex_decode(etag).has_value();
   return single_part ? Verdict::kChecksumMismatch : Verdict::kNeedsHead;
 }
 

@@ -157,3 +157,27 @@ TEST_F(ServicesCli, GlobalOptionsMayFollowTheSubcommand) {
   const CliResult bad = cli_->run({"services", "--log-format", "xml"});
   EXPECT_EQ(bad.exit_code, 2) << bad.all();
 }
+
+TEST_F(ServicesCli, PrintsTheProviderProfileOfEachS3Service) {
+  const CliResult r = services_with(
+      "r2:\n  service: S3\n  bucket: b\n  endpoint: https://abc.r2.cloudflarestorage.com\n"
+      "  access_key_id: AKID\n  secret_access_key: " + std::string(kSecret) + "\n"
+      "spaces:\n  service: S3\n  bucket: b\n  endpoint: https://files.example.com\n  provider: spaces\n"
+      "  access_key_id: AKID\n  secret_access_key: " + std::string(kSecret) + "\n"
+      "odd:\n  service: S3\n  bucket: b\n  provider: azure\n",
+      {"--no-check"});
+  EXPECT_NE(r.out.find("provider profiles"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("r2 (single PUT"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("[inferred]"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("spaces (single PUT"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("1500 req/s per IP address"), std::string::npos) << r.out;
+  EXPECT_EQ(r.all().find(kSecret), std::string::npos) << r.all();
+}
+
+TEST_F(ServicesCli, UnknownProviderIsAOneLineErrorListingTheKnownOnes) {
+  const std::string path = write_config(
+      "odd:\n  service: S3\n  bucket: b\n  provider: azure\n  access_key_id: AKID\n  secret_access_key: " +
+      std::string(kSecret) + "\ntarget:\n  service: Disk\n  root: " + scratch_->path() + "/t\n");
+  const CliResult r = cli_->run({"migrate", "--storage-config", path, "--from", "odd", "--to", "target", "--dry-run"});
+  expect_one_line_error(r, "unknown `provider: azure`; use one of aws, r2, spaces, b2, minio, ceph, wasabi, gcs, other");
+}

@@ -281,7 +281,7 @@ const char* to_string(Fault fault) {
 struct FaultProxy::Counters {
   std::atomic<std::uint64_t> connections{0}, requests{0}, forwarded{0}, server_errors{0},
       slow_downs{0}, resets{0}, truncations{0}, flipped_response_bytes{0}, flipped_request_bytes{0},
-      stalls{0}, bad_digests{0}, upstream_errors{0};
+      stalls{0}, bad_digests{0}, upstream_errors{0}, injected{0};
 };
 
 struct FaultProxy::Client {
@@ -449,6 +449,7 @@ FaultProxyStats FaultProxy::stats() const {
   stats.stalls = c.stalls;
   stats.bad_digests = c.bad_digests;
   stats.upstream_errors = c.upstream_errors;
+  stats.injected = c.injected;
   return stats;
 }
 
@@ -585,10 +586,35 @@ void FaultProxy::set_slow_down(FaultRule rule) {
 }
 
 bool FaultProxy::answer(int fd, Request& request) {
-  Fault fault = choose_fault(request.method, !request.body.empty());
+  Headers lowercase_headers;
+  for (const auto& [name, value] : request.head.headers) lowercase_headers.emplace_back(lowercase(name), value);
+  std::optional<InjectedAnswer> injected;
+  if (options_.inject) {
+    injected = options_.inject(InjectionRequest{request.method, request.target, lowercase_headers, request.body});
+  }
+  Fault fault = injected ? Fault::kNone : choose_fault(request.method, !request.body.empty());
   if (options_.record_requests) {
     std::lock_guard lock(rng_mutex_);
-    records_.push_back({std::chrono::steady_clock::now(), request.method, request.target, fault});
+    records_.push_back({std::chrono::steady_clock::now(), request.method, request.target, fault, lowercase_headers});
+  }
+  if (injected) {
+    counters_->injected++;
+    if (injected->forward_first) {
+      Response ignored;
+      if (!forward(request, ignored)) counters_->upstream_errors++;
+    }
+    if (injected->reset) {
+      close_with_reset(fd);
+      return false;
+    }
+    const bool head = request.method == "HEAD";
+    std::string out = "HTTP/1.1 " + std::to_string(injected->status) + " Injected\r\n";
+    out += "Content-Length: " + std::to_string(head ? 0 : injected->body.size()) + "\r\n";
+    out += injected->headers;
+    if (!request.keep_alive) out += "Connection: close\r\n";
+    out += "\r\n";
+    if (!head) out += injected->body;
+    return send_all(fd, out) && request.keep_alive;
   }
   switch (fault) {
     case Fault::kServerError:

@@ -4,9 +4,11 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <list>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <random>
 #include <set>
 #include <string>
@@ -35,6 +37,25 @@ struct FaultRule {
   std::vector<std::string> methods;  // e.g. {"PUT"}; empty means every method
 };
 
+// A request as a test's injection hook sees it (header names lowercase).
+struct InjectionRequest {
+  const std::string& method;
+  const std::string& target;  // path and query as sent
+  const std::vector<std::pair<std::string, std::string>>& headers;
+  const std::string& body;
+};
+
+// What a test answers instead of upstream: a provider's quirk the s3rver
+// behind the proxy does not have (a redirect, a skewed clock, a lost answer).
+struct InjectedAnswer {
+  int status = 500;
+  std::string headers;  // extra header lines, each ending "\r\n"
+  std::string body;     // sent as is (not for HEAD)
+  bool forward_first = false;  // pass the request upstream first: it takes effect, its answer is replaced
+  bool reset = false;          // then close with a reset instead of answering
+};
+using Injection = std::function<std::optional<InjectedAnswer>(const InjectionRequest&)>;
+
 struct FaultProxyOptions {
   std::string upstream;  // "http://127.0.0.1:Q"
   FaultRule server_error;
@@ -51,6 +72,9 @@ struct FaultProxyOptions {
   bool check_content_md5 = true;
   int retry_after_seconds = 1;   // the Retry-After of a 503 SlowDown
   bool record_requests = false;  // keep a RequestRecord per request (requests())
+  // Asked for every request before any fault; nullopt passes it on. Called
+  // on the connection's thread, so it must be thread-safe.
+  Injection inject;
 };
 
 // One request as the proxy met it, for tests that look at timing per key.
@@ -59,6 +83,7 @@ struct RequestRecord {
   std::string method;
   std::string target;  // path and query as sent
   Fault fault = Fault::kNone;
+  std::vector<std::pair<std::string, std::string>> headers;  // names lowercase, as received
 };
 
 struct FaultProxyStats {
@@ -74,6 +99,7 @@ struct FaultProxyStats {
   std::uint64_t stalls = 0;
   std::uint64_t bad_digests = 0;      // requests refused for a Content-MD5 mismatch
   std::uint64_t upstream_errors = 0;  // 502s: upstream unreachable or its answer unreadable
+  std::uint64_t injected = 0;         // requests answered by options.inject
   std::uint64_t faults() const {
     return server_errors + slow_downs + resets + truncations + flipped_response_bytes +
            flipped_request_bytes + stalls;

@@ -72,7 +72,7 @@ TEST(Judge, MultipartEtagNeedsTheStoredMd5) {
 // their MD5: such an object is unverifiable from its HEAD, never "differs".
 TEST(Judge, EncryptedObjectsEtagIsNoMd5) {
   ObjectInfo encrypted = object(43, "00000000000000000000000000000000");
-  encrypted.etag_not_md5 = true;
+  encrypted.etag_is_md5 = false;
   EXPECT_EQ(judge(43, kBase64, &encrypted, /*headed=*/true), Verdict::kNeedsHead);
   encrypted.metadata = {{"x-amz-meta-blobferry-md5", kBase64}};
   EXPECT_EQ(judge(43, kBase64, &encrypted, /*headed=*/true), Verdict::kVerified);

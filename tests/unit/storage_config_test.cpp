@@ -169,6 +169,7 @@ TEST(StorageConfig, AwsS3) {
   EXPECT_EQ(amazon.http_read_timeout, 120);
   EXPECT_EQ(amazon.upload_headers, (Metadata{{"cache-control", "private, max-age=86400"},
                                              {"content-disposition", "inline"},
+                                             {"x-amz-server-side-encryption", "AES256"},
                                              {"x-amz-meta-owner", "media-team"},
                                              {"x-amz-meta-app", "acme"}}));
 }

@@ -76,7 +76,7 @@ std::string etag_md5(const std::string& etag) {
 // The MD5 an object's ETag proves: none under SSE-KMS or SSE-C, whose
 // 32-hex ETags are not MD5s, nor for a multipart "…-N".
 std::string proven_etag_md5(const ObjectInfo& info) {
-  return info.etag_not_md5 ? std::string{} : etag_md5(info.etag);
+  return info.etag_is_md5 ? etag_md5(info.etag) : std::string{};
 }
 
 // Whether what the target reports proves it holds bytes of this base64 MD5.
@@ -201,7 +201,16 @@ CopyResult CopyEngine::copy_once(const CopyTask& task) const {
   // Without a size neither the skip test nor the choice of path can be made.
   if (!run.size) head_source(run);
   if (auto skipped = skip_if_present(run)) return *skipped;
-  if (server_side_applies(run)) return copy_server_side(run);
+  if (server_side_applies(run)) {
+    try {
+      return copy_server_side(run);
+    } catch (const Error& error) {
+      // The service refused the copy itself (Spaces between clusters, a
+      // server without CopyObject): the bytes can still be streamed.
+      if (error.reason() != kServerSideCopyRefused) throw;
+      spdlog::info("'{}': {}; streaming instead", task.source_key, error.what());
+    }
+  }
   if (*run.size <= threshold()) return copy_small(run);
   if (streams(run)) return copy_streamed(run);
   return copy_multipart(run);

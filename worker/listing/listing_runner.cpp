@@ -48,7 +48,10 @@ std::unordered_map<std::string, Listed> list_target_range(Storage& target, const
       if (info.key > last) return found;
       found.emplace(info.key, Listed{info.size, info.etag});
     }
-    if (page.next_continuation_token.empty() || page.objects.empty()) return found;
+    // A page may hold only common prefixes (a target with many folders):
+    // the listing goes on past it until a key or a prefix passes `last`.
+    if (!page.common_prefixes.empty() && page.common_prefixes.back() > last) return found;
+    if (page.next_continuation_token.empty()) return found;
     request.continuation_token = page.next_continuation_token;
   }
 }

@@ -11,6 +11,7 @@
 #include "common/base/digest.h"
 #include "common/base/encoding.h"
 #include "common/base/error.h"
+#include "common/storage/s3/http_date.h"
 #include "common/storage/s3/s3_xml.h"
 #include "common/storage/s3/uri_encoding.h"
 
@@ -26,7 +27,8 @@ constexpr long kTransferBufferSize = 256 * 1024;
 // The headers an object keeps across a copy (see Metadata in storage.h).
 bool is_preserved_header(const std::string& name) {
   return name == "content-type" || name == "content-disposition" || name == "content-encoding" ||
-         name == "cache-control" || name == "content-language" || name.starts_with("x-amz-meta-");
+         name == "cache-control" || name == "content-language" || name == "expires" ||
+         name.starts_with("x-amz-meta-");
 }
 
 std::string lowercase(std::string_view text) {
@@ -152,6 +154,7 @@ struct S3Storage::Request {
   const ByteSink* sink = nullptr;  // a 2xx body goes here; otherwise it is kept in Response::body
   bool expect_partial_content = false;
   std::string operation;  // "PUT a.jpg on s3 bucket …", for messages
+  std::uint64_t signed_generation = 0;  // which credentials signed it (see refresh_credentials)
 };
 
 struct S3Storage::Response {
@@ -373,8 +376,9 @@ bool is_hex_md5(std::string_view etag) {
 S3Storage::S3Storage(const ServiceConfig& service, Clock clock)
     : service_(service),
       clock_(clock ? std::move(clock) : Clock([] { return std::chrono::system_clock::now(); })),
-      signer_(AwsCredentials{service.access_key_id, service.secret_access_key, service.session_token},
-              service.region.empty() ? "us-east-1" : service.region, "s3") {
+      profile_(&profile_for(service.name, service.provider, service.endpoint)),
+      credentials_{service.access_key_id, service.secret_access_key, service.session_token},
+      signer_(credentials_, service.region.empty() ? "us-east-1" : service.region, "s3") {
   if (service_.region.empty()) service_.region = "us-east-1";
   if (service_.bucket.empty()) throw config_error("service " + service_.name + " has no `bucket:`");
   EndpointParts endpoint = parse_endpoint(service_);
@@ -435,7 +439,7 @@ void S3Storage::release_handle(CurlEasyPtr handle) {
   if (idle_handles_.size() < kMaxIdleHandles) idle_handles_.push_back(std::move(handle));
 }
 
-S3Storage::Response S3Storage::perform(Request& request) {
+S3Storage::Response S3Storage::perform_once(Request& request) {
   CancellationToken::throw_if_current_cancelled(request.operation);
   RequestToSign to_sign{.method = request.method,
                         .path = request_path(request.key),
@@ -446,9 +450,18 @@ S3Storage::Response S3Storage::perform(Request& request) {
     require_safe_header(name, value, request.operation);
     to_sign.headers.emplace_back(name, value);
   }
-  signer_.sign_s3_request(to_sign, clock_());
+  {
+    std::lock_guard lock(signer_mutex_);
+    signer_.sign_s3_request(to_sign, clock_() + clock_offset());
+    request.signed_generation = credential_generation_;
+  }
 
-  const CurlSlistPtr header_list = curl_header_list(to_sign.headers);
+  CurlSlistPtr header_list = curl_header_list(to_sign.headers);
+  // R2 and GCS hand a Content-Encoding: gzip object over decoded to a request
+  // that does not ask otherwise, and the decoded bytes fail their MD5. So
+  // every request asks for the stored bytes, and CURLOPT_ACCEPT_ENCODING is
+  // never set (libcurl would decode them itself).
+  append_curl_header(header_list, "Accept-Encoding: identity");
 
   std::string url = scheme_ + "://" + request_host() + uri_encode_path(to_sign.path);
   if (const std::string query = SigV4Signer::canonical_query_string(request.query); !query.empty()) {
@@ -491,13 +504,146 @@ S3Storage::Response S3Storage::perform(Request& request) {
   return response;
 }
 
+namespace {
+
+bool rewind_body(ByteSource* body) { return body == nullptr || body->rewind(); }
+
+bool is_expired_token(const std::string& code) {
+  return code == "ExpiredToken" || code == "TokenRefreshRequired";
+}
+
+// For settling an ambiguous write: a HEAD that fails proves nothing either
+// way, and the write's own error is the one to report.
+std::optional<ObjectInfo> head_or_nothing(Storage& storage, const std::string& key) {
+  try {
+    return storage.head(key);
+  } catch (const Error&) {
+    return std::nullopt;
+  }
+}
+
+// Upload options that are stored with the object as metadata (and so are
+// replaced, not kept, by a copy that sets them) rather than per-request
+// settings such as encryption or storage class.
+bool is_metadata_header(const std::string& name) {
+  return name == "cache-control" || name == "content-disposition" || name == "content-encoding" ||
+         name == "content-language" || name == "expires" || name.starts_with("x-amz-meta-");
+}
+
+// A refusal of the copy itself, which streaming the bytes can get around:
+// not implemented, refused between these buckets (Spaces across clusters),
+// or a policy that lets this key read and write but not copy.
+bool is_copy_refusal(long status, const std::string& code) {
+  return status == 501 || code == "NotImplemented" || (status == 400 && code == "InvalidRequest") ||
+         (status == 403 && code == "AccessDenied");
+}
+
+}  // namespace
+
+void S3Storage::set_credential_reloader(CredentialReloader reload) {
+  std::lock_guard lock(signer_mutex_);
+  reload_credentials_ = std::move(reload);
+}
+
+bool S3Storage::refresh_credentials(std::uint64_t signed_generation) {
+  CredentialReloader reload;
+  {
+    std::lock_guard lock(signer_mutex_);
+    // Another thread met the expiry first and refreshed: just sign again.
+    if (credential_generation_ != signed_generation) return true;
+    reload = reload_credentials_;
+  }
+  if (!reload) return false;
+  const std::optional<AwsCredentials> fresh = reload();
+  if (!fresh || fresh->access_key_id.empty()) return false;
+  std::lock_guard lock(signer_mutex_);
+  const bool same = fresh->access_key_id == credentials_.access_key_id &&
+                    fresh->secret_access_key == credentials_.secret_access_key &&
+                    fresh->session_token == credentials_.session_token;
+  if (same) return credential_generation_ != signed_generation;
+  credentials_ = *fresh;
+  ++credential_generation_;
+  signer_ = SigV4Signer(credentials_, service_.region, "s3");
+  return true;
+}
+
+S3Storage::Response S3Storage::perform(Request& request) {
+  Response response = perform_once(request);
+  if (response.status < 400 || request.method == "HEAD") return response;
+  const auto document = parse_s3_error(response.body);
+  const std::string code = document ? document->code : "";
+  if (code == "RequestTimeTooSkewed") {
+    // The server signs nothing with its Date, but it is the clock the
+    // signature is checked against; 15 minutes of tolerance make a second's
+    // resolution enough.
+    const auto server_time = parse_http_date(response.header("date"));
+    if (!server_time || !rewind_body(request.body)) return response;
+    const auto offset = std::chrono::duration_cast<std::chrono::milliseconds>(*server_time - clock_());
+    clock_offset_ms_.store(offset.count());
+    return perform_once(request);
+  }
+  if (is_expired_token(code)) {
+    const std::string why = "HTTP " + std::to_string(response.status) + " " + code;
+    if (refresh_credentials(request.signed_generation) && rewind_body(request.body)) {
+      response = perform_once(request);
+      const auto again = parse_s3_error(response.body);
+      if (response.status < 400 || !again || !is_expired_token(again->code)) return response;
+    }
+    throw Error(ErrorKind::kConfig, "config",
+                "service " + service_.name + ": session token expired (" + why +
+                    ") and storage.yml and the environment hold no newer one: renew session_token "
+                    "(or AWS_SESSION_TOKEN) and restart",
+                static_cast<int>(response.status));
+  }
+  return response;
+}
+
+std::optional<std::string> S3Storage::landed_multipart(const std::string& key,
+                                                       const std::vector<CompletedPart>& parts) {
+  // S3's multipart ETag: MD5 of the parts' binary MD5s, then "-" and their count.
+  std::string digests;
+  for (const CompletedPart& part : parts) {
+    const std::string etag = unquote_etag(part.etag);
+    const auto binary = is_hex_md5(etag) ? hex_decode(etag) : std::nullopt;
+    if (!binary) return std::nullopt;  // an encrypted part's ETag proves nothing
+    digests += *binary;
+  }
+  const std::string expected = hex_encode(md5_of(digests)) + "-" + std::to_string(parts.size());
+  const std::optional<ObjectInfo> there = head_or_nothing(*this, key);
+  if (!there || lowercase(there->etag) != expected) return std::nullopt;
+  return there->etag;
+}
+
+std::optional<std::string> S3Storage::landed_put(const std::string& key, const std::string& content_md5) {
+  const auto expected = content_md5.empty() ? std::nullopt : base64_md5_to_hex(content_md5);
+  if (!expected) return std::nullopt;
+  const std::optional<ObjectInfo> there = head_or_nothing(*this, key);
+  if (!there || !there->etag_is_md5 || lowercase(there->etag) != *expected) return std::nullopt;
+  return there->etag;
+}
+
+std::optional<std::string> S3Storage::landed_copy(const S3Storage& source, const std::string& source_key,
+                                                  const std::string& key) {
+  const std::optional<ObjectInfo> there = head_or_nothing(*this, key);
+  if (!there) return std::nullopt;
+  const std::optional<ObjectInfo> original = head_or_nothing(const_cast<S3Storage&>(source), source_key);
+  // Only a single-part MD5 carries over a copy unchanged; anything else is copied again.
+  if (!original || !original->etag_is_md5 || !is_hex_md5(original->etag) || original->size != there->size ||
+      lowercase(original->etag) != lowercase(there->etag)) {
+    return std::nullopt;
+  }
+  return there->etag;
+}
+
 void S3Storage::throw_failure(const Response& response, const std::string& operation) const {
   S3Failure failure;
   failure.http_status = static_cast<int>(response.status);
   failure.retry_after = response.header("retry-after");
+  failure.bucket_region = response.header("x-amz-bucket-region");
   if (auto document = parse_s3_error(response.body)) {
     failure.code = std::move(document->code);
     failure.message = std::move(document->message);
+    failure.endpoint = std::move(document->endpoint);
   }
   // S3 can answer 200 and still fail (CompleteMultipartUpload, CopyObject):
   // the error document decides, and such late failures are worth a retry.
@@ -525,14 +671,25 @@ bool has_encryption_header(const std::vector<std::pair<std::string, std::string>
   });
 }
 
-// SSE-KMS (aws:kms, aws:kms:dsse) and SSE-C objects have ETags that are not
-// their MD5; SSE-S3's (AES256) on AWS still are.
-bool etag_hides_md5(const std::string& name, const std::string& value) {
-  return (name == "x-amz-server-side-encryption" && value.starts_with("aws:kms")) ||
-         name == "x-amz-server-side-encryption-customer-algorithm";
+// Whether a HEAD or GET's ETag is the MD5 of the bytes: only an MD5-shaped
+// one, on a provider whose plain ETags are MD5s, of an object that is not
+// encrypted with a key S3 mixes into the ETag (KMS, DSSE, a customer key).
+bool etag_is_md5(const std::string& etag, const std::vector<std::pair<std::string, std::string>>& headers,
+                 const ProviderProfile& profile) {
+  if (!is_hex_md5(etag) || !profile.single_part_etag_is_md5) return false;
+  for (const auto& [name, value] : headers) {
+    if (name == "x-amz-server-side-encryption-customer-algorithm") return false;
+    if (name == "x-amz-server-side-encryption") {
+      const std::string how = lowercase(value);
+      if (how.starts_with("aws:kms")) return false;  // aws:kms and aws:kms:dsse
+      if (how == "aes256" && !profile.sse_s3_etag_is_md5) return false;
+    }
+  }
+  return true;
 }
 
-ObjectInfo object_info_from(const std::string& key, const std::vector<std::pair<std::string, std::string>>& headers) {
+ObjectInfo object_info_from(const std::string& key, const std::vector<std::pair<std::string, std::string>>& headers,
+                            const ProviderProfile& profile) {
   ObjectInfo info;
   info.key = key;
   std::string content_range;
@@ -543,9 +700,9 @@ ObjectInfo object_info_from(const std::string& key, const std::vector<std::pair<
     else if (name == "content-range") content_range = value;
     else if (name == "content-length") content_length = value;
     if (is_preserved_header(name)) info.metadata.emplace_back(name, value);
-    if (etag_hides_md5(name, value)) info.etag_not_md5 = true;
   }
   info.size = object_size(content_range, content_length);
+  info.etag_is_md5 = etag_is_md5(info.etag, headers, profile);
   return info;
 }
 
@@ -559,8 +716,11 @@ void S3Storage::add_upload_headers(Request& request, const PutOptions& options) 
                                          [&](const auto& header) { return lowercase(header.first) == lower; });
     if (!already_set) request.headers.emplace_back(lower, value);
   }
-  // R2 and Spaces reject ACL headers they do not support, so none by default.
-  if (service_.public_acl) request.headers.emplace_back("x-amz-acl", "public-read");
+  // R2 and Spaces reject ACL headers they do not support, so none by default;
+  // an `upload: acl:` of its own wins over `public: true`.
+  const bool acl_set = std::any_of(request.headers.begin(), request.headers.end(),
+                                   [](const auto& header) { return header.first == "x-amz-acl"; });
+  if (service_.public_acl && !acl_set) request.headers.emplace_back("x-amz-acl", "public-read");
 }
 
 namespace {
@@ -650,12 +810,35 @@ std::optional<ObjectInfo> S3Storage::head(const std::string& key) {
   request.method = "HEAD";
   request.key = key;
   request.operation = operation_name("HEAD", key);
-  const Response response = perform(request);
+  Response response = perform(request);
+  if (response.status == 400) {
+    // A HEAD's error has no body to say which 400 it is; a one-byte GET's
+    // does, and perform() renews an expired session token on it. Only then
+    // is the HEAD worth asking again.
+    const ByteSink discard = [](std::string_view) {};
+    Request probe;
+    probe.method = "GET";
+    probe.key = key;
+    probe.headers = {{"Range", "bytes=0-0"}};
+    probe.sink = &discard;
+    probe.operation = request.operation;
+    const Response answer = perform(probe);
+    if (answer.status == 400) throw_failure(answer, request.operation);
+    response = perform(request);
+  }
   // HEAD has no body, so a 404 cannot tell a missing key from a missing
   // bucket; check() is what reports the latter.
   if (response.status == 404) return std::nullopt;
+  if (response.status == 403) {
+    // Without s3:ListBucket S3 answers 403, not 404, for a key that is not
+    // there; this one object is what failed, not the service.
+    throw Error(ErrorKind::kPermanent, "not_found",
+                request.operation + ": missing or not readable (HTTP 403; a bucket that does not grant "
+                                    "s3:ListBucket answers 403 for a missing key)",
+                403);
+  }
   if (!is_success(response.status)) throw_failure(response, request.operation);
-  return object_info_from(key, response.headers);
+  return object_info_from(key, response.headers, *profile_);
 }
 
 std::optional<ObjectInfo> S3Storage::get(const std::string& key, const ByteSink& sink,
@@ -676,7 +859,7 @@ std::optional<ObjectInfo> S3Storage::get(const std::string& key, const ByteSink&
     if (!document || document->code != "NoSuchBucket") return std::nullopt;
   }
   if (!is_success(response.status)) throw_failure(response, request.operation);
-  return object_info_from(key, response.headers);
+  return object_info_from(key, response.headers, *profile_);
 }
 
 std::string S3Storage::put(const std::string& key, ByteSource& body, const PutOptions& options) {
@@ -691,7 +874,18 @@ std::string S3Storage::put(const std::string& key, ByteSource& body, const PutOp
   // base64 with 403 AccessDenied, which would read as a credentials problem.
   if (!options.content_md5.empty()) request.headers.emplace_back("Content-MD5", options.content_md5);
   add_upload_headers(request, options);
-  const Response response = perform(request);
+  Response response;
+  try {
+    response = perform(request);
+  } catch (const Error& error) {
+    // The connection died after the body went out: the object may be there.
+    if (!error.retryable() || error.kind() == ErrorKind::kIntegrity) throw;
+    if (auto etag = landed_put(key, options.content_md5)) return *etag;
+    throw;
+  }
+  if (response.status >= 500) {
+    if (auto etag = landed_put(key, options.content_md5)) return *etag;
+  }
   if (!is_success(response.status)) throw_failure(response, request.operation);
   const std::string etag = unquote_etag(response.header("etag"));
   verify_stored_md5(etag, options.content_md5, has_encryption_header(response.headers), request.operation);
@@ -715,7 +909,11 @@ ListPage S3Storage::list(const ListRequest& list_request) {
   request.operation = make_operation_text("LIST", "prefix '" + list_request.prefix + "'", describe());
   const Response response = perform(request);
   if (!is_success(response.status)) throw_failure(response, request.operation);
-  return parse_document(response.body, request.operation, parse_list_objects_v2);
+  ListPage page = parse_document(response.body, request.operation, parse_list_objects_v2);
+  for (ObjectInfo& object : page.objects) {
+    object.etag_is_md5 = is_hex_md5(object.etag) && profile_->single_part_etag_is_md5;
+  }
+  return page;
 }
 
 std::string S3Storage::create_multipart(const std::string& key, const PutOptions& options) {
@@ -759,21 +957,34 @@ std::string S3Storage::complete_multipart(const std::string& key, const std::str
   request.body = &body;
   request.payload_hash = hex_encode(sha256_of(xml));
   request.operation = operation_name("CompleteMultipartUpload", key);
-  const Response response = perform(request);
-  if (!is_success(response.status) || parse_s3_error(response.body)) throw_failure(response, request.operation);
-  std::string etag = parse_document(response.body, request.operation, parse_complete_multipart_upload);
-  return etag.empty() ? etag_after_empty_completion(key, request.operation) : etag;
-}
-
-// RGW 16 completes with <ETag></ETag>; the object is there, and its HEAD
-// gives the real "…-N".
-std::string S3Storage::etag_after_empty_completion(const std::string& key, const std::string& operation) {
-  const std::optional<ObjectInfo> landed = head(key);
-  if (!landed || landed->etag.empty()) {
-    throw Error(ErrorKind::kTransient, "bad_response",
-                operation + ": completed without an ETag, and HEAD found " + (landed ? "none either" : "no object"));
+  Response response;
+  try {
+    response = perform(request);
+  } catch (const Error& error) {
+    // The answer was lost; the upload may have completed all the same.
+    if (!error.retryable()) throw;
+    if (auto etag = landed_multipart(key, parts)) return *etag;
+    throw;
   }
-  return landed->etag;
+  const auto document = parse_s3_error(response.body);
+  // A 5xx (or an <Error> in a 200) may come after the object was assembled,
+  // and a retried Complete whose first answer was lost finds NoSuchUpload:
+  // what the key holds settles both.
+  const bool ambiguous = response.status >= 500 || (is_success(response.status) && document) ||
+                         (response.status == 404 && document && document->code == "NoSuchUpload");
+  if (ambiguous) {
+    if (auto etag = landed_multipart(key, parts)) return *etag;
+  }
+  if (!is_success(response.status) || document) throw_failure(response, request.operation);
+  const std::string etag = parse_document(response.body, request.operation, parse_complete_multipart_upload);
+  // Ceph RGW 16 answers an empty <ETag>, and a profile may not trust the
+  // answer's: the object's own HEAD is the truth.
+  if (!etag.empty() && profile_->complete_etag_trusted) return etag;
+  const std::optional<ObjectInfo> there = head(key);
+  if (there && !there->etag.empty()) return there->etag;
+  if (!etag.empty()) return etag;
+  throw Error(ErrorKind::kTransient, "bad_response",
+              request.operation + ": completed without an ETag, and HEAD found " + (there ? "none either" : "no object"));
 }
 
 std::vector<S3Storage::OpenUpload> S3Storage::list_multipart_uploads(const std::string& prefix) {
@@ -816,7 +1027,8 @@ bool S3Storage::can_copy_from(const Storage& source) const {
          peer->base_path_ == base_path_ && peer->service_.region == service_.region &&
          peer->service_.access_key_id == service_.access_key_id &&
          peer->service_.secret_access_key == service_.secret_access_key &&
-         peer->service_.session_token == service_.session_token;
+         peer->service_.session_token == service_.session_token &&
+         (peer->service_.bucket == service_.bucket || profile_->server_side_copy_across_buckets);
 }
 
 const S3Storage& S3Storage::copy_peer(const Storage& source) const {
@@ -838,16 +1050,76 @@ std::string S3Storage::copy_object(const Storage& source, const std::string& sou
   Request request;
   request.method = "PUT";
   request.key = key;
-  request.headers = {{"x-amz-copy-source", copy_source(peer, source_key)},
-                     {"x-amz-metadata-directive", options.metadata ? "REPLACE" : "COPY"}};
-  if (options.metadata) add_upload_headers(request, PutOptions{"", *options.metadata});
+  request.headers = {{"x-amz-copy-source", copy_source(peer, source_key)}};
+  // The `upload:` options apply to copies too. Encryption, storage class,
+  // ACL and tags are settings of the request; the headers stored with the
+  // object need REPLACE, which drops the source's, so those are the caller's
+  // (options.metadata) or read from the source, sent again beside the service's.
+  Metadata settings;
+  Metadata stored;
+  for (const auto& [name, value] : service_.upload_headers) {
+    (is_metadata_header(lowercase(name)) ? stored : settings).emplace_back(lowercase(name), value);
+  }
+  if (!options.metadata && stored.empty()) {
+    request.headers.emplace_back("x-amz-metadata-directive", "COPY");
+  } else {
+    PutOptions replaced;
+    if (options.metadata) {
+      replaced.metadata = *options.metadata;
+    } else {
+      const std::optional<ObjectInfo> original = const_cast<S3Storage&>(peer).head(source_key);
+      if (!original) {
+        throw Error(ErrorKind::kPermanent, "not_found",
+                    "CopyObject: source object '" + source_key + "' not found on " + peer.describe(), 404);
+      }
+      replaced.metadata = original->metadata;
+    }
+    request.headers.emplace_back("x-amz-metadata-directive", "REPLACE");
+    add_upload_headers(request, replaced);
+    settings.clear();  // add_upload_headers sent them with the rest
+  }
+  for (const auto& [name, value] : settings) request.headers.emplace_back(name, value);
   add_copy_condition(request, options);
-  if (service_.public_acl && !options.metadata) request.headers.emplace_back("x-amz-acl", "public-read");
+  const bool tagged = std::any_of(request.headers.begin(), request.headers.end(),
+                                  [](const auto& header) { return header.first == "x-amz-tagging"; });
+  if (tagged) request.headers.emplace_back("x-amz-tagging-directive", "REPLACE");
+  const bool acl_set = std::any_of(request.headers.begin(), request.headers.end(),
+                                   [](const auto& header) { return header.first == "x-amz-acl"; });
+  if (service_.public_acl && !acl_set) request.headers.emplace_back("x-amz-acl", "public-read");
   request.operation = operation_name("CopyObject " + source_key + " from " + peer.describe() + " to", key);
-  const Response response = perform(request);
+  // A copy that landed carries the source's single-part ETag, which must be
+  // the pinned one when the copy was pinned.
+  const auto landed = [&]() -> std::optional<std::string> {
+    std::optional<std::string> etag = landed_copy(peer, source_key, key);
+    if (etag && !options.source_etag.empty() && lowercase(*etag) != lowercase(options.source_etag)) return std::nullopt;
+    return etag;
+  };
+  Response response;
+  try {
+    response = perform(request);
+  } catch (const Error& error) {
+    if (!error.retryable()) throw;
+    if (auto etag = landed()) return *etag;
+    throw;
+  }
   if (response.status == 412) throw source_changed(request.operation, options);
-  if (!is_success(response.status) || parse_s3_error(response.body)) throw_failure(response, request.operation);
+  const auto document = parse_s3_error(response.body);
+  if (response.status >= 500 || (is_success(response.status) && document)) {
+    if (auto etag = landed()) return *etag;
+  }
+  if (!is_success(response.status) || document) throw_copy_failure(response, request.operation);
   return parse_document(response.body, request.operation, parse_copy_result);
+}
+
+void S3Storage::throw_copy_failure(const Response& response, const std::string& operation) const {
+  const auto document = parse_s3_error(response.body);
+  if (!is_success(response.status) && is_copy_refusal(response.status, document ? document->code : "")) {
+    throw Error(ErrorKind::kPermanent, std::string(kServerSideCopyRefused),
+                operation + ": server-side copy refused (HTTP " + std::to_string(response.status) +
+                    (document ? " " + document->code : std::string()) + "); the bytes must be streamed",
+                static_cast<int>(response.status));
+  }
+  throw_failure(response, operation);
 }
 
 std::string S3Storage::copy_part(const Storage& source, const std::string& source_key, const std::string& key,
@@ -867,7 +1139,7 @@ std::string S3Storage::copy_part(const Storage& source, const std::string& sourc
   add_copy_condition(request, options);
   const Response response = perform(request);
   if (response.status == 412) throw source_changed(request.operation, options);
-  if (!is_success(response.status) || parse_s3_error(response.body)) throw_failure(response, request.operation);
+  if (!is_success(response.status) || parse_s3_error(response.body)) throw_copy_failure(response, request.operation);
   return parse_document(response.body, request.operation, parse_copy_result);
 }
 

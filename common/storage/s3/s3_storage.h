@@ -2,7 +2,9 @@
 // requests over libcurl, bodies streamed both ways.
 #pragma once
 
+#include <atomic>
 #include <chrono>
+#include <cstdint>
 #include <functional>
 #include <mutex>
 #include <optional>
@@ -12,6 +14,7 @@
 #include "common/base/error.h"
 #include "common/storage/chunked_writer.h"
 #include "common/storage/s3/curl_handles.h"
+#include "common/storage/s3/provider_profile.h"
 #include "common/storage/service_config.h"
 #include "common/storage/s3/sigv4_signer.h"
 #include "common/storage/server_side_copier.h"
@@ -76,11 +79,35 @@ class S3Storage final : public Storage, public ChunkedWriter, public ServerSideC
   std::string object_url(const std::string& key) const;
   bool path_style() const { return path_style_; }
 
+  // The provider row this service follows (`provider:` or inferred).
+  const ProviderProfile& profile() const { return *profile_; }
+  // How far the server's clock is ahead of ours, learnt from a 403
+  // RequestTimeTooSkewed's Date header; added to every signing time.
+  std::chrono::milliseconds clock_offset() const { return std::chrono::milliseconds{clock_offset_ms_.load()}; }
+  // Where fresh credentials come from when the server answers ExpiredToken
+  // (storage.yml and the environment, read again): nullopt when none can be
+  // had. Without a reloader an expired token is a configuration error at once.
+  using CredentialReloader = std::function<std::optional<AwsCredentials>()>;
+  void set_credential_reloader(CredentialReloader reload);
+
  private:
   struct Request;
   struct Response;
 
+  // perform_once, then the corrections a second attempt can make: the
+  // signing clock after RequestTimeTooSkewed, the credentials after
+  // ExpiredToken (once; then a kConfig error naming the service).
   Response perform(Request& request);
+  Response perform_once(Request& request);
+  // True when credentials newer than those of signed_generation are in place.
+  bool refresh_credentials(std::uint64_t signed_generation);
+  // What a HEAD proves after an answer that was lost or a 5xx (the write may
+  // have landed): the etag when the object there is the one written.
+  std::optional<std::string> landed_multipart(const std::string& key, const std::vector<CompletedPart>& parts);
+  std::optional<std::string> landed_put(const std::string& key, const std::string& content_md5);
+  std::optional<std::string> landed_copy(const S3Storage& source, const std::string& source_key,
+                                         const std::string& key);
+  [[noreturn]] void throw_copy_failure(const Response& response, const std::string& operation) const;
   [[noreturn]] void throw_failure(const Response& response, const std::string& operation) const;
   std::string operation_name(const std::string& method, const std::string& key) const;
   std::string request_path(const std::optional<std::string>& key) const;
@@ -90,14 +117,19 @@ class S3Storage final : public Storage, public ChunkedWriter, public ServerSideC
   const S3Storage& copy_peer(const Storage& source) const;
   void add_copy_condition(Request& request, const CopyOptions& options) const;
   Error source_changed(const std::string& operation, const CopyOptions& options) const;
-  std::string etag_after_empty_completion(const std::string& key, const std::string& operation);
 
   CurlEasyPtr acquire_handle();
   void release_handle(CurlEasyPtr handle);
 
   ServiceConfig service_;
   Clock clock_;
+  const ProviderProfile* profile_ = nullptr;
+  std::atomic<std::int64_t> clock_offset_ms_{0};
+  std::mutex signer_mutex_;  // guards signer_ and credentials_, replaced on ExpiredToken
+  AwsCredentials credentials_;
+  std::uint64_t credential_generation_ = 0;
   SigV4Signer signer_;
+  CredentialReloader reload_credentials_;
   std::string scheme_;     // "http" or "https"
   std::string host_;       // as in a URL: "127.0.0.1", "[::1]", "s3.us-east-1.amazonaws.com"
   std::string port_;       // empty for the scheme's default

@@ -71,7 +71,7 @@ std::optional<S3ErrorDocument> parse_s3_error(std::string_view xml) {
   if (!document.load_buffer(xml.data(), xml.size())) return std::nullopt;
   const pugi::xml_node root = document.document_element();
   if (std::string_view(root.name()) != "Error") return std::nullopt;
-  return S3ErrorDocument{child_text(root, "Code"), child_text(root, "Message")};
+  return S3ErrorDocument{child_text(root, "Code"), child_text(root, "Message"), child_text(root, "Endpoint")};
 }
 
 ListPage parse_list_objects_v2(std::string_view xml) {
@@ -199,6 +199,19 @@ Error s3_error(const S3Failure& failure, const std::string& operation, const std
   if (status == 429 || (status == 503 && code == "SlowDown") || retry_after.count() > 0) {
     return Error(ErrorKind::kThrottled, "throttled", message, status, retry_after);
   }
+  if (status == 301 || status == 307 || code == "PermanentRedirect" || code == "TemporaryRedirect") {
+    // libcurl follows no redirect (a signature is for one host), so say where to go.
+    std::string where;
+    if (!failure.bucket_region.empty()) where = "set `region: " + one_line(failure.bucket_region, 64) + "`";
+    if (!failure.endpoint.empty()) {
+      where += (where.empty() ? "" : " and ") + std::string("use endpoint ") + one_line(failure.endpoint, 128);
+    }
+    if (where.empty()) where = "check `region:` and `endpoint:`";
+    const std::string text = "bucket " + bucket + " is served elsewhere: " + where + " (" + message + ")";
+    if (status == 307 || code == "TemporaryRedirect") return Error(ErrorKind::kTransient, "server_error", text, status);
+    return Error(ErrorKind::kConfig, "config", text, status);
+  }
+  if (status == 409 && code == "OperationAborted") return Error(ErrorKind::kTransient, "server_error", message, status);
   if (status == 501) return Error(ErrorKind::kPermanent, "unsupported", message, status);
   if (status >= 500) return Error(ErrorKind::kTransient, "server_error", message, status);
   // S3 answers 400 RequestTimeout when the client sent the body too slowly.

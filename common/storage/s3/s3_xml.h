@@ -17,6 +17,7 @@ namespace blobferry {
 struct S3ErrorDocument {
   std::string code;     // "NoSuchKey", "SlowDown", …
   std::string message;  // the server's sentence, as sent
+  std::string endpoint;  // <Endpoint> of a PermanentRedirect or TemporaryRedirect
 };
 
 // nullopt when the body is not an <Error> document (empty, or a proxy's HTML).
@@ -67,6 +68,8 @@ struct S3Failure {
   std::string code;         // from the error document; empty without one (HEAD has no body)
   std::string message;      // from the error document
   std::string retry_after;  // the Retry-After header, if any
+  std::string bucket_region = {};  // the x-amz-bucket-region header, if any (redirects, HEAD too)
+  std::string endpoint = {};       // the error document's <Endpoint>, if any (redirects)
 };
 
 // The error kind S3's answer means:
@@ -74,6 +77,9 @@ struct S3Failure {
 //   404 NoSuchBucket                     -> kConfig     "config" ("missing bucket <bucket>: create it or fix `bucket:`")
 //   429, 503 SlowDown, any Retry-After   -> kThrottled  "throttled" (with retry_after)
 //   RequestTimeout, 408, other 5xx       -> kTransient  "server_error" / "network"
+//   409 OperationAborted                 -> kTransient  "server_error" (a conflicting request was in flight)
+//   301 PermanentRedirect                -> kConfig     "config" naming the bucket's region or endpoint
+//   307 TemporaryRedirect                -> kTransient  "server_error" naming them (DNS not yet updated)
 //   501 NotImplemented                   -> kPermanent  "unsupported"
 //   403                                  -> kPermanent  "access_denied"
 //   404                                  -> kPermanent  "not_found"
