@@ -477,7 +477,7 @@ TEST_F(CopyEngineTest, TransientFailureAndTruncatedBodyAreRetriedInPlace) {
   const CopyEngine engine(fast_options(&sleeps));
   FaultyStorage flaky(*source_);
   flaky.on_get_chunk = [](const std::optional<ByteRange>&, std::string& chunk, int call) {
-    if (call == 1) throw Error(ErrorKind::kTransient, "network", "connection reset (injected)");
+    if (call == 1) throw Error(ErrorKind::kTransient, FailureReason::kNetwork, "connection reset (injected)");
     if (call == 2) chunk.resize(chunk.size() / 2);  // a body cut short
   };
   const std::string key = fresh_key("random.bin");
@@ -705,14 +705,14 @@ TEST_F(CopyEngineTest, RejectedPartAbortsTheUploadAndLeavesNoObject) {
   const CopyEngine engine(multipart_options(&sleeps));
   FaultyStorage rejecting(*target_);
   rejecting.on_upload_part = [](int number) {
-    if (number == 3) throw Error(ErrorKind::kPermanent, "bad_digest", "upload_part 3: BadDigest (injected)", 400);
+    if (number == 3) throw Error(ErrorKind::kPermanent, FailureReason::kInvalidDigest, "upload_part 3: BadDigest (injected)", 400);
   };
   const std::string key = fresh_key("20mib.bin");
   try {
     engine.copy({*source_, rejecting, kLargeKey, key, large_->size(), md5_base64(*large_), ""});
     FAIL() << "a rejected part was completed";
   } catch (const Error& error) {
-    EXPECT_EQ(error.reason(), "bad_digest");
+    EXPECT_EQ(error.reason(), "invalid_digest");
   }
   EXPECT_EQ(rejecting.parts, 2);
   ASSERT_EQ(rejecting.created.size(), 1u);
@@ -846,7 +846,7 @@ TEST_F(CopyEngineTest, CompletionWhoseAnswerWasLostIsVerifiedNotFailed) {
   auto disk = open_storage(disk_service(root.path()));
   FaultyStorage lossy(*disk);
   lossy.after_complete = [](int call) {
-    if (call == 1) throw Error(ErrorKind::kTransient, "network", "complete_multipart: timeout (injected)");
+    if (call == 1) throw Error(ErrorKind::kTransient, FailureReason::kNetwork, "complete_multipart: timeout (injected)");
   };
   const CopyEngine engine(multipart_options());
   const CopyResult result = engine.copy({*source_, lossy, kLargeKey, "big.bin", std::nullopt, "", ""});

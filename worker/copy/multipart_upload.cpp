@@ -43,18 +43,11 @@ void MultipartUpload::abort() noexcept {
 }
 
 void MultipartUpload::abort_with_retries() {
-  for (int attempt = 0;; ++attempt) {
-    try {
-      target_->abort_multipart(key_, upload_id_);
-      return;
-    } catch (const Error& error) {
-      if (!policy_->should_retry(error, attempt)) {
-        spdlog::warn("abort_multipart {} on {} failed, its parts are left to the bucket's lifecycle rule: {}",
-                     key_, target_->describe(), error.what());
-        return;
-      }
-      policy_->sleep(policy_->delay(error, attempt));
-    }
+  try {
+    policy_->run([&] { target_->abort_multipart(key_, upload_id_); });
+  } catch (const Error& error) {
+    spdlog::warn("abort_multipart {} on {} failed, its parts are left to the bucket's lifecycle rule: {}", key_,
+                 target_->describe(), error.what());
   }
 }
 
