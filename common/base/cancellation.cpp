@@ -36,9 +36,9 @@ void CancellationToken::throw_if_current_cancelled(const std::string& what) {
 }
 
 Error cancelled_error(const std::string& what) {
-  return Error(ErrorKind::kPermanent, "cancelled", what + ": cancelled (the worker is stopping)");
+  return Error(ErrorKind::kPermanent, FailureReason::kCancelled, what + ": cancelled (the worker is stopping)");
 }
 
-bool is_cancellation(const Error& error) { return error.reason() == "cancelled"; }
+bool is_cancellation(const Error& error) { return error.failure_reason() == FailureReason::kCancelled; }
 
 }  // namespace blobferry

@@ -11,7 +11,7 @@ namespace {
 // OpenSSL only fails here on allocation failure or a broken library; nothing
 // a retry of the transfer could fix, so it is reported as permanent.
 [[noreturn]] void throw_openssl(const char* call) {
-  throw Error(ErrorKind::kPermanent, "internal", std::string(call) + " failed");
+  throw Error(ErrorKind::kPermanent, FailureReason::kInternal, std::string(call) + " failed");
 }
 
 }  // namespace

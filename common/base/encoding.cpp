@@ -1,4 +1,4 @@
-// Hex and base64 conversions for checksums.
+// Text conversions: hex and base64 for checksums, ASCII case, printable keys.
 #include "common/base/encoding.h"
 
 #include <array>
@@ -113,6 +113,14 @@ std::optional<std::string> base64_md5_to_hex(std::string_view base64) {
   auto raw = base64_decode(base64);
   if (!raw || raw->size() != 16) return std::nullopt;
   return hex_encode(*raw);
+}
+
+std::string lowercase(std::string_view text) {
+  std::string out(text);
+  for (char& c : out) {
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  }
+  return out;
 }
 
 std::string printable(std::string_view text) {

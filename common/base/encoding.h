@@ -1,5 +1,5 @@
-// Hex and base64 conversions for checksums (ETags are hex MD5, ActiveStorage
-// and Content-MD5 use base64 MD5).
+// Text conversions: hex and base64 for checksums (ETags are hex MD5,
+// ActiveStorage and Content-MD5 use base64 MD5), ASCII case, printable keys.
 #pragma once
 
 #include <optional>
@@ -12,6 +12,10 @@ std::string hex_encode(std::string_view bytes);  // lowercase
 std::optional<std::string> hex_decode(std::string_view hex);  // nullopt on odd length or a non-hex digit
 std::string base64_encode(std::string_view bytes);
 std::optional<std::string> base64_decode(std::string_view text);  // nullopt on malformed input
+
+// ASCII letters lowered, other bytes kept: header names, schemes and service
+// types compare case-insensitively whatever the process's locale.
+std::string lowercase(std::string_view text);
 
 // text with control bytes shown as \xNN, so a key or name in a message keeps it one line.
 std::string printable(std::string_view text);

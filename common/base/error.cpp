@@ -14,16 +14,16 @@ const char* to_string(ErrorKind kind) {
   return "unknown";
 }
 
-Error::Error(ErrorKind kind, std::string reason, const std::string& message, int http_status,
+Error::Error(ErrorKind kind, FailureReason reason, const std::string& message, int http_status,
              std::chrono::milliseconds retry_after)
     : std::runtime_error(message),
       kind_(kind),
-      reason_(std::move(reason)),
+      reason_(reason),
       http_status_(http_status),
       retry_after_(retry_after) {}
 
 Error config_error(const std::string& message) {
-  return Error(ErrorKind::kConfig, "config", message);
+  return Error(ErrorKind::kConfig, FailureReason::kConfig, message);
 }
 
 }  // namespace blobferry

@@ -5,6 +5,8 @@
 #include <stdexcept>
 #include <string>
 
+#include "common/base/failure_reason.h"
+
 namespace blobferry {
 
 // Each kind answers one question for the caller: can a retry help, and how?
@@ -20,15 +22,16 @@ const char* to_string(ErrorKind kind);
 
 class Error : public std::runtime_error {
  public:
-  // reason is a short stable class recorded with failures and used by
-  // `requeue --reason` (e.g. "not_found", "access_denied", "throttled",
-  // "server_error", "network", "integrity", "config"); message is one line for
-  // humans and must never contain a credential.
-  Error(ErrorKind kind, std::string reason, const std::string& message, int http_status = 0,
+  // reason is the class recorded with failures and matched by `requeue
+  // --reason` (its names: failure_reason.cpp); message is one line for humans
+  // and must never contain a credential.
+  Error(ErrorKind kind, FailureReason reason, const std::string& message, int http_status = 0,
         std::chrono::milliseconds retry_after = std::chrono::milliseconds{0});
 
   ErrorKind kind() const { return kind_; }
-  const std::string& reason() const { return reason_; }
+  FailureReason failure_reason() const { return reason_; }
+  // The reason's stable name, as Redis, reports and metrics labels hold it.
+  std::string reason() const { return std::string(to_string(reason_)); }
   int http_status() const { return http_status_; }
   std::chrono::milliseconds retry_after() const { return retry_after_; }
   bool retryable() const {
@@ -38,7 +41,7 @@ class Error : public std::runtime_error {
 
  private:
   ErrorKind kind_;
-  std::string reason_;
+  FailureReason reason_;
   int http_status_;
   std::chrono::milliseconds retry_after_;
 };

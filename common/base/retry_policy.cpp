@@ -79,6 +79,15 @@ bool RetryPolicy::should_retry(const Error& error, int attempt) const {
   return attempt < in_place_limit(options_, error.kind());
 }
 
+std::optional<std::chrono::milliseconds> RetryPolicy::next_pause(const Error& error, RetryState& state) const {
+  const int counted = error.kind() == ErrorKind::kIntegrity ? state.integrity_failures : state.retries;
+  if (!should_retry(error, counted)) return std::nullopt;
+  const auto pause = delay(error, state.retries);
+  ++state.retries;
+  if (error.kind() == ErrorKind::kIntegrity) ++state.integrity_failures;
+  return pause;
+}
+
 std::chrono::milliseconds RetryPolicy::backoff(int attempt) const {
   const auto ceiling = exponential_ceiling(options_.base, options_.cap, attempt);
   return std::chrono::milliseconds(uniform(0, static_cast<std::uint64_t>(ceiling.count())));

@@ -6,6 +6,8 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
+#include <type_traits>
 #include <vector>
 
 #include "common/base/error.h"
@@ -33,11 +35,24 @@ struct RetryOptions {
   int max_job_attempts = 5;
 };
 
+// Where one run() is: tries made, and integrity failures among them.
+struct RetryState {
+  int retries = 0;
+  // Integrity failures have their own, smaller budget: a mismatch after a
+  // couple of network errors is not yet "a mismatch that repeats".
+  int integrity_failures = 0;
+};
+
+// The one retry mechanism: every in-place retry (copy steps, multipart
+// aborts, Redis reconnects) is a configuration of it.
 // Thread-safe; copies share one random generator, so a policy can be handed
 // by value to every copy engine and worker thread.
 class RetryPolicy {
  public:
   using Sleeper = std::function<void(std::chrono::milliseconds)>;
+  // Told before each pause: the error, the retry about to be made (1-based)
+  // and the pause. For logs and counters; it may throw to give up early.
+  using OnRetry = std::function<void(const Error&, int retry, std::chrono::milliseconds pause)>;
 
   // A fixed seed and a recording sleeper make the policy deterministic and
   // instant in tests; the defaults seed from std::random_device and sleep.
@@ -45,6 +60,29 @@ class RetryPolicy {
   RetryPolicy(RetryOptions options, std::uint64_t seed, Sleeper sleeper = {});
 
   const RetryOptions& options() const { return options_; }
+
+  // Calls fn until it returns, retrying in place each blobferry::Error that
+  // next_pause() allows after sleeping its pause; rethrows the one it does
+  // not. Anything but an Error passes straight through.
+  template <typename Fn>
+  std::invoke_result_t<Fn&> run(Fn&& fn, const OnRetry& on_retry = {}) const {
+    RetryState state;
+    for (;;) {
+      try {
+        return fn();
+      } catch (const Error& error) {
+        const std::optional<std::chrono::milliseconds> pause = next_pause(error, state);
+        if (!pause) throw;
+        if (on_retry) on_retry(error, state.retries, *pause);
+        sleep(*pause);
+      }
+    }
+  }
+
+  // The decision run() makes after a failed try: nullopt to give up, else the
+  // pause before the next one (state then counts that retry). Pure but for
+  // the random source, so tests drive it with a fixed seed.
+  std::optional<std::chrono::milliseconds> next_pause(const Error& error, RetryState& state) const;
 
   // attempt is the 0-based index of the try that just failed with error.
   bool should_retry(const Error& error, int attempt) const;

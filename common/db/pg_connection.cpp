@@ -58,7 +58,7 @@ PgResult PgConnection::exec(const std::string& sql, const PgParams& params) {
     try {
       connect();
     } catch (const Error& e) {
-      throw Error(ErrorKind::kTransient, "database", e.what());
+      throw Error(ErrorKind::kTransient, FailureReason::kDatabase, e.what());
     }
   }
   std::vector<const char*> values;
@@ -72,14 +72,14 @@ PgResult PgConnection::exec(const std::string& sql, const PgParams& params) {
   const std::string message = one_line(result ? PQresultErrorMessage(result.get()) : PQerrorMessage(conn_.get()));
   if (PQstatus(conn_.get()) != CONNECTION_OK) {
     conn_.reset();
-    throw Error(ErrorKind::kTransient, "database", "PostgreSQL at " + description_ + " went away: " + message);
+    throw Error(ErrorKind::kTransient, FailureReason::kDatabase, "PostgreSQL at " + description_ + " went away: " + message);
   }
   const char* state = result ? PQresultErrorField(result.get(), PG_DIAG_SQLSTATE) : nullptr;
   const std::string sqlstate = state ? state : "";
   if (is_schema_error(sqlstate)) {
-    throw Error(ErrorKind::kConfig, "database", "PostgreSQL at " + description_ + ": " + message);
+    throw Error(ErrorKind::kConfig, FailureReason::kDatabase, "PostgreSQL at " + description_ + ": " + message);
   }
-  throw Error(ErrorKind::kPermanent, "database", "PostgreSQL at " + description_ + ": " + message);
+  throw Error(ErrorKind::kPermanent, FailureReason::kDatabase, "PostgreSQL at " + description_ + ": " + message);
 }
 
 std::string PgConnection::quote_identifier(const std::string& name) const {

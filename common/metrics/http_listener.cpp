@@ -70,16 +70,6 @@ Error bind_error(const std::string& option_name, const std::string& host_port,
 
 }  // namespace
 
-OwnedFd& OwnedFd::operator=(OwnedFd&& other) noexcept {
-  if (this != &other) reset(other.release());
-  return *this;
-}
-
-void OwnedFd::reset(int fd) {
-  if (fd_ >= 0) ::close(fd_);
-  fd_ = fd;
-}
-
 std::optional<ListenAddress> parse_listen_address(std::string_view host_port) {
   ListenAddress result;
   std::string_view port;
@@ -134,7 +124,7 @@ HttpListener::HttpListener(const std::string& host_port, const std::string& opti
   int failed_errno = EADDRNOTAVAIL;
   for (addrinfo* candidate = candidates.get(); candidate != nullptr;
        candidate = candidate->ai_next) {
-    OwnedFd fd(::socket(candidate->ai_family, candidate->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK,
+    UniqueFd fd(::socket(candidate->ai_family, candidate->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK,
                         candidate->ai_protocol));
     if (!fd) {
       failed_call = "socket";
@@ -174,9 +164,9 @@ HttpListener::HttpListener(const std::string& host_port, const std::string& opti
   wake_write_.reset(pipe_fds[1]);
 }
 
-OwnedFd HttpListener::accept_client(bool non_blocking) const {
+UniqueFd HttpListener::accept_client(bool non_blocking) const {
   int flags = SOCK_CLOEXEC | (non_blocking ? SOCK_NONBLOCK : 0);
-  return OwnedFd(::accept4(socket_.get(), nullptr, nullptr, flags));
+  return UniqueFd(::accept4(socket_.get(), nullptr, nullptr, flags));
 }
 
 void HttpListener::wake() const {

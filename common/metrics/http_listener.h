@@ -6,30 +6,9 @@
 #include <string_view>
 #include <utility>
 
+#include "common/base/unique_fd.h"
+
 namespace blobferry {
-
-// Owns one POSIX file descriptor and closes it exactly once; move-only. It
-// plays the part a unique_ptr deleter plays for C handles (an int is not a
-// pointer), so it lives beside the one class that hands descriptors out.
-class OwnedFd {
- public:
-  OwnedFd() = default;
-  explicit OwnedFd(int fd) : fd_(fd) {}
-  ~OwnedFd() { reset(); }
-  OwnedFd(OwnedFd&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
-  OwnedFd& operator=(OwnedFd&& other) noexcept;
-  OwnedFd(const OwnedFd&) = delete;
-  OwnedFd& operator=(const OwnedFd&) = delete;
-
-  int get() const { return fd_; }
-  bool valid() const { return fd_ >= 0; }
-  explicit operator bool() const { return valid(); }
-  void reset(int fd = -1);
-  int release() { return std::exchange(fd_, -1); }
-
- private:
-  int fd_ = -1;
-};
 
 // "127.0.0.1:9464" -> {"127.0.0.1", "9464"}; "[::1]:0" -> {"::1", "0"};
 // ":9464" -> {"", "9464"} (every interface). nullopt unless the port is a
@@ -57,8 +36,8 @@ class HttpListener {
 
   // The listening socket (non-blocking) for poll().
   int fd() const { return socket_.get(); }
-  // An accepted client, or an invalid OwnedFd when none is pending.
-  OwnedFd accept_client(bool non_blocking) const;
+  // An accepted client, or an invalid UniqueFd when none is pending.
+  UniqueFd accept_client(bool non_blocking) const;
 
   // Readable after wake(); a poll() loop watches it beside fd() so another
   // thread can interrupt it at once. Safe to call from any thread.
@@ -70,9 +49,9 @@ class HttpListener {
   void close() { socket_.reset(); }
 
  private:
-  OwnedFd socket_;
-  OwnedFd wake_read_;
-  OwnedFd wake_write_;
+  UniqueFd socket_;
+  UniqueFd wake_read_;
+  UniqueFd wake_write_;
   int port_ = 0;
   std::string address_;
 };

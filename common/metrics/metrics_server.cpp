@@ -51,7 +51,7 @@ std::size_t head_end(const std::string& buffer) {
 struct MetricsServer::Connection {
   enum class Phase { kReading, kWriting, kDraining, kDone };
 
-  OwnedFd fd;
+  UniqueFd fd;
   Phase phase = Phase::kReading;
   std::string input;
   std::string output;
@@ -150,7 +150,7 @@ void MetricsServer::run() {
 
 void MetricsServer::accept_clients(std::vector<std::unique_ptr<Connection>>& connections) {
   while (connections.size() < kMaxConnections) {
-    OwnedFd client = listener_.accept_client(true);
+    UniqueFd client = listener_.accept_client(true);
     if (!client) return;
     auto connection = std::make_unique<Connection>();
     connection->fd = std::move(client);

@@ -9,6 +9,7 @@
 
 #include "common/base/encoding.h"
 #include "common/base/error.h"
+#include "common/base/utc_time.h"
 
 namespace blobferry {
 namespace {
@@ -44,7 +45,7 @@ constexpr const char* kListingType = "list";
 constexpr std::size_t kMaxPayloadBytes = 4 << 20;
 
 [[noreturn]] void malformed(const std::string& what) {
-  throw Error(ErrorKind::kPermanent, "malformed_job", "malformed job: " + what);
+  throw Error(ErrorKind::kPermanent, FailureReason::kMalformedJob, "malformed job: " + what);
 }
 
 void put_if_set(OrderedJson& out, const char* name, const std::string& value) {
@@ -242,12 +243,7 @@ Job retry_job_for(const Job& job, std::size_t index) {
 }
 
 std::string utc_timestamp(std::chrono::system_clock::time_point time) {
-  std::time_t seconds = std::chrono::system_clock::to_time_t(time);
-  std::tm parts{};
-  gmtime_r(&seconds, &parts);
-  char text[32];
-  std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &parts);
-  return text;
+  return format_utc(time, "%Y-%m-%dT%H:%M:%SZ");
 }
 
 void validate_migration_name(std::string_view name) {

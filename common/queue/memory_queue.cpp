@@ -143,7 +143,7 @@ bool MemoryQueue::bury(const Lease& lease, const std::string& error) {
   std::lock_guard lock(mutex_);
   auto payload = end_lease_locked(lease.token);
   if (!payload) return false;
-  dead_.push_back({"malformed", error, std::move(*payload), now_timestamp()});
+  dead_.push_back({std::string(to_string(FailureReason::kMalformed)), error, std::move(*payload), now_timestamp()});
   return true;
 }
 
@@ -176,15 +176,15 @@ void MemoryQueue::recover_locked(const std::string&, const InFlight& entry) {
     decode_error = error.what();
   }
   if (!job) {
-    dead_.push_back({"malformed", "lease expired on a payload that is not a job: " + decode_error, entry.payload,
+    dead_.push_back({std::string(to_string(FailureReason::kMalformed)), "lease expired on a payload that is not a job: " + decode_error, entry.payload,
                      now_timestamp()});
   } else if (job->recoveries >= options_.max_recoveries) {
     std::string message = "lease expired " + std::to_string(job->recoveries + 1) +
                           " times: each worker running it died or stalled";
-    dead_.push_back({"poison", message, entry.payload, now_timestamp()});
+    dead_.push_back({std::string(to_string(FailureReason::kPoison)), message, entry.payload, now_timestamp()});
     std::size_t objects = job->type == JobType::kCopy ? job->objects.size() : 1;
     for (std::size_t index = 0; index < objects; ++index) {
-      ObjectOutcome poison{failure_key(*job, index), OutcomeKind::kFailed, 0, "poison", message, job->attempts};
+      ObjectOutcome poison{failure_key(*job, index), OutcomeKind::kFailed, 0, std::string(to_string(FailureReason::kPoison)), message, job->attempts};
       record_outcome_failure_locked(job, entry.payload, poison);
     }
   } else {

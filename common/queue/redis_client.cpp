@@ -25,7 +25,7 @@ std::string sha1_hex(std::string_view text) {
   unsigned char digest[EVP_MAX_MD_SIZE];
   unsigned int length = 0;
   if (EVP_Digest(text.data(), text.size(), digest, &length, EVP_sha1(), nullptr) != 1) {
-    throw Error(ErrorKind::kPermanent, "redis", "EVP_Digest(SHA-1) of a Lua script failed");
+    throw Error(ErrorKind::kPermanent, FailureReason::kRedis, "EVP_Digest(SHA-1) of a Lua script failed");
   }
   return hex_encode(std::string_view(reinterpret_cast<const char*>(digest), length));
 }
@@ -51,14 +51,25 @@ ErrorKind error_reply_kind(std::string_view message) {
 }
 
 [[noreturn]] void unexpected_reply(const redisReply& reply, const char* wanted) {
-  throw Error(ErrorKind::kPermanent, "redis_reply",
+  throw Error(ErrorKind::kPermanent, FailureReason::kRedisReply,
               std::string("redis reply: expected ") + wanted + ", got type " + std::to_string(reply.type));
 }
 
 }  // namespace
 
+namespace {
+
+RetryOptions reconnect_options(const RedisClientOptions& options) {
+  RetryOptions retry;
+  retry.base = options.first_backoff;
+  retry.cap = options.max_backoff;
+  return retry;
+}
+
+}  // namespace
+
 RedisClient::RedisClient(RedisUrl url, RedisClientOptions options)
-    : url_(std::move(url)), options_(options) {}
+    : url_(std::move(url)), options_(options), reconnect_policy_(reconnect_options(options_)) {}
 
 void RedisClient::connect() {
   await_reconnect_window();
@@ -131,7 +142,7 @@ void RedisClient::open_connection() {
     std::string why = context ? first_line(context->errstr) : "out of memory";
     context_.reset();
     schedule_reconnect();
-    throw Error(ErrorKind::kTransient, "network", "redis connect to " + url_.address() + ": " + why);
+    throw Error(ErrorKind::kTransient, FailureReason::kNetwork, "redis connect to " + url_.address() + ": " + why);
   }
   redisSetTimeout(context.get(), to_timeval(options_.command_timeout));
   redisEnableKeepAlive(context.get());
@@ -196,23 +207,25 @@ void RedisClient::connection_failed(const std::string& call) {
   std::string why = context_ && context_->err ? first_line(context_->errstr) : "connection lost";
   context_.reset();
   schedule_reconnect();
-  throw Error(ErrorKind::kTransient, "network", "redis " + call + " at " + url_.address() + ": " + why);
+  throw Error(ErrorKind::kTransient, FailureReason::kNetwork, "redis " + call + " at " + url_.address() + ": " + why);
 }
 
 void RedisClient::schedule_reconnect() {
-  // Doubling from first_backoff keeps a restarting Redis from being hammered
-  // by every worker at once, yet a blip costs only a tenth of a second.
+  // Growing from first_backoff, with full jitter, keeps a restarting Redis
+  // from being hammered by every worker at once, yet a blip costs at most a
+  // tenth of a second. A window rather than run(): the failing call returns
+  // its error now, and every thread's next call waits for the same window.
   ++consecutive_failures_;
-  auto factor = std::int64_t{1} << std::min(consecutive_failures_ - 1, 16);
-  auto backoff = std::min<std::chrono::milliseconds>(options_.first_backoff * factor, options_.max_backoff);
-  next_attempt_ = std::chrono::steady_clock::now() + backoff;
+  next_attempt_ = std::chrono::steady_clock::now() + reconnect_policy_.backoff(consecutive_failures_ - 1);
 }
 
 void RedisClient::throw_if_error(const redisReply& reply, const std::string& call) const {
   if (reply.type != REDIS_REPLY_ERROR) return;
   std::string_view message(reply.str, reply.len);
   ErrorKind kind = error_reply_kind(message);
-  const char* reason = kind == ErrorKind::kTransient ? "network" : kind == ErrorKind::kConfig ? "config" : "redis";
+  const FailureReason reason = kind == ErrorKind::kTransient ? FailureReason::kNetwork
+                               : kind == ErrorKind::kConfig  ? FailureReason::kConfig
+                                                             : FailureReason::kRedis;
   throw Error(kind, reason, "redis " + call + " at " + url_.address() + ": " + first_line(message));
 }
 

@@ -14,6 +14,7 @@
 
 #include <hiredis/hiredis.h>
 
+#include "common/base/retry_policy.h"
 #include "common/queue/redis_url.h"
 
 namespace blobferry {
@@ -34,7 +35,9 @@ using RedisArgs = std::vector<std::string>;
 struct RedisClientOptions {
   std::chrono::milliseconds connect_timeout{5000};
   std::chrono::milliseconds command_timeout{10000};
-  std::chrono::milliseconds first_backoff{100};  // before the first reconnect attempt
+  // The reconnect window: RetryPolicy's full-jitter backoff with these as its
+  // base and cap (the first window is at most first_backoff).
+  std::chrono::milliseconds first_backoff{100};
   std::chrono::milliseconds max_backoff{5000};
 };
 
@@ -81,6 +84,7 @@ class RedisClient {
 
   RedisUrl url_;
   RedisClientOptions options_;
+  RetryPolicy reconnect_policy_;
   std::mutex mutex_;
   RedisContextPtr context_;
   int consecutive_failures_ = 0;

@@ -426,11 +426,11 @@ void RedisQueue::push_transaction(const std::vector<Job>& jobs, std::size_t begi
   auto replies = client_->pipeline(commands);
   const redisReply& exec = *replies.back();
   if (exec.type != REDIS_REPLY_ARRAY) {
-    throw Error(ErrorKind::kTransient, "redis", "redis EXEC of push to " + key("queue") + " was aborted");
+    throw Error(ErrorKind::kTransient, FailureReason::kRedis, "redis EXEC of push to " + key("queue") + " was aborted");
   }
   for (std::size_t i = 0; i < exec.elements; ++i) {
     if (exec.element[i]->type == REDIS_REPLY_ERROR) {
-      throw Error(ErrorKind::kPermanent, "redis",
+      throw Error(ErrorKind::kPermanent, FailureReason::kRedis,
                   "redis push to " + key("queue") + ": " + std::string(exec.element[i]->str));
     }
   }
@@ -454,7 +454,7 @@ std::optional<Lease> RedisQueue::try_fetch(const std::string& worker_id) {
                             std::to_string(kPromoteBatch)});
   if (reply_is_nil(*reply)) return std::nullopt;
   if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 2) {
-    throw Error(ErrorKind::kPermanent, "redis_reply", "redis fetch from " + key("queue") + ": unexpected reply");
+    throw Error(ErrorKind::kPermanent, FailureReason::kRedisReply, "redis fetch from " + key("queue") + ": unexpected reply");
   }
   Lease lease{reply_string(*reply->element[0]), reply_string(*reply->element[1]), {}};
   if (auto job = try_decode(lease.payload)) lease.job_id = job->id;
@@ -513,7 +513,7 @@ bool RedisQueue::retry_later(const Lease& lease, const Job& job, std::chrono::mi
 bool RedisQueue::release(const Lease& lease) { return run_flag(kRelease, {lease.token}); }
 
 bool RedisQueue::bury(const Lease& lease, const std::string& error) {
-  return run_flag(kBury, {lease.token, dead_entry_json("malformed", error, lease.payload)});
+  return run_flag(kBury, {lease.token, dead_entry_json(std::string(to_string(FailureReason::kMalformed)), error, lease.payload)});
 }
 
 std::size_t RedisQueue::recover_expired() {
@@ -543,15 +543,15 @@ std::pair<std::size_t, std::size_t> RedisQueue::recover_batch() {
       decode_error = error.what();
     }
     if (!job) {
-      args.insert(args.end(), {"dead", dead_entry_json("malformed", "lease expired on a payload that is not a job: " +
+      args.insert(args.end(), {"dead", dead_entry_json(std::string(to_string(FailureReason::kMalformed)), "lease expired on a payload that is not a job: " +
                                                                         decode_error, payload)});
     } else if (job->recoveries >= options_.max_recoveries) {
       std::string message = "lease expired " + std::to_string(job->recoveries + 1) +
                             " times: each worker running it died or stalled";
-      args.insert(args.end(), {"dead", dead_entry_json("poison", message, payload)});
+      args.insert(args.end(), {"dead", dead_entry_json(std::string(to_string(FailureReason::kPoison)), message, payload)});
       std::size_t objects = job->type == JobType::kCopy ? job->objects.size() : 1;
       for (std::size_t index = 0; index < objects; ++index) {
-        ObjectOutcome poison{failure_key(*job, index), OutcomeKind::kFailed, 0, "poison", message, job->attempts};
+        ObjectOutcome poison{failure_key(*job, index), OutcomeKind::kFailed, 0, std::string(to_string(FailureReason::kPoison)), message, job->attempts};
         append_failure(args, job, payload, poison);
       }
     } else {

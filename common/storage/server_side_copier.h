@@ -3,7 +3,6 @@
 
 #include <optional>
 #include <string>
-#include <string_view>
 
 #include "common/storage/storage.h"
 
@@ -17,11 +16,6 @@ struct CopyOptions {
   // copy_object only: replaces the source's headers with these; nullopt keeps them.
   std::optional<Metadata> metadata;
 };
-
-// The reason of the Error copy_object and copy_part throw when the service
-// refuses a server-side copy itself (across buckets, clusters or regions,
-// not implemented): the caller streams the object instead of failing it.
-inline constexpr std::string_view kServerSideCopyRefused = "copy_refused";
 
 // Implemented by backends whose protocol can copy inside the service (S3's
 // CopyObject and UploadPartCopy); callers ask Storage::capabilities(), then
@@ -39,6 +33,9 @@ class ServerSideCopier {
                                   const std::string& key, const CopyOptions& options = {}) = 0;
   // Fills one part of a multipart upload begun with this storage's
   // ChunkedWriter from a source range; returns the part's etag. Throws Error.
+  // Both throw FailureReason::kCopyRefused when the service refuses the copy
+  // itself (across buckets, clusters or regions, not implemented): the caller
+  // streams the object instead of failing it.
   virtual std::string copy_part(const Storage& source, const std::string& source_key, const std::string& key,
                                 const std::string& upload_id, int part_number, ByteRange range,
                                 const CopyOptions& options = {}) = 0;

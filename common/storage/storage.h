@@ -24,6 +24,10 @@ namespace blobferry {
 // content-language and every x-amz-meta-*.
 using Metadata = std::vector<std::pair<std::string, std::string>>;
 
+// Whether a header (its name lowercase) is one Metadata keeps: the one list
+// both what a storage reports and what a copy writes are filtered by.
+bool is_preserved_header(std::string_view lowercase_name);
+
 struct ObjectInfo {
   std::string key;
   std::uint64_t size = 0;

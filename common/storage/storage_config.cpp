@@ -11,6 +11,7 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include "common/base/encoding.h"
 #include "common/base/error.h"
 #include "common/storage/s3/provider_profile.h"
 
@@ -20,12 +21,6 @@ namespace {
 // A service entry's keys with YAML merge keys (<<: *defaults) applied, which
 // yaml-cpp leaves to the reader.
 using Fields = std::map<std::string, YAML::Node>;
-
-std::string lowercase(std::string text) {
-  std::transform(text.begin(), text.end(), text.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return text;
-}
 
 std::string key_text(const YAML::Node& key) { return key.IsScalar() ? key.Scalar() : std::string(); }
 

@@ -36,7 +36,7 @@ Json json_or_null(const std::optional<T>& value) {
 }
 
 Error write_error(const std::string& call, const std::string& path) {
-  return Error(ErrorKind::kPermanent, "io", call + " " + path + ": " + std::strerror(errno));
+  return Error(ErrorKind::kPermanent, FailureReason::kIo, call + " " + path + ": " + std::strerror(errno));
 }
 
 // Streams rows to `out` as they are read from Redis, so memory stays flat
@@ -85,7 +85,7 @@ std::size_t stream_report(JobQueue& queue, bool csv, bool failed_only,
   queue.for_each_failure([&](const FailureRecord& record) { emit(row_of_failure(record)); });
   queue.for_each_dead([&](const DeadEntry& entry) {
     // A poison job's keys each have a failure record already (reported above).
-    if (entry.reason != "poison") emit(row_of_dead(entry));
+    if (entry.reason != to_string(FailureReason::kPoison)) emit(row_of_dead(entry));
   });
   if (!failed_only) {
     for (const ReportRow& row : summary_rows(counts)) emit(row);
@@ -97,7 +97,7 @@ ReportRow row_of_failure(const FailureRecord& record) {
   ReportRow row;
   row.key = record.key;
   row.blob_id = record.blob_id;
-  row.status = record.reason == "poison" ? "dead" : "failed";
+  row.status = record.reason == to_string(FailureReason::kPoison) ? "dead" : "failed";
   row.reason = record.reason;
   row.message = record.message;
   // A Paperclip file's key says little to a user: name its record too.
@@ -116,7 +116,7 @@ ReportRow row_of_failure(const FailureRecord& record) {
 ReportRow row_of_dead(const DeadEntry& entry) {
   ReportRow row;
   row.status = "dead";
-  row.reason = entry.reason.empty() ? "malformed" : entry.reason;
+  row.reason = entry.reason.empty() ? std::string(to_string(FailureReason::kMalformed)) : entry.reason;
   row.message = entry.error;
   row.time = entry.time;
   return row;

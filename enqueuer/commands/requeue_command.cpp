@@ -3,6 +3,8 @@
 
 #include <cstdio>
 
+#include "common/base/failure_reason.h"
+
 #include "enqueuer/commands/status_command.h"
 
 namespace blobferry {
@@ -21,8 +23,8 @@ std::string reasons_of(const Counts& counts) {
 void RequeueCommand::define(CLI::App& sub) {
   sub.add_option("--migration", migration_, "migration name (as given to enqueue)")->required();
   sub.add_option("--reason", reason_,
-                 "only failures of this reason class (not_found, access_denied, throttled, server_error, network, "
-                 "integrity, poison, …; `blobferry status` lists them)");
+                 "only failures of this reason class (" + failure_reason_names() +
+                     "; `blobferry status` lists those of the migration)");
   sub.footer(
       "Each failure record goes back as the single-key job that retries exactly that key, with its attempt count "
       "reset; the record and its counters are removed. Malformed payloads in the dead list cannot be retried and "
@@ -30,6 +32,8 @@ void RequeueCommand::define(CLI::App& sub) {
 }
 
 int RequeueCommand::run(const GlobalOptions& global) {
+  // A misspelt reason would match nothing and look like success.
+  if (reason_) failure_reason_option(*reason_, "--reason");
   auto queue = open_existing_migration(global.redis_url, migration_);
   const Counts before = queue->counts();
   const std::size_t requeued = queue->requeue_failed(reason_);

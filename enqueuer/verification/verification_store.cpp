@@ -5,6 +5,7 @@
 #include <cstdlib>
 
 #include "common/base/error.h"
+#include "common/db/pg_array.h"
 #include "enqueuer/sources/blobs/blob_table.h"
 
 namespace blobferry {
@@ -28,12 +29,6 @@ void VerificationStore::mark(const std::string& migration, const std::vector<std
   if (blob_ids.empty()) return;
   db_.exec(std::string("INSERT INTO ") + kTable +
                " (migration, blob_id) SELECT $1, unnest($2::text[]) ON CONFLICT DO NOTHING",
-           {migration, pg_array_literal(blob_ids)});
-}
-
-void VerificationStore::unmark(const std::string& migration, const std::vector<std::string>& blob_ids) {
-  if (blob_ids.empty()) return;
-  db_.exec(std::string("DELETE FROM ") + kTable + " WHERE migration = $1 AND blob_id = ANY($2::text[])",
            {migration, pg_array_literal(blob_ids)});
 }
 

@@ -1,5 +1,6 @@
-// Which blobs `validate` proved are on the target: the only table blobferry
-// writes, its own, beside the application's (never inside them).
+// Which blobs `validate` proved are on the target: one of blobferry's own
+// tables (with blobferry_paperclip_blobs), beside the application's, never
+// inside them.
 #pragma once
 
 #include <string>
@@ -19,8 +20,6 @@ class VerificationStore {
 
   // Records blob ids as verified for the migration, in one short statement.
   void mark(const std::string& migration, const std::vector<std::string>& blob_ids);
-  // Forgets a blob (found missing or changed on a later validation).
-  void unmark(const std::string& migration, const std::vector<std::string>& blob_ids);
   long long count(const std::string& migration);
   // Forgets every verification of the migration (validate --recheck).
   long long forget(const std::string& migration);

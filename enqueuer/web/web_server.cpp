@@ -69,7 +69,7 @@ void WebServer::serve_loop() {
     if (::poll(fds, 2, 1000) <= 0) continue;
     if (fds[1].revents != 0) return;  // stop(): the wake pipe stays readable, so every thread sees it
     // Every thread wakes for a connection; the ones that lose the race get none.
-    OwnedFd client = listener_.accept_client(false);
+    UniqueFd client = listener_.accept_client(false);
     if (!client) continue;
     try {
       serve(client.get());

@@ -474,6 +474,14 @@ TEST_F(ControlCommandsTest, RequeueByReasonMovesOnlyThatReason) {
   EXPECT_NE(none.out.find("not_found 2"), std::string::npos) << "lists the reasons there are: " << none.out;
   EXPECT_EQ(q->counts().queued, 3u);
 
+  // A misspelt reason is bad input, not "nothing to requeue".
+  RunResult misspelt = run({"requeue", "--migration", "ctl-requeue", "--reason", "notfound"});
+  EXPECT_EQ(misspelt.exit_code, 2);
+  EXPECT_EQ(lines_of(misspelt.err).size(), 1u) << misspelt.err;
+  EXPECT_NE(misspelt.err.find("--reason 'notfound'"), std::string::npos) << misspelt.err;
+  EXPECT_NE(misspelt.err.find("not_found, access_denied"), std::string::npos) << "lists the known ones: " << misspelt.err;
+  EXPECT_EQ(q->counts().failed, 2u) << "nothing requeued";
+
   RunResult rest = run({"requeue", "--migration", "ctl-requeue"});
   EXPECT_EQ(rest.exit_code, 0);
   EXPECT_NE(rest.out.find("requeued 2 failed keys of migration ctl-requeue"), std::string::npos) << rest.out;

@@ -492,7 +492,7 @@ TEST_F(CopyEngineTest, TransientFailureAndTruncatedBodyAreRetriedInPlace) {
   const CopyEngine engine(fast_options(&sleeps));
   FaultyStorage flaky(*source_);
   flaky.on_get_chunk = [](const std::optional<ByteRange>&, std::string& chunk, int call) {
-    if (call == 1) throw Error(ErrorKind::kTransient, "network", "connection reset (injected)");
+    if (call == 1) throw Error(ErrorKind::kTransient, FailureReason::kNetwork, "connection reset (injected)");
     if (call == 2) chunk.resize(chunk.size() / 2);  // a body cut short
   };
   const std::string key = fresh_key("random.bin");
@@ -720,14 +720,14 @@ TEST_F(CopyEngineTest, RejectedPartAbortsTheUploadAndLeavesNoObject) {
   const CopyEngine engine(multipart_options(&sleeps));
   FaultyStorage rejecting(*target_);
   rejecting.on_upload_part = [](int number) {
-    if (number == 3) throw Error(ErrorKind::kPermanent, "bad_digest", "upload_part 3: BadDigest (injected)", 400);
+    if (number == 3) throw Error(ErrorKind::kPermanent, FailureReason::kInvalidDigest, "upload_part 3: BadDigest (injected)", 400);
   };
   const std::string key = fresh_key("20mib.bin");
   try {
     engine.copy({*source_, rejecting, kLargeKey, key, large_->size(), md5_base64(*large_), ""});
     FAIL() << "a rejected part was completed";
   } catch (const Error& error) {
-    EXPECT_EQ(error.reason(), "bad_digest");
+    EXPECT_EQ(error.reason(), "invalid_digest");
   }
   EXPECT_EQ(rejecting.parts, 2);
   ASSERT_EQ(rejecting.created.size(), 1u);
@@ -897,11 +897,11 @@ TEST_F(CopyEngineTest, OnlyReadsFromTheSource) {
 TEST_F(CopyEngineTest, CompletionWhoseAnswerWasLostIsVerifiedNotFailed) {
   FaultyStorage lossy(*target_);
   lossy.after_complete = [](int call) {
-    if (call == 1) throw Error(ErrorKind::kTransient, "network", "complete_multipart: timeout (injected)");
+    if (call == 1) throw Error(ErrorKind::kTransient, FailureReason::kNetwork, "complete_multipart: timeout (injected)");
   };
   // S3 answers a completed upload's id with NoSuchUpload (s3rver with a 500).
   lossy.before_complete = [](int call) {
-    if (call == 2) throw Error(ErrorKind::kPermanent, "no_such_upload", "NoSuchUpload (injected)", 404);
+    if (call == 2) throw Error(ErrorKind::kPermanent, FailureReason::kNoSuchUpload, "NoSuchUpload (injected)", 404);
   };
   FaultyStorage unhashed(*source_);
   unhashed.on_head = [](ObjectInfo& info) { info.etag.clear(); };  // unknown MD5: multipart, not one PUT

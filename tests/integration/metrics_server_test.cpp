@@ -73,8 +73,8 @@ Fetched fetch(int port, const std::string& path, const std::string& method = "GE
 }
 
 // A plain client socket, for the misbehaving clients libcurl will not imitate.
-OwnedFd connect_raw(int port, milliseconds receive_timeout) {
-  OwnedFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+UniqueFd connect_raw(int port, milliseconds receive_timeout) {
+  UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
   timeval timeout{};
   timeout.tv_sec = receive_timeout.count() / 1000;
   timeout.tv_usec = (receive_timeout.count() % 1000) * 1000;
@@ -84,7 +84,7 @@ OwnedFd connect_raw(int port, milliseconds receive_timeout) {
   address.sin_port = htons(static_cast<uint16_t>(port));
   address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&address), sizeof address) != 0) {
-    return OwnedFd();
+    return UniqueFd();
   }
   return fd;
 }
@@ -175,7 +175,7 @@ TEST(MetricsServer, BadAddressesAreConfigErrors) {
 TEST(MetricsServer, SlowClientDoesNotDelayOthers) {
   Metrics metrics;
   MetricsServer server(metrics, "127.0.0.1:0");
-  OwnedFd slow = connect_raw(server.port(), milliseconds(5000));
+  UniqueFd slow = connect_raw(server.port(), milliseconds(5000));
   ASSERT_TRUE(slow);
   ASSERT_GT(::send(slow.get(), "GET /met", 8, MSG_NOSIGNAL), 0);
 
@@ -193,7 +193,7 @@ TEST(MetricsServer, SlowClientDoesNotDelayOthers) {
 TEST(MetricsServer, SilentClientIsDroppedAfterTheReadTimeout) {
   Metrics metrics;
   MetricsServer server(metrics, "127.0.0.1:0", milliseconds(300));
-  OwnedFd silent = connect_raw(server.port(), milliseconds(5000));
+  UniqueFd silent = connect_raw(server.port(), milliseconds(5000));
   ASSERT_TRUE(silent);
   auto started = Clock::now();
   char byte;
@@ -206,7 +206,7 @@ TEST(MetricsServer, SilentClientIsDroppedAfterTheReadTimeout) {
 TEST(MetricsServer, OversizedRequestHeadGets431) {
   Metrics metrics;
   MetricsServer server(metrics, "127.0.0.1:0");
-  OwnedFd client = connect_raw(server.port(), milliseconds(3000));
+  UniqueFd client = connect_raw(server.port(), milliseconds(3000));
   ASSERT_TRUE(client);
   std::string head = "GET /metrics HTTP/1.1\r\nX-Filler: " + std::string(9000, 'a') + "\r\n\r\n";
   ASSERT_EQ(::send(client.get(), head.data(), head.size(), MSG_NOSIGNAL),
@@ -218,7 +218,7 @@ TEST(MetricsServer, StopIsPromptWithIdleClientsConnected) {
   Metrics metrics;
   auto server = std::make_unique<MetricsServer>(metrics, "127.0.0.1:0");
   int port = server->port();
-  OwnedFd idle = connect_raw(port, milliseconds(3000));
+  UniqueFd idle = connect_raw(port, milliseconds(3000));
   ASSERT_TRUE(idle);
   ASSERT_EQ(fetch(port, "/healthz").status, 200);
 

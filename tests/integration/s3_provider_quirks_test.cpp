@@ -504,7 +504,7 @@ TEST_F(S3ProviderQuirksTest, RefusedServerSideCopyFallsBackToStreaming) {
     target.copy_object(source, "refused-from.txt", "refused-direct.txt");
     FAIL() << "expected the refusal";
   } catch (const Error& error) {
-    EXPECT_EQ(error.reason(), kServerSideCopyRefused);
+    EXPECT_EQ(error.failure_reason(), FailureReason::kCopyRefused);
   }
   CopyEngine engine;
   const CopyResult result = engine.copy(CopyTask{source, target, "refused-from.txt", "refused-to.txt", bytes.size(),

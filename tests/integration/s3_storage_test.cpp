@@ -576,7 +576,7 @@ TEST_F(S3StorageTest, CopyPartReachesTheServer) {
   });
   EXPECT_EQ(error.http_status(), 501);
   // A refusal of the copy itself: the copy engine streams instead.
-  EXPECT_EQ(error.reason(), blobferry::kServerSideCopyRefused);
+  EXPECT_EQ(error.failure_reason(), blobferry::FailureReason::kCopyRefused);
 }
 
 TEST_F(S3StorageTest, ThrottlingServerErrorsResetsAndStallsThroughFaultProxy) {

@@ -285,7 +285,7 @@ struct FaultProxy::Counters {
 };
 
 struct FaultProxy::Client {
-  OwnedFd fd;
+  UniqueFd fd;
   std::thread thread;
   std::atomic<bool> done{false};
 };
@@ -378,16 +378,16 @@ bool read_response(Buffered& from, const std::string& method, FaultProxy::Respon
   return response.bodiless || read_body(from, response.head.headers, true, response.body);
 }
 
-OwnedFd connect_to(const std::string& host, const std::string& port) {
+UniqueFd connect_to(const std::string& host, const std::string& port) {
   addrinfo hints{};
   hints.ai_family = AF_UNSPEC;
   hints.ai_socktype = SOCK_STREAM;
   hints.ai_flags = AI_NUMERICSERV;
   addrinfo* found = nullptr;
-  if (getaddrinfo(host.c_str(), port.c_str(), &hints, &found) != 0) return OwnedFd();
-  OwnedFd fd;
+  if (getaddrinfo(host.c_str(), port.c_str(), &hints, &found) != 0) return UniqueFd();
+  UniqueFd fd;
   for (addrinfo* candidate = found; candidate != nullptr; candidate = candidate->ai_next) {
-    OwnedFd attempt(::socket(candidate->ai_family, candidate->ai_socktype | SOCK_CLOEXEC,
+    UniqueFd attempt(::socket(candidate->ai_family, candidate->ai_socktype | SOCK_CLOEXEC,
                              candidate->ai_protocol));
     if (attempt && ::connect(attempt.get(), candidate->ai_addr, candidate->ai_addrlen) == 0) {
       fd = std::move(attempt);
@@ -484,7 +484,7 @@ void FaultProxy::accept_loop() {
     if (polled[0].revents != 0) return;
     reap_finished_clients();
     if ((polled[1].revents & POLLIN) == 0) continue;
-    OwnedFd fd = listener_.accept_client(false);
+    UniqueFd fd = listener_.accept_client(false);
     if (!fd) continue;
     counters_->connections++;
 
@@ -661,7 +661,7 @@ bool FaultProxy::answer(int fd, Request& request) {
 }
 
 bool FaultProxy::forward(const Request& request, Response& response) {
-  OwnedFd upstream = connect_to(upstream_host_, upstream_port_);
+  UniqueFd upstream = connect_to(upstream_host_, upstream_port_);
   if (!upstream) return false;
   register_fd(upstream.get());
   counters_->forwarded++;

@@ -142,11 +142,6 @@ TEST(MigrationPlanJson, AnotherPlanUnderTheSameNameIsRefused) {
   }
 }
 
-TEST(PgArrayLiteral, QuotesEachId) {
-  EXPECT_EQ(pg_array_literal({"1", "22"}), "{\"1\",\"22\"}");
-  EXPECT_EQ(pg_array_literal({}), "{}");
-}
-
 TEST(JobTargetAbsent, RoundTripsAndStaysOffWhenUnset) {
   Job job;
   job.id = new_job_id();

@@ -66,7 +66,7 @@ Error error_of(const std::function<void()>& action) {
     return e;
   }
   ADD_FAILURE() << "no error";
-  return Error(ErrorKind::kTransient, "none", "");
+  return Error(ErrorKind::kTransient, FailureReason::kUnknown, "");
 }
 
 class DiskStorageTest : public ::testing::TestWithParam<DiskLayout> {
@@ -227,7 +227,7 @@ TEST_P(DiskStorageTest, GetStreamsInChunksAndStopsWhenTheSinkThrows) {
   EXPECT_THROW(storage_.get("bigobject",
                             [&calls](std::string_view) {
                               ++calls;
-                              throw Error(ErrorKind::kTransient, "sink", "consumer gone");
+                              throw Error(ErrorKind::kTransient, FailureReason::kNetwork, "consumer gone");
                             }),
                Error);
   EXPECT_EQ(calls, 1);

@@ -31,7 +31,7 @@ Error expansion_error(const std::string& text, std::map<std::string, std::string
     return e;
   }
   ADD_FAILURE() << "no error for: " << text;
-  return Error(ErrorKind::kTransient, "none", "");
+  return Error(ErrorKind::kTransient, FailureReason::kUnknown, "");
 }
 
 TEST(ErbExpander, TextWithoutTagsIsUnchanged) {

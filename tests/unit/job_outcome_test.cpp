@@ -40,8 +40,8 @@ ObjectResult copied(std::uint64_t bytes, int attempts = 1) {
 ObjectResult skipped(std::uint64_t bytes) {
   return ObjectResult::of(CopyResult{CopyResult::Status::kSkipped, bytes, "", 1, false});
 }
-Error network() { return Error(ErrorKind::kTransient, "network", "GET k: reset"); }
-Error not_found() { return Error(ErrorKind::kPermanent, "not_found", "GET k: 404", 404); }
+Error network() { return Error(ErrorKind::kTransient, FailureReason::kNetwork, "GET k: reset"); }
+Error not_found() { return Error(ErrorKind::kPermanent, FailureReason::kNotFound, "GET k: 404", 404); }
 
 TEST(JobOutcome, AllCopiedOrSkippedCompletesWithOneEntryPerObject) {
   const JobOutcome o = JobOutcome::of_copy_job(batch(3), {copied(10, 3), skipped(20), copied(30)}, policy());

@@ -1,10 +1,11 @@
-// RetryPolicy: backoff bounds and spread, Retry-After, which errors retry, the reschedule schedule.
+// RetryPolicy: backoff bounds and spread, Retry-After, which errors retry, run(), the reschedule schedule.
 #include "common/base/retry_policy.h"
 
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <chrono>
+#include <stdexcept>
 #include <thread>
 #include <vector>
 
@@ -17,12 +18,12 @@ constexpr std::uint64_t kSeed = 20240601;
 
 RetryPolicy seeded(RetryOptions options = {}) { return RetryPolicy(std::move(options), kSeed); }
 
-Error transient() { return Error(ErrorKind::kTransient, "network", "GET x: connection reset"); }
+Error transient() { return Error(ErrorKind::kTransient, FailureReason::kNetwork, "GET x: connection reset"); }
 Error throttled(milliseconds retry_after) {
-  return Error(ErrorKind::kThrottled, "throttled", "PUT x: 503 SlowDown", 503, retry_after);
+  return Error(ErrorKind::kThrottled, FailureReason::kThrottled, "PUT x: 503 SlowDown", 503, retry_after);
 }
-Error integrity() { return Error(ErrorKind::kIntegrity, "integrity", "GET x: md5 mismatch"); }
-Error permanent() { return Error(ErrorKind::kPermanent, "not_found", "GET x: 404", 404); }
+Error integrity() { return Error(ErrorKind::kIntegrity, FailureReason::kIntegrity, "GET x: md5 mismatch"); }
+Error permanent() { return Error(ErrorKind::kPermanent, FailureReason::kNotFound, "GET x: 404", 404); }
 
 TEST(RetryPolicy, BackoffStaysWithinExponentialCeilingForAttemptsZeroToTen) {
   const RetryPolicy policy = seeded();
@@ -164,6 +165,145 @@ TEST(RetryPolicy, SleepGoesThroughTheInjectedSleeper) {
   ASSERT_EQ(slept.size(), 2u);
   EXPECT_EQ(slept[0], milliseconds{20'000});
   EXPECT_GE(slept[1], milliseconds{7'000});
+}
+
+// A policy whose clock is the sleeps it records: run() costs no time.
+struct RecordingPolicy {
+  explicit RecordingPolicy(RetryOptions options = {})
+      : policy(std::move(options), kSeed, [this](milliseconds d) { slept.push_back(d); }) {}
+  std::vector<milliseconds> slept;
+  RetryPolicy policy;
+};
+
+TEST(RetryPolicyRun, ReturnsTheValueOfTheFirstTryThatSucceeds) {
+  RecordingPolicy recording;
+  int calls = 0;
+  std::vector<int> announced;
+  const int value = recording.policy.run(
+      [&] {
+        if (++calls < 3) throw transient();
+        return 42;
+      },
+      [&](const Error& error, int retry, milliseconds pause) {
+        EXPECT_EQ(error.failure_reason(), FailureReason::kNetwork);
+        EXPECT_LE(pause.count(), 200LL << (retry - 1)) << "full jitter under the exponential ceiling";
+        announced.push_back(retry);
+      });
+  EXPECT_EQ(value, 42);
+  EXPECT_EQ(calls, 3);
+  EXPECT_EQ(announced, (std::vector<int>{1, 2}));
+  EXPECT_EQ(recording.slept.size(), 2u) << "one pause per retry, none after the success";
+}
+
+TEST(RetryPolicyRun, GivesUpAfterTheRetryBudgetAndRethrowsTheLastError) {
+  RetryOptions options;
+  options.retries = 3;
+  RecordingPolicy recording(options);
+  int calls = 0;
+  try {
+    recording.policy.run([&] {
+      ++calls;
+      throw transient();
+    });
+    FAIL() << "a failure that never ends was swallowed";
+  } catch (const Error& error) {
+    EXPECT_EQ(error.kind(), ErrorKind::kTransient);
+  }
+  EXPECT_EQ(calls, 4) << "the first try and three retries";
+  EXPECT_EQ(recording.slept.size(), 3u);
+}
+
+TEST(RetryPolicyRun, StopsAtOnceOnANonTransientError) {
+  RecordingPolicy recording;
+  int calls = 0;
+  EXPECT_THROW(recording.policy.run([&] {
+    ++calls;
+    throw permanent();
+  }),
+               Error);
+  EXPECT_EQ(calls, 1);
+  EXPECT_TRUE(recording.slept.empty());
+
+  calls = 0;
+  EXPECT_THROW(recording.policy.run([&] {
+    ++calls;
+    throw config_error("unknown service");
+  }),
+               Error);
+  EXPECT_EQ(calls, 1);
+  EXPECT_TRUE(recording.slept.empty());
+}
+
+TEST(RetryPolicyRun, OtherExceptionsPassStraightThrough) {
+  RecordingPolicy recording;
+  int calls = 0;
+  EXPECT_THROW(recording.policy.run([&] {
+    ++calls;
+    throw std::logic_error("a bug, not a failure");
+  }),
+               std::logic_error);
+  EXPECT_EQ(calls, 1);
+}
+
+TEST(RetryPolicyRun, HonoursRetryAfterAndGivesUpOnOneTooLong) {
+  RecordingPolicy recording;
+  int calls = 0;
+  recording.policy.run([&] {
+    if (++calls == 1) throw throttled(milliseconds{7'000});
+  });
+  ASSERT_EQ(recording.slept.size(), 1u);
+  EXPECT_GE(recording.slept[0], milliseconds{7'000}) << "never sooner than the server asked";
+
+  calls = 0;
+  EXPECT_THROW(recording.policy.run([&] {
+    ++calls;
+    throw throttled(milliseconds{61'000});
+  }),
+               Error);
+  EXPECT_EQ(calls, 1) << "a pause over max_retry_after goes back to the queue instead";
+  EXPECT_EQ(recording.slept.size(), 1u);
+}
+
+TEST(RetryPolicyRun, IntegrityFailuresHaveTheirOwnSmallerBudget) {
+  RecordingPolicy recording;  // retries 5, integrity_retries 2
+  int calls = 0;
+  EXPECT_THROW(recording.policy.run([&] {
+    ++calls;
+    // Network errors first do not use up the integrity budget.
+    if (calls <= 3) throw transient();
+    throw integrity();
+  }),
+               Error);
+  EXPECT_EQ(calls, 6) << "three network errors, then the first integrity failure and its two retries";
+}
+
+TEST(RetryPolicyRun, OnRetryThrowingGivesUpWithoutSleeping) {
+  RecordingPolicy recording;
+  int calls = 0;
+  EXPECT_THROW(recording.policy.run([&] {
+    ++calls;
+    throw transient();
+  },
+                                    [](const Error&, int, milliseconds) { throw std::runtime_error("stopping"); }),
+               std::runtime_error);
+  EXPECT_EQ(calls, 1);
+  EXPECT_TRUE(recording.slept.empty());
+}
+
+TEST(RetryPolicyRun, NextPauseCountsRetriesAndIsReproducibleWithAFixedSeed) {
+  RetryPolicy first = seeded();
+  RetryPolicy second = seeded();
+  RetryState a;
+  RetryState b;
+  for (int i = 0; i < 5; ++i) {
+    const auto pa = first.next_pause(transient(), a);
+    const auto pb = second.next_pause(transient(), b);
+    ASSERT_TRUE(pa && pb);
+    EXPECT_EQ(*pa, *pb);
+  }
+  EXPECT_EQ(a.retries, 5);
+  EXPECT_FALSE(first.next_pause(transient(), a)) << "retries defaults to 5";
+  EXPECT_EQ(a.retries, 5) << "a refusal counts nothing";
 }
 
 TEST(RetryPolicy, CopiesShareOneGeneratorSafelyAcrossThreads) {

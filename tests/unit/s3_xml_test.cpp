@@ -289,6 +289,61 @@ TEST(S3ErrorMapping, MessageIsOneLineNamingOperationAndServerCode) {
   EXPECT_STREQ(error.what(), "GET k on s3 bucket b at http://h failed: HTTP 403 AccessDenied: Access Denied");
 }
 
+Error check_failure(int status, std::string code, std::string bucket_region = "", std::string retry_after = "") {
+  return blobferry::s3_check_error(
+      S3Failure{status, std::move(code), "server says so", std::move(retry_after)},
+      blobferry::S3CheckContext{"listing s3 bucket media for service amazon", "service amazon (s3 bucket media)",
+                                "media", "us-east-1", std::move(bucket_region)});
+}
+
+TEST(S3CheckErrorMapping, RefusalsNameTheSettingToFix) {
+  const std::pair<const char*, const char*> cases[] = {
+      {"InvalidAccessKeyId", "fix access_key_id and secret_access_key"},
+      {"SignatureDoesNotMatch", "fix access_key_id and secret_access_key"},
+      {"ExpiredToken", "renew session_token"},
+      {"RequestTimeTooSkewed", "fix the clock"},
+      {"AccessDenied", "need permission to list, read and write"},
+  };
+  for (const auto& [code, fix] : cases) {
+    const Error error = check_failure(403, code);
+    EXPECT_EQ(error.kind(), ErrorKind::kConfig) << code;
+    EXPECT_EQ(error.reason(), "config") << code;
+    EXPECT_EQ(std::string(error.what()).rfind("service amazon (s3 bucket media): ", 0), 0u) << error.what();
+    EXPECT_NE(std::string(error.what()).find(fix), std::string::npos) << error.what();
+  }
+  const Error region = check_failure(301, "PermanentRedirect", "eu-west-1");
+  EXPECT_EQ(region.kind(), ErrorKind::kConfig);
+  EXPECT_NE(std::string(region.what()).find("set `region: eu-west-1`"), std::string::npos) << region.what();
+}
+
+TEST(S3CheckErrorMapping, SharesTheObjectClassifierForTheRest) {
+  EXPECT_EQ(check_failure(503, "SlowDown").kind(), ErrorKind::kThrottled) << "throttling stays retryable";
+  EXPECT_EQ(check_failure(500, "InternalError").kind(), ErrorKind::kTransient);
+  EXPECT_EQ(check_failure(500, "InternalError").reason(), "server_error");
+  const Error missing = check_failure(404, "NoSuchBucket");
+  EXPECT_EQ(missing.kind(), ErrorKind::kConfig);
+  EXPECT_NE(std::string(missing.what()).find("missing bucket media"), std::string::npos) << missing.what();
+  // Any other refusal means the settings are wrong.
+  const Error other = check_failure(400, "InvalidArgument");
+  EXPECT_EQ(other.kind(), ErrorKind::kConfig);
+  EXPECT_EQ(other.reason(), "config");
+  EXPECT_NE(std::string(other.what()).find("HTTP 400 InvalidArgument"), std::string::npos) << other.what();
+  EXPECT_EQ(check_failure(400, "InvalidArgument", "us-east-1").kind(), ErrorKind::kConfig)
+      << "the bucket's own region is no complaint";
+}
+
+TEST(S3FailureReading, TakesCodeAndMessageFromAnErrorDocumentOnly) {
+  const S3Failure failure = blobferry::read_s3_failure(
+      503, "2", "<Error><Code>SlowDown</Code><Message>Reduce your rate</Message></Error>");
+  EXPECT_EQ(failure.http_status, 503);
+  EXPECT_EQ(failure.code, "SlowDown");
+  EXPECT_EQ(failure.message, "Reduce your rate");
+  EXPECT_EQ(failure.retry_after, "2");
+  const S3Failure bare = blobferry::read_s3_failure(502, "", "<html>Bad Gateway</html>");
+  EXPECT_TRUE(bare.code.empty());
+  EXPECT_TRUE(bare.message.empty());
+}
+
 TEST(CurlFailure, NetworkTroubleIsTransient) {
   for (CURLcode code : {CURLE_COULDNT_CONNECT, CURLE_OPERATION_TIMEDOUT, CURLE_RECV_ERROR, CURLE_SEND_ERROR,
                         CURLE_PARTIAL_FILE, CURLE_GOT_NOTHING, CURLE_COULDNT_RESOLVE_HOST}) {

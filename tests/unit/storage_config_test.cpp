@@ -143,7 +143,7 @@ Error error_of(const std::function<void()>& action) {
     return e;
   }
   ADD_FAILURE() << "no error";
-  return Error(ErrorKind::kTransient, "none", "");
+  return Error(ErrorKind::kTransient, FailureReason::kUnknown, "");
 }
 
 TEST(StorageConfig, NamesInFileOrder) {

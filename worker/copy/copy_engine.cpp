@@ -28,19 +28,9 @@ constexpr std::uint64_t kMaxParts = 10'000;
 constexpr std::uint64_t kMaxSinglePut = 5ULL * 1024 * 1024 * 1024;  // S3's PutObject limit
 constexpr std::string_view kMd5Metadata = "x-amz-meta-blobferry-md5";
 
-std::string lowercase(std::string_view text) {
-  std::string out(text);
-  std::transform(out.begin(), out.end(), out.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return out;
-}
-
 bool preserved_header(const std::string& name) {
-  static constexpr std::array<std::string_view, 5> kHeaders{
-      "content-type", "content-disposition", "content-encoding", "cache-control", "content-language"};
   if (name == kMd5Metadata) return false;  // ours, rewritten for what lands
-  return std::find(kHeaders.begin(), kHeaders.end(), name) != kHeaders.end() ||
-         name.starts_with("x-amz-meta-");
+  return is_preserved_header(name);
 }
 
 // What the target stores: the source's preserved headers, the blob table's
@@ -86,22 +76,22 @@ bool proves_md5(const ObjectInfo& info, const std::string& md5) {
 
 Error source_changed(const Storage& source, const std::string& key, const std::string& now,
                      const std::string& was) {
-  return Error(ErrorKind::kTransient, "source_changed",
+  return Error(ErrorKind::kTransient, FailureReason::kSourceChanged,
                "source object '" + key + "' on " + source.describe() + " changed during the copy (ETag " + now +
                    ", was " + was + ")");
 }
 
 // How backends say an upload id is unknown (S3's NoSuchUpload, Disk's).
 bool upload_gone(const Error& error) {
-  return error.reason() == "not_found" || error.reason() == "no_such_upload";
+  return error.failure_reason() == FailureReason::kNotFound || error.failure_reason() == FailureReason::kNoSuchUpload;
 }
 
 Error integrity_error(const std::string& message) {
-  return Error(ErrorKind::kIntegrity, "integrity", message);
+  return Error(ErrorKind::kIntegrity, FailureReason::kIntegrity, message);
 }
 
 Error source_missing(const Storage& source, const std::string& key) {
-  return Error(ErrorKind::kPermanent, "not_found",
+  return Error(ErrorKind::kPermanent, FailureReason::kNotFound,
                "source object '" + key + "' not found on " + source.describe(), 404);
 }
 
@@ -116,7 +106,7 @@ void refuse_same_object(const CopyTask& task) {
 
 void check_expected_md5(const CopyTask& task) {
   if (!task.expected_md5.empty() && !base64_md5_to_hex(task.expected_md5)) {
-    throw Error(ErrorKind::kPermanent, "invalid_checksum",
+    throw Error(ErrorKind::kPermanent, FailureReason::kInvalidChecksum,
                 "checksum '" + task.expected_md5 + "' of '" + task.source_key +
                     "' is not a base64 MD5");
   }
@@ -156,25 +146,21 @@ std::uint64_t CopyEngine::threshold() const {
 
 template <typename Step>
 auto CopyEngine::with_retries(Run& run, const char* what, Step&& step) const -> decltype(step()) {
-  const RetryPolicy& policy = options_.retry_policy;
-  // Integrity failures have their own, smaller budget: a mismatch after a
-  // couple of network errors is not yet "a mismatch that repeats".
-  int integrity_failures = 0;
-  for (int attempt = 0;; ++attempt) {
-    try {
-      return step();
-    } catch (const Error& error) {
-      if (error.reason() == "source_changed") throw;  // the whole copy starts again, not this step
-      const int counted = error.kind() == ErrorKind::kIntegrity ? integrity_failures++ : attempt;
-      if (!policy.should_retry(error, counted)) throw;
-      const auto pause = policy.delay(error, attempt);
-      spdlog::debug("{} '{}' failed ({}), retry {} in {} ms: {}", what, run.task.source_key,
-                    to_string(error.kind()), attempt + 1, pause.count(), error.what());
-      ++run.retries;
-      policy.sleep(pause);
-      CancellationToken::throw_if_current_cancelled(std::string(what) + " '" + run.task.source_key + "'");
-    }
-  }
+  // A retry after a pause first checks the worker is not stopping: the pause
+  // may have been cut short by the cancellation itself.
+  bool retrying = false;
+  const auto attempt = [&] {
+    if (retrying) CancellationToken::throw_if_current_cancelled(std::string(what) + " '" + run.task.source_key + "'");
+    return step();
+  };
+  return options_.retry_policy.run(attempt, [&](const Error& error, int retry, std::chrono::milliseconds pause) {
+    // A changed source restarts the whole copy (copy()), not this step.
+    if (error.failure_reason() == FailureReason::kSourceChanged) throw error;
+    spdlog::debug("{} '{}' failed ({}), retry {} in {} ms: {}", what, run.task.source_key,
+                  to_string(error.kind()), retry, pause.count(), error.what());
+    ++run.retries;
+    retrying = true;
+  });
 }
 
 CopyResult CopyEngine::copy(const CopyTask& task) const {
@@ -187,7 +173,7 @@ CopyResult CopyEngine::copy(const CopyTask& task) const {
     try {
       return copy_once(task);
     } catch (const Error& error) {
-      if (error.reason() != "source_changed" || restart >= options_.source_change_restarts) throw;
+      if (error.failure_reason() != FailureReason::kSourceChanged || restart >= options_.source_change_restarts) throw;
       spdlog::info("copy of '{}' starts again: {}", task.source_key, error.what());
     }
   }
@@ -207,7 +193,7 @@ CopyResult CopyEngine::copy_once(const CopyTask& task) const {
     } catch (const Error& error) {
       // The service refused the copy itself (Spaces between clusters, a
       // server without CopyObject): the bytes can still be streamed.
-      if (error.reason() != kServerSideCopyRefused) throw;
+      if (error.failure_reason() != FailureReason::kCopyRefused) throw;
       spdlog::info("'{}': {}; streaming instead", task.source_key, error.what());
     }
   }
@@ -272,7 +258,7 @@ std::optional<CopyResult> CopyEngine::copy_unsized(Run& run) const {
     const ByteSink sink = [&](std::string_view chunk) {
       if (buffer.size() + chunk.size() > limit) {
         too_large = true;
-        throw Error(ErrorKind::kPermanent, "too_large", "GET '" + task.source_key + "': over the single-PUT threshold");
+        throw Error(ErrorKind::kPermanent, FailureReason::kTooLarge, "GET '" + task.source_key + "': over the single-PUT threshold");
       }
       buffer.append(chunk);
       md5.update(chunk);

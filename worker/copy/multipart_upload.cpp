@@ -54,18 +54,15 @@ void MultipartUpload::abort_with_retries() {
   // but only once: the worker is waiting to join this thread.
   const bool stopping = CancellationToken::current_cancelled();
   const CancellationToken::Scope uncancelled(nullptr);
-  for (int attempt = 0;; ++attempt) {
-    try {
+  try {
+    if (stopping) {
       writer_->abort_multipart(key_, upload_id_);
-      return;
-    } catch (const Error& error) {
-      if (stopping || !policy_->should_retry(error, attempt)) {
-        spdlog::warn("abort_multipart {} on {} failed, its parts are left to the bucket's lifecycle rule: {}",
-                     key_, target_description_, error.what());
-        return;
-      }
-      policy_->sleep(policy_->delay(error, attempt));
+    } else {
+      policy_->run([&] { writer_->abort_multipart(key_, upload_id_); });
     }
+  } catch (const Error& error) {
+    spdlog::warn("abort_multipart {} on {} failed, its parts are left to the bucket's lifecycle rule: {}", key_,
+                 target_description_, error.what());
   }
 }
 

@@ -41,11 +41,6 @@ PartBufferPool::Lease PartBufferPool::acquire() {
   return Lease(this, std::move(buffer));
 }
 
-std::size_t PartBufferPool::idle_buffers() const {
-  std::lock_guard lock(mutex_);
-  return idle_.size();
-}
-
 void PartBufferPool::give_back(std::unique_ptr<std::string> buffer) {
   if (buffer->capacity() > retain_limit_) return;  // freed here, outside the lock
   buffer->clear();

@@ -41,13 +41,12 @@ class PartBufferPool {
 
   // The buffer is empty; its capacity is whatever an earlier lease left.
   Lease acquire();
-  std::size_t idle_buffers() const;
 
  private:
   void give_back(std::unique_ptr<std::string> buffer);
 
   const std::size_t retain_limit_;
-  mutable std::mutex mutex_;
+  std::mutex mutex_;
   std::vector<std::unique_ptr<std::string>> idle_;
 };
 

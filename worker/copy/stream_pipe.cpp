@@ -15,7 +15,7 @@ void StreamPipe::write(std::string_view bytes) {
   std::unique_lock lock(mutex_);
   while (!bytes.empty()) {
     writable_.wait(lock, [this] { return aborted_ || used_ < ring_.size(); });
-    if (aborted_) throw Error(ErrorKind::kTransient, "network", "the upload stopped reading the stream");
+    if (aborted_) throw Error(ErrorKind::kTransient, FailureReason::kNetwork, "the upload stopped reading the stream");
     const std::size_t tail = (head_ + used_) % ring_.size();
     const std::size_t room = std::min(ring_.size() - used_, ring_.size() - tail);
     const std::size_t count = std::min(room, bytes.size());
@@ -41,7 +41,7 @@ void StreamPipe::fail() {
 std::size_t StreamPipe::read(char* buf, std::size_t n) {
   std::unique_lock lock(mutex_);
   readable_.wait(lock, [this] { return failed_ || used_ > 0 || closed_; });
-  if (failed_) throw Error(ErrorKind::kTransient, "network", "the download feeding the stream failed");
+  if (failed_) throw Error(ErrorKind::kTransient, FailureReason::kNetwork, "the download feeding the stream failed");
   if (used_ == 0) return 0;  // closed and drained
   const std::size_t contiguous = std::min(used_, ring_.size() - head_);
   const std::size_t count = std::min(contiguous, n);

@@ -244,7 +244,7 @@ JobOutcome WorkerLoop::run_copy_job(const ServedQueue& served, const Job& job) {
       task.cancel = &cancel_;
       results.push_back(ObjectResult::of(engine_.copy(task)));
     } catch (const Error& e) {
-      if (e.kind() == ErrorKind::kConfig && e.reason() == "config") throw;
+      if (e.kind() == ErrorKind::kConfig && e.failure_reason() == FailureReason::kConfig) throw;
       if (!is_cancellation(e)) {
         if (policy.should_reschedule(e, runs)) {
           spdlog::info("{}: will retry later ({}): {}", object.key, e.reason(), e.what());

@@ -24,6 +24,8 @@
 #include "common/base/digest.h"
 #include "common/base/encoding.h"
 #include "common/base/error.h"
+#include "common/base/unique_fd.h"
+#include "common/base/utc_time.h"
 
 namespace blobferry {
 namespace {
@@ -35,35 +37,6 @@ constexpr char kProbePrefix[] = ".blobferry-probe-";
 constexpr char kEtagAttribute[] = "user.blobferry.md5";
 constexpr char kMetadataAttribute[] = "user.blobferry.metadata";
 
-// An owned file descriptor, closed when it goes out of scope; move-only.
-class UniqueFd {
- public:
-  UniqueFd() = default;
-  explicit UniqueFd(int fd) : fd_(fd) {}
-  UniqueFd(UniqueFd&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
-  UniqueFd& operator=(UniqueFd&& other) noexcept {
-    if (this != &other) {
-      reset();
-      fd_ = std::exchange(other.fd_, -1);
-    }
-    return *this;
-  }
-  UniqueFd(const UniqueFd&) = delete;
-  UniqueFd& operator=(const UniqueFd&) = delete;
-  ~UniqueFd() { reset(); }
-
-  int get() const { return fd_; }
-  explicit operator bool() const { return fd_ >= 0; }
-  int release() { return std::exchange(fd_, -1); }
-  void reset() {
-    if (fd_ >= 0) ::close(fd_);
-    fd_ = -1;
-  }
-
- private:
-  int fd_ = -1;
-};
-
 struct DirCloser {
   void operator()(DIR* dir) const { closedir(dir); }
 };
@@ -72,7 +45,7 @@ using DirPtr = std::unique_ptr<DIR, DirCloser>;
 bool starts_with(std::string_view text, std::string_view prefix) { return text.substr(0, prefix.size()) == prefix; }
 
 Error invalid_key(const std::string& key, const std::string& why) {
-  return Error(ErrorKind::kPermanent, "invalid_key", "key '" + printable(key) + "' " + why);
+  return Error(ErrorKind::kPermanent, FailureReason::kInvalidKey, "key '" + printable(key) + "' " + why);
 }
 
 Error escape_attempt(const std::string& key, const std::string& detail) {
@@ -87,15 +60,15 @@ Error escape_attempt(const std::string& key, const std::string& detail) {
   switch (err) {
     case ENOSPC:
     case EDQUOT:
-      throw Error(ErrorKind::kPermanent, "disk_full", what + "; free space on the filesystem of " + root);
+      throw Error(ErrorKind::kPermanent, FailureReason::kDiskFull, what + "; free space on the filesystem of " + root);
     case EACCES:
     case EPERM:
     case EROFS:
-      throw Error(ErrorKind::kConfig, "config",
+      throw Error(ErrorKind::kConfig, FailureReason::kConfig,
                   what + "; make the Disk root " + root +
                       " readable and writable by this user, or point its `root:` in storage.yml elsewhere");
     case ENAMETOOLONG:
-      throw Error(ErrorKind::kPermanent, "invalid_key", what);
+      throw Error(ErrorKind::kPermanent, FailureReason::kInvalidKey, what);
     case EIO:
     case EAGAIN:
     case EINTR:
@@ -105,9 +78,9 @@ Error escape_attempt(const std::string& key, const std::string& detail) {
     case ESTALE:
     case ETIMEDOUT:
     case EBUSY:
-      throw Error(ErrorKind::kTransient, "io", what);
+      throw Error(ErrorKind::kTransient, FailureReason::kIo, what);
     default:
-      throw Error(ErrorKind::kPermanent, "io", what);
+      throw Error(ErrorKind::kPermanent, FailureReason::kIo, what);
   }
 }
 
@@ -192,12 +165,9 @@ std::string random_hex(std::size_t bytes) {
 }
 
 std::string iso8601(const struct timespec& time) {
-  struct tm utc {};
-  gmtime_r(&time.tv_sec, &utc);
-  char text[40];
-  const std::size_t length = std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%S", &utc);
-  std::snprintf(text + length, sizeof text - length, ".%03ldZ", time.tv_nsec / 1000000);
-  return text;
+  char millis[24];
+  std::snprintf(millis, sizeof millis, ".%03ldZ", time.tv_nsec / 1000000);
+  return format_utc(std::chrono::system_clock::from_time_t(time.tv_sec), "%Y-%m-%dT%H:%M:%S") + millis;
 }
 
 void write_all(int fd, std::string_view bytes, const std::string& path, const std::string& root) {
@@ -299,7 +269,7 @@ void store_metadata(int fd, const Metadata& metadata, const std::string& path, c
   const int err = errno;
   if (err == ENOTSUP || err == EOPNOTSUPP) return;  // this filesystem keeps no metadata; head() reports none
   if (err == E2BIG || err == ENOSPC || err == ERANGE) {
-    throw Error(ErrorKind::kPermanent, "metadata_too_large",
+    throw Error(ErrorKind::kPermanent, FailureReason::kMetadataTooLarge,
                 "setxattr(" + printable(path) + ") failed: " + std::to_string(value.size()) +
                     " bytes of metadata do not fit in this filesystem's extended attributes");
   }
@@ -309,7 +279,7 @@ void store_metadata(int fd, const Metadata& metadata, const std::string& path, c
 std::string expected_md5_hex(const std::string& content_md5, const std::string& key) {
   auto hex = base64_md5_to_hex(content_md5);
   if (!hex) {
-    throw Error(ErrorKind::kPermanent, "invalid_digest",
+    throw Error(ErrorKind::kPermanent, FailureReason::kInvalidDigest,
                 "Content-MD5 for key '" + printable(key) + "' is not a base64 MD5: '" + content_md5 + "'");
   }
   return *hex;
@@ -319,7 +289,7 @@ void verify_md5(const std::string& actual_hex, const std::string& content_md5, c
   if (content_md5.empty()) return;
   const std::string expected = expected_md5_hex(content_md5, key);
   if (actual_hex != expected) {
-    throw Error(ErrorKind::kIntegrity, "integrity",
+    throw Error(ErrorKind::kIntegrity, FailureReason::kIntegrity,
                 "Content-MD5 mismatch for key '" + printable(key) + "': body hashed to " + actual_hex +
                     ", expected " + expected);
   }
@@ -392,7 +362,7 @@ UniqueFd open_child_folder(int parent, const std::string& name, bool create, con
         throw escape_attempt(key, printable(path) + " is a symbolic link, which blobferry does not follow");
       }
       if (!create) return {};
-      throw Error(ErrorKind::kPermanent, "key_conflict",
+      throw Error(ErrorKind::kPermanent, FailureReason::kKeyConflict,
                   "key '" + printable(key) + "' cannot be stored: " + printable(path) + " is a file, not a folder");
     }
     throw_system(err, "open", path, root);
@@ -455,7 +425,7 @@ class TempFile {
     if (renameat(folder_, name_.c_str(), folder_, final_name.c_str()) != 0) {
       const int err = errno;
       if (err == EISDIR || err == ENOTEMPTY || err == EEXIST) {
-        throw Error(ErrorKind::kPermanent, "key_conflict",
+        throw Error(ErrorKind::kPermanent, FailureReason::kKeyConflict,
                     "key '" + printable(key) + "' cannot be stored: " + printable(final_path) + " is a folder");
       }
       throw_system(err, "rename", final_path, root_);
@@ -491,7 +461,7 @@ WrittenBody write_body(int fd, ByteSource& body, const std::string& path, const 
     written.size += got;
   }
   if (written.size != body.size()) {
-    throw Error(ErrorKind::kIntegrity, "integrity",
+    throw Error(ErrorKind::kIntegrity, FailureReason::kIntegrity,
                 "body for key '" + printable(key) + "' had " + std::to_string(written.size) + " bytes, expected " +
                     std::to_string(body.size()));
   }
@@ -668,7 +638,7 @@ struct Resolver {
     const int err = errno;
     if (err == ENOENT && !create) return {};
     if (err == ENOTDIR) {
-      throw Error(ErrorKind::kConfig, "config",
+      throw Error(ErrorKind::kConfig, FailureReason::kConfig,
                   "Disk root " + root + " is not a folder; point its `root:` in storage.yml at a folder");
     }
     throw_system(err, "open", root, root);
@@ -768,7 +738,7 @@ std::optional<ObjectInfo> DiskStorage::get(const std::string& key, const ByteSin
   std::uint64_t end = info.size;  // exclusive
   if (range) {
     if (range->first > range->last || range->first >= info.size) {
-      throw Error(ErrorKind::kPermanent, "invalid_range",
+      throw Error(ErrorKind::kPermanent, FailureReason::kInvalidRange,
                   "range " + std::to_string(range->first) + "-" + std::to_string(range->last) + " of key '" +
                       printable(key) + "' is outside its " + std::to_string(info.size) + " bytes",
                   416);
@@ -786,7 +756,7 @@ std::optional<ObjectInfo> DiskStorage::get(const std::string& key, const ByteSin
     const std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(buffer.size(), end - offset));
     const std::size_t got = read_at(file.fd.get(), buffer.data(), want, offset, location.path, root_);
     if (got == 0) {
-      throw Error(ErrorKind::kTransient, "io", "read(" + printable(location.path) + ") ended early: the file shrank");
+      throw Error(ErrorKind::kTransient, FailureReason::kIo, "read(" + printable(location.path) + ") ended early: the file shrank");
     }
     const std::string_view chunk(buffer.data(), got);
     if (hash_while_reading) md5.update(chunk);
@@ -817,7 +787,7 @@ std::string DiskStorage::put(const std::string& key, ByteSource& body, const Put
 ListPage DiskStorage::list(const ListRequest& request) {
   UniqueFd root_fd = Resolver{root_, layout_}.open_root(false);
   if (!root_fd) {
-    throw Error(ErrorKind::kConfig, "config",
+    throw Error(ErrorKind::kConfig, FailureReason::kConfig,
                 "Disk root " + root_ + " does not exist; check its `root:` in storage.yml");
   }
   return DiskLister(request, root_).run(root_fd.get(), layout_);

@@ -9,7 +9,7 @@ void ensure_curl_initialized() {
   static std::once_flag once;
   std::call_once(once, [] {
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-      throw Error(ErrorKind::kPermanent, "internal", "curl_global_init failed");
+      throw Error(ErrorKind::kPermanent, FailureReason::kInternal, "curl_global_init failed");
     }
   });
 }
@@ -17,13 +17,13 @@ void ensure_curl_initialized() {
 CurlEasyPtr make_curl_easy() {
   ensure_curl_initialized();
   CurlEasyPtr handle(curl_easy_init());
-  if (!handle) throw Error(ErrorKind::kPermanent, "internal", "curl_easy_init failed");
+  if (!handle) throw Error(ErrorKind::kPermanent, FailureReason::kInternal, "curl_easy_init failed");
   return handle;
 }
 
 void append_curl_header(CurlSlistPtr& list, const std::string& line) {
   curl_slist* grown = curl_slist_append(list.get(), line.c_str());
-  if (!grown) throw Error(ErrorKind::kPermanent, "internal", "curl_slist_append failed");
+  if (!grown) throw Error(ErrorKind::kPermanent, FailureReason::kInternal, "curl_slist_append failed");
   // On success curl_slist_append returns the same head (or the new one when
   // the list was empty), so ownership simply moves to the returned pointer.
   list.release();
@@ -63,15 +63,15 @@ Error curl_failure(CURLcode code, const std::string& operation, const std::strin
   const std::string what = detail.empty() ? curl_easy_strerror(code) : detail;
   const std::string message = operation + " failed: " + what;
   if (is_tls_trust_failure(code)) {
-    return Error(ErrorKind::kConfig, "config",
+    return Error(ErrorKind::kConfig, FailureReason::kConfig,
                  message + " (set ssl_ca_bundle: to the CA that signed the endpoint's certificate)");
   }
-  if (is_bad_configuration(code)) return Error(ErrorKind::kConfig, "config", message);
-  if (code == CURLE_OUT_OF_MEMORY) return Error(ErrorKind::kPermanent, "internal", message);
+  if (is_bad_configuration(code)) return Error(ErrorKind::kConfig, FailureReason::kConfig, message);
+  if (code == CURLE_OUT_OF_MEMORY) return Error(ErrorKind::kPermanent, FailureReason::kInternal, message);
   // Everything else is the network or the peer misbehaving mid-transfer:
   // refused or reset connections, timeouts and stalls, partial bodies, TLS
   // handshakes cut short. A later attempt may well succeed.
-  return Error(ErrorKind::kTransient, "network", message);
+  return Error(ErrorKind::kTransient, FailureReason::kNetwork, message);
 }
 
 }  // namespace blobferry

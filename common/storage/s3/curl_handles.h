@@ -1,4 +1,4 @@
-// Owning handles for libcurl (easy, multi, header lists) and what a failed transfer means.
+// Owning handles for libcurl (easy handles, header lists) and what a failed transfer means.
 #pragma once
 
 #include <memory>
@@ -14,11 +14,6 @@ struct CurlEasyDeleter {
   void operator()(CURL* handle) const { curl_easy_cleanup(handle); }
 };
 using CurlEasyPtr = std::unique_ptr<CURL, CurlEasyDeleter>;
-
-struct CurlMultiDeleter {
-  void operator()(CURLM* handle) const { curl_multi_cleanup(handle); }
-};
-using CurlMultiPtr = std::unique_ptr<CURLM, CurlMultiDeleter>;
 
 struct CurlSlistDeleter {
   void operator()(curl_slist* list) const { curl_slist_free_all(list); }

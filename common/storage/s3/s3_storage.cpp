@@ -24,20 +24,6 @@ constexpr std::size_t kMaxErrorBody = 64 * 1024;
 constexpr std::size_t kMaxDocumentBody = 32 * 1024 * 1024;
 constexpr long kTransferBufferSize = 256 * 1024;
 
-// The headers an object keeps across a copy (see Metadata in storage.h).
-bool is_preserved_header(const std::string& name) {
-  return name == "content-type" || name == "content-disposition" || name == "content-encoding" ||
-         name == "cache-control" || name == "content-language" || name == "expires" ||
-         name.starts_with("x-amz-meta-");
-}
-
-std::string lowercase(std::string_view text) {
-  std::string out(text);
-  std::transform(out.begin(), out.end(), out.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return out;
-}
-
 std::string_view trim(std::string_view text) {
   while (!text.empty() && std::isspace(static_cast<unsigned char>(text.front()))) text.remove_prefix(1);
   while (!text.empty() && std::isspace(static_cast<unsigned char>(text.back()))) text.remove_suffix(1);
@@ -56,7 +42,7 @@ bool is_header_token(std::string_view name) {
 void require_safe_header(const std::string& name, const std::string& value, const std::string& operation) {
   const bool bad_value = value.find_first_of(std::string_view("\r\n\0", 3)) != std::string::npos;
   if (!is_header_token(name) || bad_value) {
-    throw Error(ErrorKind::kPermanent, "bad_metadata",
+    throw Error(ErrorKind::kPermanent, FailureReason::kBadMetadata,
                 operation + ": header " + name + " cannot be sent (invalid name or a line break in its value)");
   }
 }
@@ -215,7 +201,7 @@ std::size_t on_body(char* data, std::size_t size, std::size_t count, void* user)
     if (state->body->size() + chunk.size() > limit) {
       if (is_success(state->status)) {
         state->failure = std::make_exception_ptr(
-            Error(ErrorKind::kTransient, "bad_response", state->operation + ": response body is too large"));
+            Error(ErrorKind::kTransient, FailureReason::kBadResponse, state->operation + ": response body is too large"));
         return 0;
       }
       return chunk.size();  // enough of an error body was kept to explain it
@@ -226,7 +212,7 @@ std::size_t on_body(char* data, std::size_t size, std::size_t count, void* user)
   if (state->expect_partial_content && state->status != 206) {
     // The server ignored Range: passing its whole body on as the range would
     // hand the caller the wrong bytes.
-    state->failure = std::make_exception_ptr(Error(ErrorKind::kPermanent, "bad_response",
+    state->failure = std::make_exception_ptr(Error(ErrorKind::kPermanent, FailureReason::kBadResponse,
                                                    state->operation + ": Range was ignored (HTTP " +
                                                        std::to_string(state->status) + ")"));
     return 0;
@@ -267,7 +253,7 @@ template <typename T>
 void set_option(CURL* handle, CURLoption option, T value) {
   const CURLcode code = curl_easy_setopt(handle, option, value);
   if (code != CURLE_OK) {
-    throw Error(ErrorKind::kPermanent, "internal",
+    throw Error(ErrorKind::kPermanent, FailureReason::kInternal,
                 std::string("curl_easy_setopt failed: ") + curl_easy_strerror(code));
   }
 }
@@ -589,7 +575,7 @@ S3Storage::Response S3Storage::perform(Request& request) {
       const auto again = parse_s3_error(response.body);
       if (response.status < 400 || !again || !is_expired_token(again->code)) return response;
     }
-    throw Error(ErrorKind::kConfig, "config",
+    throw Error(ErrorKind::kConfig, FailureReason::kConfig,
                 "service " + service_.name + ": session token expired (" + why +
                     ") and storage.yml and the environment hold no newer one: renew session_token "
                     "(or AWS_SESSION_TOKEN) and restart",
@@ -636,15 +622,8 @@ std::optional<std::string> S3Storage::landed_copy(const S3Storage& source, const
 }
 
 void S3Storage::throw_failure(const Response& response, const std::string& operation) const {
-  S3Failure failure;
-  failure.http_status = static_cast<int>(response.status);
-  failure.retry_after = response.header("retry-after");
+  S3Failure failure = read_s3_failure(static_cast<int>(response.status), response.header("retry-after"), response.body);
   failure.bucket_region = response.header("x-amz-bucket-region");
-  if (auto document = parse_s3_error(response.body)) {
-    failure.code = std::move(document->code);
-    failure.message = std::move(document->message);
-    failure.endpoint = std::move(document->endpoint);
-  }
   // S3 can answer 200 and still fail (CompleteMultipartUpload, CopyObject):
   // the error document decides, and such late failures are worth a retry.
   if (is_success(response.status)) failure.http_status = failure.code == "SlowDown" ? 503 : 500;
@@ -660,7 +639,7 @@ auto parse_document(const std::string& body, const std::string& operation, Parse
   try {
     return parse(body);
   } catch (const Error& error) {
-    throw Error(error.kind(), error.reason(), operation + ": " + error.what(), error.http_status());
+    throw Error(error.kind(), error.failure_reason(), operation + ": " + error.what(), error.http_status());
   }
 }
 
@@ -735,7 +714,7 @@ void verify_stored_md5(const std::string& etag, const std::string& content_md5, 
   if (content_md5.empty() || encrypted || !is_hex_md5(etag)) return;
   const auto expected = base64_md5_to_hex(content_md5);
   if (!expected || lowercase(etag) == *expected) return;
-  throw Error(ErrorKind::kIntegrity, "integrity",
+  throw Error(ErrorKind::kIntegrity, FailureReason::kIntegrity,
               operation + ": the server stored bytes with MD5 " + lowercase(etag) + " but Content-MD5 was " +
                   *expected + " (the server did not verify Content-MD5)");
 }
@@ -758,51 +737,16 @@ void S3Storage::check(Access) {
     response = perform(request);
   } catch (const Error& error) {
     if (error.kind() == ErrorKind::kTransient) {
-      throw Error(ErrorKind::kTransient, "network", "cannot reach " + describe() + " for service " +
+      throw Error(ErrorKind::kTransient, FailureReason::kNetwork, "cannot reach " + describe() + " for service " +
                                                         service_.name + ": " + error.what());
     }
     throw;
   }
   if (is_success(response.status)) return;
 
-  const auto document = parse_s3_error(response.body);
-  const std::string code = document ? document->code : "";
-  const std::string why = "HTTP " + std::to_string(response.status) + (code.empty() ? "" : " " + code);
-  if (code == "InvalidAccessKeyId" || code == "SignatureDoesNotMatch") {
-    throw Error(ErrorKind::kConfig, "config",
-                subject + ": credentials rejected (" + why +
-                    "): fix access_key_id and secret_access_key", static_cast<int>(response.status));
-  }
-  if (code == "ExpiredToken" || code == "InvalidToken" || code == "TokenRefreshRequired") {
-    throw Error(ErrorKind::kConfig, "config",
-                subject + ": session token rejected (" + why + "): renew session_token",
-                static_cast<int>(response.status));
-  }
-  if (code == "RequestTimeTooSkewed") {
-    throw Error(ErrorKind::kConfig, "config",
-                subject + ": the system clock is more than 15 minutes off (" + why + "): fix the clock (NTP)",
-                static_cast<int>(response.status));
-  }
-  if (const std::string region = response.header("x-amz-bucket-region");
-      !region.empty() && region != service_.region) {
-    throw Error(ErrorKind::kConfig, "config",
-                subject + ": the bucket is in region " + region + " (" + why + "): set `region: " + region + "`",
-                static_cast<int>(response.status));
-  }
-  if (response.status == 403) {
-    throw Error(ErrorKind::kConfig, "config",
-                subject + ": access denied (" + why +
-                    "): the credentials need permission to list, read and write the bucket",
-                static_cast<int>(response.status));
-  }
-  try {
-    throw_failure(response, request.operation);
-  } catch (const Error& error) {
-    // Throttling and server errors say nothing about the settings: keep them
-    // retryable; any other refusal means the settings are wrong.
-    if (error.retryable() || error.kind() == ErrorKind::kConfig) throw;
-    throw Error(ErrorKind::kConfig, "config", subject + ": " + error.what(), error.http_status());
-  }
+  S3Failure failure = read_s3_failure(static_cast<int>(response.status), response.header("retry-after"), response.body);
+  throw s3_check_error(failure, S3CheckContext{request.operation, subject, service_.bucket, service_.region,
+                                               response.header("x-amz-bucket-region")});
 }
 
 std::optional<ObjectInfo> S3Storage::head(const std::string& key) {
@@ -832,7 +776,7 @@ std::optional<ObjectInfo> S3Storage::head(const std::string& key) {
   if (response.status == 403) {
     // Without s3:ListBucket S3 answers 403, not 404, for a key that is not
     // there; this one object is what failed, not the service.
-    throw Error(ErrorKind::kPermanent, "not_found",
+    throw Error(ErrorKind::kPermanent, FailureReason::kNotFound,
                 request.operation + ": missing or not readable (HTTP 403; a bucket that does not grant "
                                     "s3:ListBucket answers 403 for a missing key)",
                 403);
@@ -983,7 +927,7 @@ std::string S3Storage::complete_multipart(const std::string& key, const std::str
   const std::optional<ObjectInfo> there = head(key);
   if (there && !there->etag.empty()) return there->etag;
   if (!etag.empty()) return etag;
-  throw Error(ErrorKind::kTransient, "bad_response",
+  throw Error(ErrorKind::kTransient, FailureReason::kBadResponse,
               request.operation + ": completed without an ETag, and HEAD found " + (there ? "none either" : "no object"));
 }
 
@@ -1033,7 +977,7 @@ bool S3Storage::can_copy_from(const Storage& source) const {
 
 const S3Storage& S3Storage::copy_peer(const Storage& source) const {
   if (!can_copy_from(source)) {
-    throw Error(ErrorKind::kPermanent, "unsupported",
+    throw Error(ErrorKind::kPermanent, FailureReason::kUnsupported,
                 "server-side copy from " + source.describe() + " to " + describe() +
                     " needs the same endpoint and credentials");
   }
@@ -1069,7 +1013,7 @@ std::string S3Storage::copy_object(const Storage& source, const std::string& sou
     } else {
       const std::optional<ObjectInfo> original = const_cast<S3Storage&>(peer).head(source_key);
       if (!original) {
-        throw Error(ErrorKind::kPermanent, "not_found",
+        throw Error(ErrorKind::kPermanent, FailureReason::kNotFound,
                     "CopyObject: source object '" + source_key + "' not found on " + peer.describe(), 404);
       }
       replaced.metadata = original->metadata;
@@ -1114,7 +1058,7 @@ std::string S3Storage::copy_object(const Storage& source, const std::string& sou
 void S3Storage::throw_copy_failure(const Response& response, const std::string& operation) const {
   const auto document = parse_s3_error(response.body);
   if (!is_success(response.status) && is_copy_refusal(response.status, document ? document->code : "")) {
-    throw Error(ErrorKind::kPermanent, std::string(kServerSideCopyRefused),
+    throw Error(ErrorKind::kPermanent, FailureReason::kCopyRefused,
                 operation + ": server-side copy refused (HTTP " + std::to_string(response.status) +
                     (document ? " " + document->code : std::string()) + "); the bytes must be streamed",
                 static_cast<int>(response.status));
@@ -1153,7 +1097,7 @@ void S3Storage::add_copy_condition(Request& request, const CopyOptions& options)
 }
 
 Error S3Storage::source_changed(const std::string& operation, const CopyOptions& options) const {
-  return Error(ErrorKind::kTransient, "source_changed",
+  return Error(ErrorKind::kTransient, FailureReason::kSourceChanged,
                operation + ": HTTP 412, the source no longer has ETag " + options.source_etag);
 }
 

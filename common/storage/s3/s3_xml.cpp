@@ -13,7 +13,7 @@ namespace blobferry {
 namespace {
 
 [[noreturn]] void throw_bad_response(const std::string& what) {
-  throw Error(ErrorKind::kTransient, "bad_response", "unexpected S3 response: " + what);
+  throw Error(ErrorKind::kTransient, FailureReason::kBadResponse, "unexpected S3 response: " + what);
 }
 
 pugi::xml_node parse_root(pugi::xml_document& document, std::string_view xml, const char* root_name) {
@@ -171,6 +171,18 @@ std::string unquote_etag(std::string_view etag) {
   return std::string(etag);
 }
 
+S3Failure read_s3_failure(int http_status, std::string retry_after, std::string_view body) {
+  S3Failure failure;
+  failure.http_status = http_status;
+  failure.retry_after = std::move(retry_after);
+  if (auto document = parse_s3_error(body)) {
+    failure.code = std::move(document->code);
+    failure.message = std::move(document->message);
+    failure.endpoint = std::move(document->endpoint);
+  }
+  return failure;
+}
+
 std::chrono::milliseconds parse_retry_after(std::string_view header) {
   while (!header.empty() && header.front() == ' ') header.remove_prefix(1);
   while (!header.empty() && (header.back() == ' ' || header.back() == '\r')) header.remove_suffix(1);
@@ -190,14 +202,14 @@ Error s3_error(const S3Failure& failure, const std::string& operation, const std
   const auto retry_after = parse_retry_after(failure.retry_after);
 
   if (code == "BadDigest" || code == "InvalidDigest") {
-    return Error(ErrorKind::kIntegrity, "integrity", message, status);
+    return Error(ErrorKind::kIntegrity, FailureReason::kIntegrity, message, status);
   }
   if (status == 404 && code == "NoSuchBucket") {
-    return Error(ErrorKind::kConfig, "config",
+    return Error(ErrorKind::kConfig, FailureReason::kConfig,
                  "missing bucket " + bucket + ": create it or fix `bucket:` (" + message + ")", status);
   }
   if (status == 429 || (status == 503 && code == "SlowDown") || retry_after.count() > 0) {
-    return Error(ErrorKind::kThrottled, "throttled", message, status, retry_after);
+    return Error(ErrorKind::kThrottled, FailureReason::kThrottled, message, status, retry_after);
   }
   if (status == 301 || status == 307 || code == "PermanentRedirect" || code == "TemporaryRedirect") {
     // libcurl follows no redirect (a signature is for one host), so say where to go.
@@ -208,20 +220,50 @@ Error s3_error(const S3Failure& failure, const std::string& operation, const std
     }
     if (where.empty()) where = "check `region:` and `endpoint:`";
     const std::string text = "bucket " + bucket + " is served elsewhere: " + where + " (" + message + ")";
-    if (status == 307 || code == "TemporaryRedirect") return Error(ErrorKind::kTransient, "server_error", text, status);
-    return Error(ErrorKind::kConfig, "config", text, status);
+    if (status == 307 || code == "TemporaryRedirect") return Error(ErrorKind::kTransient, FailureReason::kServerError, text, status);
+    return Error(ErrorKind::kConfig, FailureReason::kConfig, text, status);
   }
-  if (status == 409 && code == "OperationAborted") return Error(ErrorKind::kTransient, "server_error", message, status);
-  if (status == 501) return Error(ErrorKind::kPermanent, "unsupported", message, status);
-  if (status >= 500) return Error(ErrorKind::kTransient, "server_error", message, status);
+  if (status == 409 && code == "OperationAborted") return Error(ErrorKind::kTransient, FailureReason::kServerError, message, status);
+  if (status == 501) return Error(ErrorKind::kPermanent, FailureReason::kUnsupported, message, status);
+  if (status >= 500) return Error(ErrorKind::kTransient, FailureReason::kServerError, message, status);
   // S3 answers 400 RequestTimeout when the client sent the body too slowly.
   if (status == 408 || code == "RequestTimeout") {
-    return Error(ErrorKind::kTransient, "network", message, status);
+    return Error(ErrorKind::kTransient, FailureReason::kNetwork, message, status);
   }
-  if (status == 403) return Error(ErrorKind::kPermanent, "access_denied", message, status);
-  if (status == 404) return Error(ErrorKind::kPermanent, "not_found", message, status);
-  if (status == 400) return Error(ErrorKind::kPermanent, "bad_request", message, status);
-  return Error(ErrorKind::kPermanent, "client_error", message, status);
+  if (status == 403) return Error(ErrorKind::kPermanent, FailureReason::kAccessDenied, message, status);
+  if (status == 404) return Error(ErrorKind::kPermanent, FailureReason::kNotFound, message, status);
+  if (status == 400) return Error(ErrorKind::kPermanent, FailureReason::kBadRequest, message, status);
+  return Error(ErrorKind::kPermanent, FailureReason::kClientError, message, status);
+}
+
+Error s3_check_error(const S3Failure& failure, const S3CheckContext& context) {
+  const std::string& code = failure.code;
+  const int status = failure.http_status;
+  const std::string why = "HTTP " + std::to_string(status) + (code.empty() ? "" : " " + one_line(code, 64));
+  const auto refused = [&](const std::string& what) {
+    return Error(ErrorKind::kConfig, FailureReason::kConfig, context.subject + ": " + what, status);
+  };
+  if (code == "InvalidAccessKeyId" || code == "SignatureDoesNotMatch") {
+    return refused("credentials rejected (" + why + "): fix access_key_id and secret_access_key");
+  }
+  if (code == "ExpiredToken" || code == "InvalidToken" || code == "TokenRefreshRequired") {
+    return refused("session token rejected (" + why + "): renew session_token");
+  }
+  if (code == "RequestTimeTooSkewed") {
+    return refused("the system clock is more than 15 minutes off (" + why + "): fix the clock (NTP)");
+  }
+  if (!context.bucket_region.empty() && context.bucket_region != context.region) {
+    const std::string region = one_line(context.bucket_region, 64);
+    return refused("the bucket is in region " + region + " (" + why + "): set `region: " + region + "`");
+  }
+  if (status == 403) {
+    return refused("access denied (" + why + "): the credentials need permission to list, read and write the bucket");
+  }
+  Error error = s3_error(failure, context.operation, context.bucket);
+  // Throttling and server errors say nothing about the settings: keep them
+  // retryable; any other refusal means the settings are wrong.
+  if (error.retryable() || error.kind() == ErrorKind::kConfig) return error;
+  return refused(error.what());
 }
 
 }  // namespace blobferry

@@ -72,6 +72,10 @@ struct S3Failure {
   std::string endpoint = {};       // the error document's <Endpoint>, if any (redirects)
 };
 
+// The failure a response describes: its status, its Retry-After header and
+// the code and sentence of its error document, when the body is one.
+S3Failure read_s3_failure(int http_status, std::string retry_after, std::string_view body);
+
 // The error kind S3's answer means:
 //   BadDigest, InvalidDigest             -> kIntegrity  "integrity"
 //   404 NoSuchBucket                     -> kConfig     "config" ("missing bucket <bucket>: create it or fix `bucket:`")
@@ -87,5 +91,21 @@ struct S3Failure {
 // operation names the request and the storage ("PUT a.jpg on s3 bucket …");
 // the message is one line and carries only the server's code and sentence.
 Error s3_error(const S3Failure& failure, const std::string& operation, const std::string& bucket);
+
+// What Storage::check knows besides the failure: which service it tests and
+// what the settings say, so the error can name the setting to fix.
+struct S3CheckContext {
+  std::string operation;      // the listing request, as for s3_error
+  std::string subject;        // "service <name> (<describe>)"
+  std::string bucket;         // `bucket:`
+  std::string region;         // `region:`
+  std::string bucket_region;  // the x-amz-bucket-region header, if any
+};
+
+// The same failure met by Storage::check, which tests the settings: a
+// refusal is kConfig "config" naming the fix (credentials, session token,
+// clock, region, permissions), throttling and server errors stay as
+// s3_error classifies them, retryable.
+Error s3_check_error(const S3Failure& failure, const S3CheckContext& context);
 
 }  // namespace blobferry

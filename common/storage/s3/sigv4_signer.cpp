@@ -8,17 +8,11 @@
 
 #include "common/base/digest.h"
 #include "common/base/encoding.h"
+#include "common/base/utc_time.h"
 #include "common/storage/s3/uri_encoding.h"
 
 namespace blobferry {
 namespace {
-
-std::string lowercase(std::string_view text) {
-  std::string out(text);
-  std::transform(out.begin(), out.end(), out.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return out;
-}
 
 bool is_blank(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
 
@@ -55,12 +49,7 @@ SigV4Signer::SigV4Signer(AwsCredentials credentials, std::string region, std::st
       options_(options) {}
 
 std::string SigV4Signer::amz_date(std::chrono::system_clock::time_point when) {
-  const std::time_t seconds = std::chrono::system_clock::to_time_t(when);
-  std::tm utc{};
-  gmtime_r(&seconds, &utc);
-  char buffer[17];
-  std::strftime(buffer, sizeof buffer, "%Y%m%dT%H%M%SZ", &utc);
-  return buffer;
+  return format_utc(when, "%Y%m%dT%H%M%SZ");
 }
 
 std::string SigV4Signer::canonical_query_string(const QueryParameters& query) {

@@ -10,6 +10,8 @@
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
+#include "common/base/utc_time.h"
+
 namespace blobferry {
 namespace {
 
@@ -19,12 +21,7 @@ std::int64_t now_seconds() {
 
 // "2024-05-01 12:00:00": ActiveStorage stores created_at in UTC without a zone.
 std::string utc_timestamp_text(std::int64_t epoch) {
-  const std::time_t t = static_cast<std::time_t>(epoch);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S", &tm);
-  return buf;
+  return format_utc(std::chrono::system_clock::from_time_t(static_cast<std::time_t>(epoch)), "%Y-%m-%d %H:%M:%S");
 }
 
 }  // namespace

@@ -6,6 +6,7 @@
 #include <set>
 
 #include "common/base/error.h"
+#include "common/db/pg_array.h"
 #include "enqueuer/verification/verification_store.h"
 
 namespace blobferry {
@@ -21,15 +22,6 @@ std::string next_param(PgParams& params, std::string value) {
 std::optional<std::int64_t> integer_blob_id(const std::string& id) {
   if (id.empty() || id.size() > 18 || id.find_first_not_of("0123456789") != std::string::npos) return std::nullopt;
   return std::stoll(id);
-}
-
-std::string pg_array_literal(const std::vector<std::string>& ids) {
-  std::string out = "{";
-  for (std::size_t i = 0; i < ids.size(); ++i) {
-    if (i) out += ',';
-    out += '"' + ids[i] + '"';  // ids come from the database: digits or uuid text
-  }
-  return out + "}";
 }
 
 BlobTable::BlobTable(PgConnection& db) : db_(db) {

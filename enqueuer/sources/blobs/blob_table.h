@@ -84,7 +84,4 @@ inline constexpr char kActiveStorageKeyAlphabet[] = "0123456789abcdefghijklmnopq
 // A blob id as the job model carries it: integer ids only (uuids stay in the table).
 std::optional<std::int64_t> integer_blob_id(const std::string& id);
 
-// '{1,2,3}' for PostgreSQL array parameters; ids are integers or uuids.
-std::string pg_array_literal(const std::vector<std::string>& ids);
-
 }  // namespace blobferry

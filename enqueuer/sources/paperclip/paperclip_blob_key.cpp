@@ -19,7 +19,7 @@ std::string PaperclipBlobKey::generate() {
   unsigned char bytes[64];
   while (key.size() < kLength) {
     if (RAND_bytes(bytes, sizeof bytes) != 1) {
-      throw Error(ErrorKind::kPermanent, "random_failed", "RAND_bytes failed: no cryptographic random source for blob keys");
+      throw Error(ErrorKind::kPermanent, FailureReason::kRandomFailed, "RAND_bytes failed: no cryptographic random source for blob keys");
     }
     for (unsigned char b : bytes) {
       if (b >= kLimit) continue;

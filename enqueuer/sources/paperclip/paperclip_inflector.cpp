@@ -7,17 +7,13 @@
 #include <regex>
 #include <utility>
 
+#include "common/base/encoding.h"
+
 namespace blobferry {
 namespace {
 
 bool is_upper(char c) { return c >= 'A' && c <= 'Z'; }
 bool is_lower_or_digit(char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); }
-
-std::string lowercase(std::string_view text) {
-  std::string out(text);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
 
 // The last word, as ActiveSupport's uncountable test sees it (/\b\w+\Z/).
 std::string last_word(std::string_view text) {

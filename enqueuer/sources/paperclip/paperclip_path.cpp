@@ -75,8 +75,6 @@ bool starts_with_known(const std::string& word) {
 
 }  // namespace
 
-const std::vector<std::string>& PaperclipPath::known_interpolations() { return replacement_order(); }
-
 PaperclipPath::PaperclipPath(PaperclipPathOptions options)
     : options_(std::move(options)),
       class_folder_(PaperclipInflector::pluralize(PaperclipInflector::underscore(options_.class_name))),
@@ -129,7 +127,7 @@ std::string PaperclipPath::hash_of(const PaperclipRecord& record) const {
   unsigned int length = 0;
   if (!HMAC(EVP_sha1(), options_.hash_secret.data(), static_cast<int>(options_.hash_secret.size()),
             reinterpret_cast<const unsigned char*>(data.data()), data.size(), mac, &length)) {
-    throw Error(ErrorKind::kPermanent, "hmac_failed", "HMAC-SHA1 of Paperclip's hash_data failed");
+    throw Error(ErrorKind::kPermanent, FailureReason::kHmacFailed, "HMAC-SHA1 of Paperclip's hash_data failed");
   }
   return hex_encode(std::string_view(reinterpret_cast<const char*>(mac), length));
 }

@@ -41,8 +41,6 @@ class PaperclipPath {
 
   // "%09d" split in threes, "%012d" from 1,000,000,000; a string id's first nine characters.
   static std::string id_partition(const std::string& id, bool integer_id);
-  // The interpolations of Paperclip's own list that this class implements.
-  static const std::vector<std::string>& known_interpolations();
 
  private:
   std::string interpolate(const std::string& pattern, const PaperclipRecord& record) const;

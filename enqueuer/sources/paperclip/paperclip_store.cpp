@@ -8,6 +8,7 @@
 #include <tuple>
 
 #include "common/base/error.h"
+#include "common/db/pg_array.h"
 
 namespace blobferry {
 namespace {
@@ -40,24 +41,6 @@ std::string column_type(PgConnection& db, const char* table, const char* column)
 }
 
 }  // namespace
-
-std::string pg_text_array(const std::vector<std::optional<std::string>>& values) {
-  std::string out = "{";
-  for (std::size_t i = 0; i < values.size(); ++i) {
-    if (i) out += ',';
-    if (!values[i]) {
-      out += "NULL";
-      continue;
-    }
-    out += '"';
-    for (char c : *values[i]) {
-      if (c == '"' || c == '\\') out += '\\';
-      out += c;
-    }
-    out += '"';
-  }
-  return out + "}";
-}
 
 std::string PaperclipStore::create_statement() {
   return std::string("CREATE TABLE IF NOT EXISTS ") + kTable +
@@ -133,13 +116,13 @@ std::vector<PaperclipEntry> PaperclipStore::reserve(const std::string& migration
                " EXCLUDED.expected_size, EXCLUDED.expected_md5) OR (p.source_updated_at IS NOT NULL AND"
                " p.source_updated_at IS DISTINCT FROM EXCLUDED.source_updated_at)))"
                " OR p.outcome IN ('record_gone', 'file_gone', 'file_changed')",
-           {migration, source_service, target_service, pg_text_array(types), pg_text_array(ids), pg_text_array(names),
-            pg_text_array(keys), pg_text_array(sources), pg_text_array(filenames), pg_text_array(content_types),
-            pg_text_array(sizes), pg_text_array(md5s), pg_text_array(updated)});
+           {migration, source_service, target_service, pg_array_literal(types), pg_array_literal(ids), pg_array_literal(names),
+            pg_array_literal(keys), pg_array_literal(sources), pg_array_literal(filenames), pg_array_literal(content_types),
+            pg_array_literal(sizes), pg_array_literal(md5s), pg_array_literal(updated)});
   PgResult stored = db_.exec(std::string("SELECT p.record_type, p.record_id, p.name, p.key FROM ") + kTable +
                                  " p JOIN unnest($2::text[], $3::text[], $4::text[]) AS u(t, i, n)"
                                  " ON p.record_type = u.t AND p.record_id = u.i AND p.name = u.n WHERE p.migration = $1",
-                             {migration, pg_text_array(types), pg_text_array(ids), pg_text_array(names)});
+                             {migration, pg_array_literal(types), pg_array_literal(ids), pg_array_literal(names)});
   std::map<std::tuple<std::string, std::string, std::string>, std::string> key_of;
   for (int r = 0; r < stored.rows(); ++r) {
     key_of[{stored.value(r, 0), stored.value(r, 1), stored.value(r, 2)}] = stored.value(r, 3);
@@ -147,7 +130,7 @@ std::vector<PaperclipEntry> PaperclipStore::reserve(const std::string& migration
   for (PaperclipEntry& e : entries) {
     auto it = key_of.find({e.record_type, e.record_id, e.name});
     if (it == key_of.end()) {
-      throw Error(ErrorKind::kPermanent, "bookkeeping_lost",
+      throw Error(ErrorKind::kPermanent, FailureReason::kBookkeepingLost,
                   std::string(kTable) + " has no row for " + e.record_type + "#" + e.record_id + " after inserting it");
     }
     e.key = it->second;
@@ -192,7 +175,7 @@ void PaperclipStore::mark_verified(const std::string& migration, const std::vect
                " p SET byte_size = v.size, checksum = v.md5, verified_at = now()"
                " FROM unnest($2::text[], $3::bigint[], $4::text[]) AS v(key, size, md5)"
                " WHERE p.migration = $1 AND p.key = v.key AND p.attached_at IS NULL",
-           {migration, pg_text_array(keys), pg_text_array(sizes), pg_text_array(checksums)});
+           {migration, pg_array_literal(keys), pg_array_literal(sizes), pg_array_literal(checksums)});
 }
 
 std::vector<PaperclipEntry> PaperclipStore::pending(const std::string& migration, const std::string& after, int limit) {
@@ -220,7 +203,7 @@ void PaperclipStore::drop(const std::string& migration, const std::vector<std::s
   db_.exec(std::string("UPDATE ") + kTable +
                " SET attached_at = now(), outcome = $3, verified_at = NULL"
                " WHERE migration = $1 AND key = ANY($2::text[]) AND attached_at IS NULL",
-           {migration, pg_text_array(key_values), outcome});
+           {migration, pg_array_literal(key_values), outcome});
 }
 
 long long PaperclipStore::forget_verifications(const std::string& migration) {
@@ -295,7 +278,7 @@ AttachOutcome PaperclipStore::attach(const std::string& migration, const std::ve
       " FROM todo LEFT JOIN blobs ON blobs.key = todo.key"
       " WHERE p.migration = $1 AND p.key = todo.key RETURNING p.outcome";
   std::vector<std::optional<std::string>> key_values(keys.begin(), keys.end());
-  PgResult r = db_.exec(sql, {migration, pg_text_array(key_values), std::string(R"({"identified":true})")});
+  PgResult r = db_.exec(sql, {migration, pg_array_literal(key_values), std::string(R"({"identified":true})")});
   for (int i = 0; i < r.rows(); ++i) {
     const std::string what = r.value(i, 0);
     (what == "attached" ? outcome.attached : what == "record_gone" ? outcome.records_gone : outcome.already_attached) += 1;

@@ -92,7 +92,4 @@ class PaperclipStore {
   std::string attachment_record_id_type_;  // a type the record ids are cast to
 };
 
-// A PostgreSQL text[] literal; nullopt elements are NULL.
-std::string pg_text_array(const std::vector<std::optional<std::string>>& values);
-
 }  // namespace blobferry

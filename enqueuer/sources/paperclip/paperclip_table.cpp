@@ -7,6 +7,7 @@
 #include <map>
 
 #include "common/base/error.h"
+#include "common/db/pg_array.h"
 #include "enqueuer/sources/paperclip/paperclip_store.h"
 
 namespace blobferry {
@@ -128,7 +129,7 @@ std::map<std::string, PaperclipFileState> PaperclipTable::files_of(const std::ve
                             optional_column(has_updated_at_, "_updated_at", "trunc(extract(epoch FROM @))::bigint") +
                             " FROM unnest($1::text[]) AS u(id) LEFT JOIN " + db_.quote_identifier(table_) +
                             " t ON t.id = u.id::" + id_type_,
-                        {pg_text_array(values)});
+                        {pg_array_literal(values)});
   for (int i = 0; i < r.rows(); ++i) {
     PaperclipFileState state;
     state.record_exists = r.value(i, 1) == "t";

@@ -39,7 +39,6 @@ class PaperclipTable {
   PaperclipTable(PgConnection& db, std::string table, std::string attachment, std::string record_type);
 
   bool has_fingerprint() const { return has_fingerprint_; }
-  bool integer_ids() const { return integer_ids_; }
 
   // Up to `limit` records with id > after_id (from the start when empty), by
   // id, that have a file and no ActiveStorage attachment of that name yet.
