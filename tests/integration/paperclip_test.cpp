@@ -22,9 +22,7 @@
 #include "enqueuer/sources/paperclip/paperclip_path.h"
 #include "tests/support/blob_fixture.h"
 #include "tests/support/blobferry_cli.h"
-#include "tests/support/temp_dir.h"
-#include "tests/support/test_services.h"
-#include "tests/support/test_stack.h"
+#include "tests/support/stack_suite.h"
 
 namespace blobferry {
 namespace {
@@ -33,8 +31,6 @@ using testing::BlobferryCli;
 using testing::BlobFixture;
 using testing::BlobSchema;
 using testing::CliResult;
-using testing::TempDir;
-using testing::TestStack;
 using Json = nlohmann::json;
 
 constexpr const char* kAttachmentsTable =
@@ -142,27 +138,7 @@ void expect_active_storage(PgConnection& db, Storage& target, const std::string&
 
 std::string random_text(std::size_t size, std::mt19937_64& rng) { return testing::random_bytes(size, rng); }
 
-class PaperclipTest : public ::testing::Test {
- protected:
-  static void SetUpTestSuite() {
-    stack_ = new TestStack({.redis = true, .postgres = true, .s3 = true});
-    scratch_ = new TempDir("bf-paperclip");
-  }
-  static void TearDownTestSuite() {
-    delete scratch_;
-    delete stack_;
-  }
-
-  std::unique_ptr<Storage> open_service(const std::string& name) const {
-    return testing::open_service(*stack_, name);
-  }
-
-  static TestStack* stack_;
-  static TempDir* scratch_;
-};
-
-TestStack* PaperclipTest::stack_ = nullptr;
-TempDir* PaperclipTest::scratch_ = nullptr;
+class PaperclipTest : public testing::StackSuite {};
 
 // users with Paperclip's four columns and a fingerprint: records without
 // files, files missing on the source, ids past 1,000,000,000, a file without
