@@ -235,6 +235,34 @@ wait_ready() {
   done
 }
 
+# Starts a server on a free port, and on another one when it exits at once
+# (a parallel stack may take the port between check and bind). $1: the
+# service (pid file and messages); $2: its log; $3: what the message says when
+# it runs but never answers; $4: a function that starts it in the background
+# on port $PORT and sets LAUNCHED_PID; $5 and on: its readiness check, called
+# with the pid and the port after the arguments given. Leaves its port in PORT.
+start_on_free_port() {
+  local name="$1" logfile="$2" unanswered="$3" launch="$4" ready="$5" attempt status
+  shift 5
+  for ((attempt = 1; attempt <= PORT_ATTEMPTS; attempt++)); do
+    pick_port || fail_start "$name" "$logfile" "no free port"
+    log "starting $name on 127.0.0.1:$PORT"
+    "$launch"
+    status=0
+    wait_ready "$LAUNCHED_PID" "$ready" "$@" "$LAUNCHED_PID" "$PORT" || status=$?
+    if [[ "$status" -eq 0 ]]; then
+      record_pid "$name" "$LAUNCHED_PID"
+      return 0
+    fi
+    if [[ "$status" -eq 2 ]]; then
+      record_pid "$name" "$LAUNCHED_PID"
+      fail_start "$name" "$logfile" "$unanswered on port $PORT within ${START_TIMEOUT}s"
+    fi
+    log "$name exited at once (port $PORT taken?); retrying on another port"
+  done
+  fail_start "$name" "$logfile" "exited on $PORT_ATTEMPTS ports"
+}
+
 # --- failures --------------------------------------------------------------
 
 fail_start() {
@@ -276,31 +304,19 @@ redis_answers() {
 }
 
 start_redis() {
-  local logfile="$DIR/logs/redis.log" attempt port pid status
+  local logfile="$DIR/logs/redis.log"
   local persistence=(--appendonly no)
   [[ "$REDIS_AOF" -eq 1 ]] && persistence=(--appendonly yes --appendfsync everysec)
   mkdir -p "$DIR/redis"
-  for ((attempt = 1; attempt <= PORT_ATTEMPTS; attempt++)); do
-    pick_port || fail_start redis "$logfile" "no free port"
-    port="$PORT"
-    log "starting redis on 127.0.0.1:$port"
-    redis-server --port "$port" --bind 127.0.0.1 --save "" "${persistence[@]}" \
-      --dir "$DIR/redis" --daemonize no --logfile "" </dev/null >>"$logfile" 2>&1 &
-    pid=$!
-    status=0
-    wait_ready "$pid" redis_answers "$pid" "$port" || status=$?
-    if [[ "$status" -eq 0 ]]; then
-      record_pid redis "$pid"
-      REDIS_PORT="$port"
-      return 0
-    fi
-    if [[ "$status" -eq 2 ]]; then
-      record_pid redis "$pid"
-      fail_start redis "$logfile" "no answer to PING on port $port within ${START_TIMEOUT}s"
-    fi
-    log "redis exited at once (port $port taken?); retrying on another port"
-  done
-  fail_start redis "$logfile" "exited on $PORT_ATTEMPTS ports"
+  start_on_free_port redis "$logfile" "no answer to PING" launch_redis redis_answers
+  REDIS_PORT="$PORT"
+}
+
+# For start_on_free_port, with start_redis's locals.
+launch_redis() {
+  redis-server --port "$PORT" --bind 127.0.0.1 --save "" "${persistence[@]}" \
+    --dir "$DIR/redis" --daemonize no --logfile "" </dev/null >>"$logfile" 2>&1 &
+  LAUNCHED_PID=$!
 }
 
 init_postgres() {
@@ -386,31 +402,24 @@ s3rver_answers() {
 
 # One s3rver per bucket: "source" and "target" behave like two accounts.
 start_s3rver() {
-  local bucket="$1" logfile="$DIR/logs/s3-$1.log" data="$DIR/s3-$1" attempt port pid status
+  local bucket="$1" logfile="$DIR/logs/s3-$1.log" data="$DIR/s3-$1"
   [[ -x "$S3RVER" ]] || fail_start "s3-$bucket" /dev/null "$S3RVER is missing (run ops/install-deps.sh)"
   mkdir -p "$data"
-  for ((attempt = 1; attempt <= PORT_ATTEMPTS; attempt++)); do
-    pick_port || fail_start "s3-$bucket" "$logfile" "no free port"
-    port="$PORT"
-    log "starting s3rver ($bucket) on 127.0.0.1:$port"
-    NODE_OPTIONS="--openssl-legacy-provider${NODE_OPTIONS:+ $NODE_OPTIONS}" \
-      "$S3RVER" --directory "$data" --port "$port" --address 127.0.0.1 --configure-bucket "$bucket" \
-      </dev/null >>"$logfile" 2>&1 &
-    pid=$!
-    status=0
-    wait_ready "$pid" s3rver_answers "$pid" "$port" "$bucket" || status=$?
-    if [[ "$status" -eq 0 ]]; then
-      record_pid "s3-$bucket" "$pid"
-      S3_PORTS[$bucket]="$port"
-      return 0
-    fi
-    if [[ "$status" -eq 2 ]]; then
-      record_pid "s3-$bucket" "$pid"
-      fail_start "s3-$bucket" "$logfile" "bucket $bucket not answering on port $port within ${START_TIMEOUT}s"
-    fi
-    log "s3rver ($bucket) exited at once (port $port taken?); retrying on another port"
-  done
-  fail_start "s3-$bucket" "$logfile" "exited on $PORT_ATTEMPTS ports"
+  start_on_free_port "s3-$bucket" "$logfile" "bucket $bucket not answering" launch_s3rver s3rver_answers_for "$bucket"
+  S3_PORTS[$bucket]="$PORT"
+}
+
+# For start_on_free_port, with start_s3rver's locals.
+launch_s3rver() {
+  NODE_OPTIONS="--openssl-legacy-provider${NODE_OPTIONS:+ $NODE_OPTIONS}" \
+    "$S3RVER" --directory "$data" --port "$PORT" --address 127.0.0.1 --configure-bucket "$bucket" \
+    </dev/null >>"$logfile" 2>&1 &
+  LAUNCHED_PID=$!
+}
+
+s3rver_answers_for() {
+  local bucket="$1" pid="$2" port="$3"
+  s3rver_answers "$pid" "$port" "$bucket"
 }
 
 # s3rver writes an object's files in place, not atomically: a stop in the
@@ -504,34 +513,23 @@ ceph_mon_answers() {
 }
 
 start_ceph_mon() {
-  local logfile="$DIR/logs/ceph-mon.a.log" fsid attempt port pid status
+  local logfile="$DIR/logs/ceph-mon.a.log" fsid
   fsid="$(cat /proc/sys/kernel/random/uuid)"
-  for ((attempt = 1; attempt <= PORT_ATTEMPTS; attempt++)); do
-    pick_port || fail_start rgw-mon "$logfile" "no free port"
-    port="$PORT"
-    log "starting ceph-mon on 127.0.0.1:$port (fsid $fsid)"
-    rm -rf "$RGW_CONF_DIR/mon" "$RGW_CONF_DIR/monmap"
-    mkdir -p "$RGW_CONF_DIR/mon/a"
-    write_ceph_conf "$port" "$fsid"
-    monmaptool --create --fsid "$fsid" --addv a "[v2:127.0.0.1:$port]" "$RGW_CONF_DIR/monmap" \
-      >>"$logfile" 2>&1 || fail_start rgw-mon "$logfile" "monmaptool failed"
-    ceph_tool ceph-mon --mkfs -i a --monmap "$RGW_CONF_DIR/monmap" >>"$logfile" 2>&1 ||
-      fail_start rgw-mon "$logfile" "ceph-mon --mkfs failed"
-    ceph-mon -c "$RGW_CONF_DIR/ceph.conf" -f -i a </dev/null >>"$logfile" 2>&1 &
-    pid=$!
-    status=0
-    wait_ready "$pid" ceph_mon_answers "$pid" "$port" || status=$?
-    if [[ "$status" -eq 0 ]]; then
-      record_pid rgw-mon "$pid"
-      return 0
-    fi
-    if [[ "$status" -eq 2 ]]; then
-      record_pid rgw-mon "$pid"
-      fail_start rgw-mon "$logfile" "not listening on port $port within ${START_TIMEOUT}s"
-    fi
-    log "ceph-mon exited at once (port $port taken?); retrying on another port"
-  done
-  fail_start rgw-mon "$logfile" "exited on $PORT_ATTEMPTS ports"
+  start_on_free_port rgw-mon "$logfile" "not listening" launch_ceph_mon ceph_mon_answers
+}
+
+# For start_on_free_port, with start_ceph_mon's locals: a fresh monitor store
+# for each port tried, since the port is written into its map.
+launch_ceph_mon() {
+  rm -rf "$RGW_CONF_DIR/mon" "$RGW_CONF_DIR/monmap"
+  mkdir -p "$RGW_CONF_DIR/mon/a"
+  write_ceph_conf "$PORT" "$fsid"
+  monmaptool --create --fsid "$fsid" --addv a "[v2:127.0.0.1:$PORT]" "$RGW_CONF_DIR/monmap" \
+    >>"$logfile" 2>&1 || fail_start rgw-mon "$logfile" "monmaptool failed"
+  ceph_tool ceph-mon --mkfs -i a --monmap "$RGW_CONF_DIR/monmap" >>"$logfile" 2>&1 ||
+    fail_start rgw-mon "$logfile" "ceph-mon --mkfs failed"
+  ceph-mon -c "$RGW_CONF_DIR/ceph.conf" -f -i a </dev/null >>"$logfile" 2>&1 &
+  LAUNCHED_PID=$!
 }
 
 # The OSD picks its own ports (ms_bind_port_min..max, 6800-7300, loopback
@@ -570,37 +568,27 @@ rgw_cluster_alive() {
 }
 
 start_radosgw() {
-  local logfile="$DIR/logs/ceph-client.rgw.log" attempt port pid status deadline
-  for ((attempt = 1; attempt <= PORT_ATTEMPTS; attempt++)); do
-    pick_port || fail_start rgw "$logfile" "no free port"
-    port="$PORT"
-    log "starting radosgw on 127.0.0.1:$port"
-    radosgw -c "$RGW_CONF_DIR/ceph.conf" -f -n client.rgw --rgw_frontends "beast endpoint=127.0.0.1:$port" \
-      </dev/null >>"$logfile" 2>&1 &
-    pid=$!
-    status=0
-    deadline=$((SECONDS + START_TIMEOUT))
-    while ! rgw_answers "$pid" "$port"; do
-      if ! is_alive "$pid"; then status=1; break; fi
-      if ! rgw_cluster_alive; then
-        record_pid rgw "$pid"
-        fail_start rgw "$logfile" "its ceph-mon or ceph-osd is not running (see $DIR/logs/ceph-mon.a.log and ceph-osd.0.log)"
-      fi
-      if ((SECONDS >= deadline)); then status=2; break; fi
-      sleep 0.2
-    done
-    if [[ "$status" -eq 0 ]]; then
-      record_pid rgw "$pid"
-      RGW_PORT="$port"
-      return 0
-    fi
-    if [[ "$status" -eq 2 ]]; then
-      record_pid rgw "$pid"
-      fail_start rgw "$logfile" "no answer to GET / on port $port within ${START_TIMEOUT}s"
-    fi
-    log "radosgw exited at once (port $port taken?); retrying on another port"
-  done
-  fail_start rgw "$logfile" "exited on $PORT_ATTEMPTS ports"
+  local logfile="$DIR/logs/ceph-client.rgw.log"
+  start_on_free_port rgw "$logfile" "no answer to GET /" launch_radosgw rgw_ready
+  RGW_PORT="$PORT"
+}
+
+# For start_on_free_port, with start_radosgw's locals.
+launch_radosgw() {
+  radosgw -c "$RGW_CONF_DIR/ceph.conf" -f -n client.rgw --rgw_frontends "beast endpoint=127.0.0.1:$PORT" \
+    </dev/null >>"$logfile" 2>&1 &
+  LAUNCHED_PID=$!
+}
+
+# rgw_answers, failing at once rather than at the timeout when radosgw's
+# cluster is gone (for start_on_free_port, with start_radosgw's locals).
+rgw_ready() {
+  rgw_answers "$@" && return 0
+  if ! rgw_cluster_alive; then
+    record_pid rgw "$1"
+    fail_start rgw "$logfile" "its ceph-mon or ceph-osd is not running (see $DIR/logs/ceph-mon.a.log and ceph-osd.0.log)"
+  fi
+  return 1
 }
 
 # curl 7.88 signs the empty payload's hash without sending it, and radosgw

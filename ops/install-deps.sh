@@ -9,6 +9,7 @@ PLAYWRIGHT_CORE_VERSION="1.65.1"
 
 APT_PACKAGES=(
   build-essential cmake pkg-config git
+  lld  # links the test executables in a fraction of GNU ld's time; CMakeLists.txt uses it when present
   libhiredis-dev libcurl4-openssl-dev libssl-dev libpq-dev
   nlohmann-json3-dev libspdlog-dev libcli11-dev libyaml-cpp-dev libpugixml-dev
   libgtest-dev googletest

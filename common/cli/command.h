@@ -1,9 +1,13 @@
 // A blobferry subcommand: declares its options on a CLI11 subcommand, then runs.
 #pragma once
 
-#include <CLI/CLI.hpp>
-
 #include "common/cli/global_options.h"
+
+// CLI11 is header-only and costs ~8 s per file that includes it: only the
+// .cpp files that declare options include <CLI/CLI.hpp>.
+namespace CLI {
+class App;
+}  // namespace CLI
 
 namespace blobferry {
 

@@ -3,6 +3,8 @@
 
 #include <cstdio>
 
+#include <CLI/CLI.hpp>
+
 #include "common/base/error.h"
 #include "common/queue/queue_connection.h"
 #include "enqueuer/commands/status_command.h"

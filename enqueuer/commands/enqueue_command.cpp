@@ -4,6 +4,8 @@
 #include <atomic>
 #include <cstdio>
 
+#include <CLI/CLI.hpp>
+
 #include "common/queue/queue_connection.h"
 #include "common/cli/human_units.h"
 #include "common/storage/service_registry.h"

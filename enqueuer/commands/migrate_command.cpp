@@ -1,5 +1,7 @@
 // `blobferry migrate`: the whole playbook in one process, no Redis — plan,
 // copy, validate and, with --switch, switch.
+#include <CLI/CLI.hpp>
+
 #include "enqueuer/commands/migrate_command.h"
 
 #include <unistd.h>

@@ -3,6 +3,8 @@
 
 #include <cstdio>
 
+#include <CLI/CLI.hpp>
+
 #include "enqueuer/commands/status_command.h"
 
 namespace blobferry {

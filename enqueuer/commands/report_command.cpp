@@ -9,6 +9,7 @@
 #include <functional>
 #include <memory>
 
+#include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
 #include "common/base/error.h"

@@ -3,6 +3,8 @@
 
 #include <cstdio>
 
+#include <CLI/CLI.hpp>
+
 #include "common/base/failure_reason.h"
 
 #include "enqueuer/commands/status_command.h"

@@ -1,5 +1,7 @@
 // `blobferry services`: what storage.yml describes, whether each service answers,
 // and how many blobs the database holds per service_name.
+#include <CLI/CLI.hpp>
+
 #include "enqueuer/commands/services_command.h"
 
 #include <cstdio>

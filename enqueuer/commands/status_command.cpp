@@ -11,6 +11,7 @@
 #include <deque>
 #include <mutex>
 
+#include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
 #include "common/base/error.h"

@@ -4,6 +4,8 @@
 #include <atomic>
 #include <cstdio>
 
+#include <CLI/CLI.hpp>
+
 #include "common/base/error.h"
 #include "common/queue/queue_connection.h"
 #include "common/storage/storage_config.h"

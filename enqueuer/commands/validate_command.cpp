@@ -8,6 +8,8 @@
 #include <optional>
 #include <thread>
 
+#include <CLI/CLI.hpp>
+
 #include "common/base/error.h"
 #include "common/cli/duration_option.h"
 #include "common/queue/queue_connection.h"

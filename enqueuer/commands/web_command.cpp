@@ -8,6 +8,8 @@
 #include <memory>
 #include <mutex>
 
+#include <CLI/CLI.hpp>
+
 #include "common/base/error.h"
 #include "common/base/signal_watcher.h"
 #include "common/metrics/http_listener.h"

@@ -3,6 +3,8 @@
 
 #include <regex>
 
+#include <CLI/CLI.hpp>
+
 #include "common/base/error.h"
 #include "enqueuer/sources/paperclip/paperclip_path.h"
 #include "enqueuer/sources/source_registry.h"

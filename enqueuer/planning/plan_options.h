@@ -4,12 +4,15 @@
 #include <memory>
 #include <string>
 
-#include <CLI/CLI.hpp>
-
 #include "common/storage/storage_config.h"
 #include "enqueuer/sources/blobs/blob_enqueuer.h"
 #include "enqueuer/planning/migration_plan.h"
 #include "enqueuer/sources/migration_source.h"
+
+// Only plan_options.cpp needs CLI11 itself (see common/cli/command.h).
+namespace CLI {
+class App;
+}  // namespace CLI
 
 namespace blobferry {
 

@@ -23,8 +23,7 @@
 #include "common/cli/human_units.h"
 #include "tests/support/blob_fixture.h"
 #include "tests/support/blobferry_cli.h"
-#include "tests/support/temp_dir.h"
-#include "tests/support/test_stack.h"
+#include "tests/support/stack_suite.h"
 
 namespace blobferry {
 namespace {
@@ -35,8 +34,6 @@ using testing::BlobFixture;
 using testing::BlobSchema;
 using testing::CliResult;
 using testing::SeedRow;
-using testing::TempDir;
-using testing::TestStack;
 using Clock = std::chrono::steady_clock;
 
 constexpr std::size_t kBigTableRows = 100000;
@@ -118,22 +115,9 @@ std::size_t duplicates_in(const std::vector<std::string>& sorted) {
 
 std::string utc_ago(std::chrono::seconds ago) { return testing::utc_text(std::chrono::system_clock::now() - ago); }
 
-class EnqueueTest : public ::testing::Test {
+class EnqueueTest : public testing::StackSuite {
  protected:
-  static void SetUpTestSuite() {
-    stack_ = new TestStack({.redis = true, .postgres = true, .s3 = true});
-    scratch_ = new TempDir("bf-enqueue");
-  }
-  static void TearDownTestSuite() {
-    delete scratch_;
-    delete stack_;
-  }
-
-  BlobferryCli cli() const { return BlobferryCli(*stack_, scratch_->path()); }
   QueueProbe probe(const std::string& migration) const { return QueueProbe(stack_->redis_url(), migration); }
-  std::string database(const std::string& name) const {
-    return BlobFixture::create_database(stack_->database_url(), name);
-  }
   static std::vector<std::string> enqueue_args(const std::string& migration, const std::string& database_url,
                                                std::vector<std::string> more = {}) {
     std::vector<std::string> args{"enqueue", "--migration", migration, "--from", "source", "--to", "target",
@@ -141,13 +125,7 @@ class EnqueueTest : public ::testing::Test {
     args.insert(args.end(), more.begin(), more.end());
     return args;
   }
-
-  static TestStack* stack_;
-  static TempDir* scratch_;
 };
-
-TestStack* EnqueueTest::stack_ = nullptr;
-TempDir* EnqueueTest::scratch_ = nullptr;
 
 // 100,000 rows through a queue capped at 5,000: a slow consumer pops while a
 // sampler watches LLEN; the enqueuer is SIGKILLed five times and restarted; every

@@ -22,9 +22,7 @@
 #include "enqueuer/sources/paperclip/paperclip_path.h"
 #include "tests/support/blob_fixture.h"
 #include "tests/support/blobferry_cli.h"
-#include "tests/support/temp_dir.h"
-#include "tests/support/test_services.h"
-#include "tests/support/test_stack.h"
+#include "tests/support/stack_suite.h"
 
 namespace blobferry {
 namespace {
@@ -33,8 +31,6 @@ using testing::BlobferryCli;
 using testing::BlobFixture;
 using testing::BlobSchema;
 using testing::CliResult;
-using testing::TempDir;
-using testing::TestStack;
 using Json = nlohmann::json;
 
 constexpr const char* kAttachmentsTable =
@@ -142,27 +138,29 @@ void expect_active_storage(PgConnection& db, Storage& target, const std::string&
 
 std::string random_text(std::size_t size, std::mt19937_64& rng) { return testing::random_bytes(size, rng); }
 
-class PaperclipTest : public ::testing::Test {
+class PaperclipTest : public testing::StackSuite {
  protected:
-  static void SetUpTestSuite() {
-    stack_ = new TestStack({.redis = true, .postgres = true, .s3 = true});
-    scratch_ = new TempDir("bf-paperclip");
-  }
-  static void TearDownTestSuite() {
-    delete scratch_;
-    delete stack_;
-  }
-
-  std::unique_ptr<Storage> open_service(const std::string& name) const {
-    return testing::open_service(*stack_, name);
+  // ActiveStorage's blob (`schema`) and attachment tables, as the Rails app
+  // has them, in a fresh database `name`.
+  static std::unique_ptr<BlobFixture> active_storage_tables(const std::string& url,
+                                                            BlobSchema schema = BlobSchema::kRails7) {
+    auto blobs = std::make_unique<BlobFixture>(url, schema);
+    blobs->db().exec(kAttachmentsTable);
+    blobs->db().exec(kAttachmentsIndex);
+    return blobs;
   }
 
-  static TestStack* stack_;
-  static TempDir* scratch_;
+  // The stack's storage.yml plus `service`, a Disk service in plain-path mode
+  // (Paperclip's filesystem storage) rooted at `root`; the new file's path.
+  std::string storage_config_with_folder(const std::string& file, const std::string& service,
+                                         const std::string& root) const {
+    const std::string config_path = scratch_->file(file);
+    std::ifstream in(stack_->storage_config());
+    std::ofstream out(config_path);
+    out << in.rdbuf() << "\n" << service << ":\n  service: Disk\n  root: " << root << "\n  layout: plain\n";
+    return config_path;
+  }
 };
-
-TestStack* PaperclipTest::stack_ = nullptr;
-TempDir* PaperclipTest::scratch_ = nullptr;
 
 // users with Paperclip's four columns and a fingerprint: records without
 // files, files missing on the source, ids past 1,000,000,000, a file without
@@ -229,18 +227,15 @@ std::uint64_t counter(const Json& status, const char* name) {
 }
 
 TEST_F(PaperclipTest, UsersBucketBecomesActiveStorageRowsOnANewBucket) {
-  const std::string url = BlobFixture::create_database(stack_->database_url(), "paperclip_users");
-  BlobFixture blobs(url, BlobSchema::kRails7);
-  PgConnection& db = blobs.db();
-  db.exec(kAttachmentsTable);
-  db.exec(kAttachmentsIndex);
+  const std::string url = database("paperclip_users");
+  auto blobs = active_storage_tables(url);
+  PgConnection& db = blobs->db();
   auto source = open_service("source");
   auto target = open_service("target");
-  std::vector<Planted> planted = seed_users(db, *source, blobs.rng());
+  std::vector<Planted> planted = seed_users(db, *source, blobs->rng());
   std::string users_before = table_digest(db, "users");
 
-  BlobferryCli cli(*stack_, scratch_->path());
-  cli.set_env("DATABASE_URL", url);
+  BlobferryCli cli = StackSuite::cli(url);
   const std::vector<std::string> enqueue{"enqueue", "--migration", "pc",   "--from", "source", "--to", "target",
                                          "--source", "paperclip", "--table", "users", "--attachment", "avatar",
                                          "--record-type", "User", "--page-size", "7"};
@@ -313,23 +308,16 @@ TEST_F(PaperclipTest, UsersBucketBecomesActiveStorageRowsOnANewBucket) {
 }
 
 TEST_F(PaperclipTest, NamespacedModelFromAPlainDiskFolderWithMigrateSwitch) {
-  const std::string url = BlobFixture::create_database(stack_->database_url(), "paperclip_docs");
-  BlobFixture blobs(url, BlobSchema::kRails7);
-  PgConnection& db = blobs.db();
-  db.exec(kAttachmentsTable);
-  db.exec(kAttachmentsIndex);
+  const std::string url = database("paperclip_docs");
+  auto blobs = active_storage_tables(url);
+  PgConnection& db = blobs->db();
   db.exec("CREATE TABLE admin_documents (id bigint PRIMARY KEY, updated_at timestamp NOT NULL, "
           "file_file_name varchar, file_content_type varchar, file_file_size integer, file_updated_at timestamp)");
 
   // public/system as Paperclip's filesystem storage leaves it, served by a
   // Disk service in plain-path mode.
   const std::string root = scratch_->file("public/system");
-  const std::string config_path = scratch_->file("storage-paperclip.yml");
-  {
-    std::ifstream in(stack_->storage_config());
-    std::ofstream out(config_path);
-    out << in.rdbuf() << "\npaperclip_files:\n  service: Disk\n  root: " << root << "\n  layout: plain\n";
-  }
+  const std::string config_path = storage_config_with_folder("storage-paperclip.yml", "paperclip_files", root);
   PaperclipPathOptions layout;
   layout.class_name = "Admin::Document";
   layout.attachment = "file";
@@ -339,7 +327,7 @@ TEST_F(PaperclipTest, NamespacedModelFromAPlainDiskFolderWithMigrateSwitch) {
     Planted p;
     p.id = std::to_string(i == 6 ? 1000000000 : i);
     p.file_name = "report " + p.id + ".pdf";
-    p.bytes = random_text(1000 * i, blobs.rng());
+    p.bytes = random_text(1000 * i, blobs->rng());
     PaperclipRecord record{p.id, true, p.file_name, std::nullopt, ""};
     const std::filesystem::path file = std::filesystem::path(root) / path.key_for(record);
     ASSERT_EQ(path.key_for(record).rfind("admin/documents/files/", 0), 0u) << path.key_for(record);
@@ -351,8 +339,7 @@ TEST_F(PaperclipTest, NamespacedModelFromAPlainDiskFolderWithMigrateSwitch) {
   }
   const std::string before = table_digest(db, "admin_documents");
 
-  BlobferryCli cli(*stack_, scratch_->path());
-  cli.set_env("DATABASE_URL", url);
+  BlobferryCli cli = StackSuite::cli(url);
   cli.set_env("BLOBFERRY_STORAGE_CONFIG", config_path);
   const std::vector<std::string> migrate{"migrate", "--from", "paperclip_files", "--to", "target", "--source",
                                          "paperclip", "--table", "admin_documents", "--attachment", "file",
@@ -374,25 +361,19 @@ TEST_F(PaperclipTest, NamespacedModelFromAPlainDiskFolderWithMigrateSwitch) {
 
 // Rails 5.2/6.0 tables: blob rows without service_name, checksum NOT NULL.
 TEST_F(PaperclipTest, Rails60TablesGetRowsWithoutServiceName) {
-  const std::string url = BlobFixture::create_database(stack_->database_url(), "paperclip_rails60");
-  BlobFixture blobs(url, BlobSchema::kRails60);
-  PgConnection& db = blobs.db();
-  db.exec(kAttachmentsTable);
+  const std::string url = database("paperclip_rails60");
+  auto blobs = active_storage_tables(url, BlobSchema::kRails60);
+  PgConnection& db = blobs->db();
   db.exec("CREATE TABLE photos (id integer PRIMARY KEY, image_file_name varchar, image_content_type varchar, "
           "image_file_size integer, image_updated_at timestamp, image_fingerprint varchar)");
   const std::string root = scratch_->file("rails60/system");
-  const std::string config_path = scratch_->file("storage-rails60.yml");
-  {
-    std::ifstream in(stack_->storage_config());
-    std::ofstream out(config_path);
-    out << in.rdbuf() << "\nold_photos:\n  service: Disk\n  root: " << root << "\n  layout: plain\n";
-  }
+  const std::string config_path = storage_config_with_folder("storage-rails60.yml", "old_photos", root);
   std::vector<Planted> planted;
   for (int i = 1; i <= 3; ++i) {
     Planted p;
     p.id = std::to_string(i);
     p.file_name = "p" + p.id + ".gif";
-    p.bytes = random_text(100 * i, blobs.rng());
+    p.bytes = random_text(100 * i, blobs->rng());
     // A custom :path with :hash: the secret comes from the environment.
     PaperclipPathOptions layout;
     layout.path_template = "/photos/:id/:hash.:extension";
@@ -407,8 +388,7 @@ TEST_F(PaperclipTest, Rails60TablesGetRowsWithoutServiceName) {
             {p.id, p.file_name, std::to_string(p.bytes.size()), std::to_string(updated), hex_encode(md5_of(p.bytes))});
     planted.push_back(std::move(p));
   }
-  BlobferryCli cli(*stack_, scratch_->path());
-  cli.set_env("DATABASE_URL", url);
+  BlobferryCli cli = StackSuite::cli(url);
   cli.set_env("BLOBFERRY_STORAGE_CONFIG", config_path);
   cli.set_env("BLOBFERRY_PAPERCLIP_HASH_SECRET", "app-secret");
   const CliResult r = cli.run({"migrate", "--from", "old_photos", "--to", "target", "--source", "paperclip", "--table",
@@ -427,11 +407,9 @@ TEST_F(PaperclipTest, Rails60TablesGetRowsWithoutServiceName) {
 // from blobferry's own bookkeeping: the cleared one is dropped, the renamed
 // one planned again under a new key and copied, and the re-run exits 0.
 TEST_F(PaperclipTest, ReRunAfterTheOwnerFixesTheDataExitsZero) {
-  const std::string url = BlobFixture::create_database(stack_->database_url(), "paperclip_fixed");
-  BlobFixture blobs(url, BlobSchema::kRails7);
-  PgConnection& db = blobs.db();
-  db.exec(kAttachmentsTable);
-  db.exec(kAttachmentsIndex);
+  const std::string url = database("paperclip_fixed");
+  auto blobs = active_storage_tables(url);
+  PgConnection& db = blobs->db();
   auto source = open_service("source");
   auto target = open_service("target");
   const std::string columns = "(id bigint PRIMARY KEY, avatar_file_name varchar, avatar_content_type varchar, "
@@ -449,7 +427,7 @@ TEST_F(PaperclipTest, ReRunAfterTheOwnerFixesTheDataExitsZero) {
   std::map<std::string, std::map<std::string, std::string>> bytes;  // table -> id -> bytes planted
   auto plant = [&](const std::string& table, const char* model, const std::string& id, const std::string& file_name,
                    std::int64_t updated, bool upload) {
-    const std::string data = random_text(500 + 100 * std::stoi(id), blobs.rng());
+    const std::string data = random_text(500 + 100 * std::stoi(id), blobs->rng());
     if (upload) testing::put_object(*source, key_of(model, id, file_name, updated), data);
     bytes[table][id] = data;
     db.exec("INSERT INTO " + table + " VALUES ($1, $2, 'image/png', $3, to_timestamp($4::bigint) AT TIME ZONE 'UTC') "
@@ -479,8 +457,7 @@ TEST_F(PaperclipTest, ReRunAfterTheOwnerFixesTheDataExitsZero) {
     EXPECT_EQ(attached[1].checksum, base64_encode(md5_of(bytes[table]["3"])));
   };
 
-  BlobferryCli cli(*stack_, scratch_->path());
-  cli.set_env("DATABASE_URL", url);
+  BlobferryCli cli = StackSuite::cli(url);
 
   // In one process: migrate --switch.
   const std::vector<std::string> migrate{"migrate", "--from", "source", "--to", "target", "--source", "paperclip",
@@ -531,12 +508,10 @@ TEST_F(PaperclipTest, ReRunAfterTheOwnerFixesTheDataExitsZero) {
 }
 
 TEST_F(PaperclipTest, BadPaperclipOptionsAreOneLineExitTwo) {
-  const std::string url = BlobFixture::create_database(stack_->database_url(), "paperclip_bad");
-  BlobFixture blobs(url, BlobSchema::kRails7);
-  blobs.db().exec(kAttachmentsTable);
-  blobs.db().exec("CREATE TABLE users (id bigint PRIMARY KEY, avatar_file_name varchar)");
-  BlobferryCli cli(*stack_, scratch_->path());
-  cli.set_env("DATABASE_URL", url);
+  const std::string url = database("paperclip_bad");
+  auto blobs = active_storage_tables(url);
+  blobs->db().exec("CREATE TABLE users (id bigint PRIMARY KEY, avatar_file_name varchar)");
+  BlobferryCli cli = StackSuite::cli(url);
   const std::vector<std::string> base{"enqueue", "--migration", "bad", "--from", "source", "--to", "target",
                                       "--source", "paperclip", "--record-type", "User"};
   auto with = [&](std::vector<std::string> extra) {

@@ -27,9 +27,7 @@
 #include "common/storage/storage_factory.h"
 #include "tests/support/blob_fixture.h"
 #include "tests/support/blobferry_cli.h"
-#include "tests/support/temp_dir.h"
-#include "tests/support/test_services.h"
-#include "tests/support/test_stack.h"
+#include "tests/support/stack_suite.h"
 
 namespace blobferry {
 namespace {
@@ -39,8 +37,6 @@ using testing::BlobFixture;
 using testing::BlobSchema;
 using testing::CliResult;
 using testing::SeedRow;
-using testing::TempDir;
-using testing::TestStack;
 
 // A loopback port nothing listens on (bound, read, released).
 int closed_port() {
@@ -77,31 +73,7 @@ void expect_one_line_config_error(const CliResult& result, const std::string& wh
   EXPECT_EQ(testing::non_empty_lines(result.err).size(), 1u) << what << ": " << result.err;
 }
 
-class ValidateSwitchTest : public ::testing::Test {
- protected:
-  static void SetUpTestSuite() {
-    stack_ = new TestStack({.redis = true, .postgres = true, .s3 = true});
-    scratch_ = new TempDir("bf-validate");
-  }
-  static void TearDownTestSuite() {
-    delete scratch_;
-    delete stack_;
-  }
-
-  BlobferryCli cli() const { return BlobferryCli(*stack_, scratch_->path()); }
-  std::string database(const std::string& name) const {
-    return BlobFixture::create_database(stack_->database_url(), name);
-  }
-  std::unique_ptr<Storage> open_service(const std::string& name) const {
-    return testing::open_service(*stack_, name);
-  }
-
-  static TestStack* stack_;
-  static TempDir* scratch_;
-};
-
-TestStack* ValidateSwitchTest::stack_ = nullptr;
-TempDir* ValidateSwitchTest::scratch_ = nullptr;
+class ValidateSwitchTest : public testing::StackSuite {};
 
 TEST_F(ValidateSwitchTest, MissingAndCorruptedObjectsAreFoundRepairedAndSwitchedOnce) {
   const std::string url = database("repair");
@@ -114,8 +86,7 @@ TEST_F(ValidateSwitchTest, MissingAndCorruptedObjectsAreFoundRepairedAndSwitched
   // Every UPDATE of a blob row is logged, so a row switched twice would show.
   table.log_switches();
 
-  BlobferryCli runner = cli();
-  runner.set_env("DATABASE_URL", url);
+  BlobferryCli runner = cli(url);
   const std::vector<std::string> worker{"worker", "--migration", "repair", "--exit-when-empty"};
   const CliResult queued = runner.run({"enqueue", "--migration", "repair", "--from", "source", "--to", "target"});
   ASSERT_EQ(queued.exit_code, 0) << queued.all();
@@ -188,8 +159,7 @@ TEST_F(ValidateSwitchTest, BlobRowsDeletedSinceEnqueueNeverBlockValidateOrSwitch
   auto source = open_service("source");
   BlobFixture table(url, BlobSchema::kRails7);
   const std::vector<SeedRow> rows = table.add_objects(*source, std::vector<std::uint64_t>(12, 700), now_utc());
-  BlobferryCli runner = cli();
-  runner.set_env("DATABASE_URL", url);
+  BlobferryCli runner = cli(url);
   ASSERT_EQ(runner.run({"enqueue", "--migration", "deleted", "--from", "source", "--to", "target"}).exit_code, 0);
 
   const SeedRow& purged = rows[3];     // row and file gone: its copy fails
@@ -221,8 +191,7 @@ TEST_F(ValidateSwitchTest, WaitWithoutAWorkerEndsAtItsTimeout) {
   auto source = open_service("source");
   BlobFixture table(url, BlobSchema::kRails7);
   table.add_objects(*source, std::vector<std::uint64_t>(6, 300), now_utc());
-  BlobferryCli runner = cli();
-  runner.set_env("DATABASE_URL", url);
+  BlobferryCli runner = cli(url);
   ASSERT_EQ(runner.run({"enqueue", "--migration", "idle", "--from", "source", "--to", "target"}).exit_code, 0);
 
   const auto started = std::chrono::steady_clock::now();
@@ -247,8 +216,7 @@ TEST_F(ValidateSwitchTest, UuidTableIsValidatedAndSwitched) {
   auto source = open_service("source");
   BlobFixture table(url, BlobSchema::kRails7Uuid, 3);
   const std::vector<SeedRow> rows = table.add_objects(*source, std::vector<std::uint64_t>(30, 1500), now_utc());
-  BlobferryCli runner = cli();
-  runner.set_env("DATABASE_URL", url);
+  BlobferryCli runner = cli(url);
   ASSERT_EQ(runner.run({"enqueue", "--migration", "uuid-app", "--from", "source", "--to", "target"}).exit_code, 0);
   ASSERT_EQ(runner.run({"worker", "--migration", "uuid-app", "--exit-when-empty"}).exit_code, 0);
 
@@ -269,8 +237,7 @@ TEST_F(ValidateSwitchTest, Rails60TableEnqueuesEveryRowAndSwitchDoesNotApply) {
   const std::string url = database("rails60");
   BlobFixture table(url, BlobSchema::kRails60);
   std::vector<SeedRow> rows = table.add_rows(25, now_utc(), "local");
-  BlobferryCli runner = cli();
-  runner.set_env("DATABASE_URL", url);
+  BlobferryCli runner = cli(url);
 
   const CliResult queued = runner.run({"enqueue", "--migration", "old-rails", "--from", "source", "--to", "target"});
   EXPECT_EQ(queued.exit_code, 0) << queued.all();

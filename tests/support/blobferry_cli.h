@@ -6,6 +6,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "tests/support/child_process.h"
@@ -31,6 +32,9 @@ class BlobferryCli {
  public:
   // Output files of every run are kept under scratch_dir.
   BlobferryCli(const TestStack& stack, std::string scratch_dir);
+  // Movable (the run counter goes along), so a fixture can return one it set up.
+  BlobferryCli(BlobferryCli&& other) noexcept
+      : env_(std::move(other.env_)), scratch_dir_(std::move(other.scratch_dir_)), runs_(other.runs_.load()) {}
 
   void set_env(const std::string& name, const std::string& value) { env_[name] = value; }
   void unset_env(const std::string& name) { env_[name] = std::nullopt; }

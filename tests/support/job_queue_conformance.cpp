@@ -1,13 +1,9 @@
 // The JobQueue contract as one parameterised GoogleTest suite, run against every queue (Redis, in-memory).
 #include "tests/support/job_queue_conformance.h"
 
-#include <atomic>
-#include <map>
-#include <mutex>
 #include <optional>
 #include <ostream>
 #include <set>
-#include <stdexcept>
 #include <thread>
 #include <vector>
 
@@ -15,6 +11,7 @@
 #include "common/queue/redis_client.h"
 #include "common/queue/redis_queue.h"
 #include "common/queue/redis_url.h"
+#include "tests/support/queue_jobs.h"
 #include "tests/support/test_stack.h"
 
 namespace blobferry::testing {
@@ -55,39 +52,6 @@ std::unique_ptr<JobQueue> JobQueueConformance::open(const QueueSettings& setting
 namespace {
 
 using namespace std::chrono_literals;
-
-Job copy_job(const std::string& key, std::int64_t blob_id = 0) {
-  Job job;
-  job.migration = "m";
-  job.source = "source";
-  job.target = "target";
-  JobObject object;
-  object.key = key;
-  object.size = 1000;
-  if (blob_id) object.blob_id = blob_id;
-  job.objects.push_back(object);
-  return job;
-}
-
-// Objects get blob ids 1, 2, 3… in order.
-Job batch_job(const std::vector<std::string>& keys) {
-  Job job = copy_job(keys.at(0), 1);
-  for (std::size_t i = 1; i < keys.size(); ++i) {
-    JobObject object;
-    object.key = keys[i];
-    object.blob_id = static_cast<std::int64_t>(i + 1);
-    job.objects.push_back(object);
-  }
-  return job;
-}
-
-Lease must_fetch(JobQueue& queue, const std::string& worker = "w1") {
-  auto lease = queue.fetch(worker, 2s);
-  if (!lease) throw std::runtime_error("no job fetched within 2 s");
-  return *lease;
-}
-
-std::string key_of(const Lease& lease) { return decode_job(lease.payload).objects.at(0).key; }
 
 std::vector<FailureRecord> failures_of(JobQueue& queue) {
   std::vector<FailureRecord> records;
@@ -565,48 +529,7 @@ TEST_P(JobQueueConformance, PurgeForgetsEverythingOfTheMigrationAndNoOther) {
 
 TEST_P(JobQueueConformance, ConcurrentProducersAndConsumersLoseNothing) {
   auto q = open();
-  constexpr int kProducers = 3, kJobsEach = 300, kConsumers = 4;
-  std::mutex mutex;
-  std::multiset<std::string> seen;
-  std::atomic<int> done{0};
-  std::vector<std::thread> threads;
-  for (int p = 0; p < kProducers; ++p) {
-    threads.emplace_back([&, p] {
-      for (int i = 0; i < kJobsEach; i += 25) {
-        std::vector<Job> jobs;
-        for (int j = i; j < i + 25; ++j) jobs.push_back(copy_job(std::to_string(p) + "/" + std::to_string(j)));
-        q->push(jobs);
-      }
-    });
-  }
-  for (int c = 0; c < kConsumers; ++c) {
-    threads.emplace_back([&, c] {
-      int handled = 0;
-      const auto give_up = Clock::now() + 60s;
-      while (done.load() < kProducers * kJobsEach && Clock::now() < give_up) {
-        auto lease = q->fetch("c" + std::to_string(c), 100ms);
-        if (!lease) continue;
-        Job job = decode_job(lease->payload);
-        // Every third job takes a detour through a release or a short retry.
-        if (++handled % 3 == 0 && job.attempts == 0) {
-          ++job.attempts;
-          EXPECT_TRUE(handled % 2 ? q->retry_later(*lease, job, 1ms) : q->release(*lease));
-          continue;
-        }
-        EXPECT_TRUE(q->complete(*lease, Outcome::copied(job.objects.at(0).key, 1)));
-        std::lock_guard lock(mutex);
-        seen.insert(job.objects.at(0).key);
-        ++done;
-      }
-    });
-  }
-  for (auto& thread : threads) thread.join();
-  EXPECT_EQ(seen.size(), static_cast<std::size_t>(kProducers * kJobsEach));
-  EXPECT_EQ(std::set<std::string>(seen.begin(), seen.end()).size(), seen.size()) << "no job ran twice";
-  Counts counts = q->counts();
-  EXPECT_EQ(counts.copied, static_cast<std::uint64_t>(kProducers * kJobsEach));
-  EXPECT_EQ(counts.queued_total, static_cast<std::uint64_t>(kProducers * kJobsEach));
-  EXPECT_TRUE(counts.idle());
+  expect_concurrent_jobs_copied_once(*q, 3, 300, 4);
 }
 
 }  // namespace

@@ -11,26 +11,18 @@
 #include "enqueuer/web/http_request.h"
 #include "enqueuer/web/http_response.h"
 #include "enqueuer/web/web_app.h"
+#include "tests/support/queue_jobs.h"
 
 namespace blobferry {
 namespace {
 
 using namespace std::chrono_literals;
 
-Job one_job(const std::string& key) {
-  Job job;
-  job.migration = "m";
-  job.source = "source";
-  job.target = "target";
-  JobObject object;
-  object.key = key;
-  job.objects.push_back(object);
-  return job;
-}
+using testing::copy_job;
 
 TEST(MemoryQueuePause, PausedFetchGivesNothingAndIsNotIdle) {
   MemoryQueue queue("m");
-  queue.push({one_job("a"), one_job("b")});
+  queue.push({copy_job("a"), copy_job("b")});
   queue.set_paused(true);
   EXPECT_TRUE(queue.paused());
   EXPECT_FALSE(queue.fetch("w", 50ms).has_value());
@@ -45,7 +37,7 @@ TEST(MemoryQueuePause, PausedFetchGivesNothingAndIsNotIdle) {
 
 TEST(MemoryQueuePause, ResumeWakesAWaitingFetch) {
   MemoryQueue queue("m");
-  queue.push({one_job("a")});
+  queue.push({copy_job("a")});
   queue.set_paused(true);
   std::thread resumer([&] {
     std::this_thread::sleep_for(100ms);

@@ -6,6 +6,7 @@
 #include <atomic>
 #include <memory>
 
+#include <CLI/CLI.hpp>
 #include <spdlog/spdlog.h>
 
 #include "common/base/error.h"
