@@ -232,16 +232,22 @@ function phaseWhen(p) {
 function renderPhases(m) {
   const v = m.validation, s = m.switch;
   $('phases').hidden = m.verified_rows === null && !v && !s;
-  // The rows counted now, else what the last validate round recorded.
-  const verified = m.verified_rows !== null ? m.verified_rows : (v && v.verified_total !== undefined ? v.verified_total : null);
-  const total = v && v.to_verify !== undefined ? Math.max(v.to_verify, verified || 0) : null;
+  // The rows counted now, else what the last validate round recorded; a
+  // source that records no verification (listing, manifest) checks every
+  // object each round, so that round's counts are the progress.
+  let verified = m.verified_rows !== null ? m.verified_rows : (v && v.verified_total !== undefined ? v.verified_total : null);
+  let total = v && v.to_verify !== undefined ? Math.max(v.to_verify, verified || 0) : null;
+  let label = 'Verified rows';
+  if (v && verified === null) { verified = v.verified; total = v.checked; label = 'Verified by the last validate'; }
+  $('d-verified-label').textContent = label;
   $('d-verified').textContent = number(verified);
   $('d-to-verify').textContent = total === null ? 'unknown (no validate yet)' : number(total);
   $('d-verified-bar').style.width = (total ? (100 * Math.min(1, (verified || 0) / total)) : 0).toFixed(1) + '%';
-  $('d-validate').textContent = !v ? 'not run yet' : phaseWhen(v) + ' · ' + number(v.checked) + ' checked: ' +
-    number(v.verified) + ' verified, ' + number(v.missing) + ' missing, ' + number(v.mismatched) + ' differ, ' +
-    number(v.unverifiable) + ' unverifiable';
-  $('d-switch').textContent = !s ? 'not run yet' : phaseWhen(s) + (s.running ? '' : ' · ' + number(s.switched) +
+  // A first round still running has no counts yet.
+  $('d-validate').textContent = !v ? 'not run yet' : phaseWhen(v) + (v.checked === undefined ? '' : ' · ' +
+    number(v.checked) + ' checked: ' + number(v.verified) + ' verified, ' + number(v.missing) + ' missing, ' +
+    number(v.mismatched) + ' differ, ' + number(v.unverifiable) + ' unverifiable');
+  $('d-switch').textContent = !s ? 'not run yet' : phaseWhen(s) + (s.switched === undefined ? '' : ' · ' + number(s.switched) +
     ' rows switched, ' + number(s.unverified) + ' not verified yet');
 }
 
