@@ -12,14 +12,17 @@
 #include <mutex>
 
 #include <CLI/CLI.hpp>
+#include <spdlog/spdlog.h>
 #include <nlohmann/json.hpp>
 
 #include "common/base/error.h"
+#include "common/db/pg_connection.h"
 #include "common/queue/queue_connection.h"
 #include "common/queue/redis_url.h"
 #include "common/cli/human_units.h"
 #include "common/cli/progress_bar.h"
 #include "common/base/signal_watcher.h"
+#include "enqueuer/verification/verification_store.h"
 
 namespace blobferry {
 namespace {
@@ -105,6 +108,9 @@ std::string state_text(const StatusView& view) {
     return "paused: no worker takes its jobs (copies in flight finish); `blobferry resume --migration " +
            view.migration + "` restarts them";
   }
+  const std::string state = migration_state(view);
+  if (state == "switching") return "switching: a `blobferry switch` is moving verified rows to the target";
+  if (state == "validating") return "validating: a `blobferry validate` is proving the objects on the target";
   if (migration_done(c)) return "done: every job finished and nothing failed";
   if (c.idle()) {
     return "finished with " + std::to_string(c.failed) + " failed keys and " + std::to_string(c.dead) +
@@ -112,6 +118,47 @@ std::string state_text(const StatusView& view) {
   }
   if (view.workers.empty()) return "waiting: no live worker (start `blobferry worker`)";
   return "running";
+}
+
+std::uint64_t count_of(const PhaseRecord& record, const char* name) {
+  auto it = record.counts.find(name);
+  return it == record.counts.end() ? 0 : it->second;
+}
+
+Json phase_json(const std::optional<PhaseRecord>& record) {
+  if (!record) return nullptr;
+  Json json{{"running", record->running},
+            {"interrupted", record->interrupted},
+            {"started_at", record->started_at},
+            {"finished_at", record->finished_at > 0 ? Json(record->finished_at) : Json(nullptr)}};
+  for (const auto& [name, value] : record->counts) json[name] = value;
+  return json;
+}
+
+std::string clock_time(double epoch);
+
+std::string phase_when(const PhaseRecord& record) {
+  if (record.running) return "running since " + clock_time(record.started_at);
+  return std::string(record.interrupted ? "interrupted" : "finished") + " at " +
+         clock_time(record.finished_at > 0 ? record.finished_at : record.updated_at);
+}
+
+// "verified 27 of 30 rows; validate finished at 12:01:02: 3 missing, 0 differ, 0 unverifiable"
+std::string validation_text(const StatusView& view) {
+  std::string out;
+  const std::optional<PhaseRecord>& v = view.validation;
+  if (view.verified_rows) {
+    out = std::to_string(*view.verified_rows) + " rows verified";
+    if (v && v->counts.contains("to_verify")) out += " of " + std::to_string(count_of(*v, "to_verify"));
+  }
+  if (v) {
+    out += (out.empty() ? "" : "; ") + std::string("validate ") + phase_when(*v) + ": " +
+           std::to_string(count_of(*v, "verified")) + " of " + std::to_string(count_of(*v, "checked")) +
+           " checked verified, " + std::to_string(count_of(*v, "missing")) + " missing, " +
+           std::to_string(count_of(*v, "mismatched")) + " differ, " + std::to_string(count_of(*v, "unverifiable")) +
+           " unverifiable";
+  }
+  return out;
 }
 
 std::string clock_time(double epoch) {
@@ -192,6 +239,43 @@ const char* migration_state(const Counts& counts) {
   return migration_done(counts) ? "done" : "failed";
 }
 
+const char* migration_state(const StatusView& view) {
+  if (view.counts.paused) return "paused";
+  if (view.switching && view.switching->running) return "switching";
+  if (view.validation && view.validation->running) return "validating";
+  return migration_state(view.counts);
+}
+
+bool records_verified_rows(std::string_view plan_json) {
+  const Json json = Json::parse(plan_json, nullptr, false);
+  return json.is_object() && string_field(json, "source") == "blobs";
+}
+
+void load_phases(RedisQueue& queue, double now, StatusView& view) {
+  auto load = [&](const char* cursor) -> std::optional<PhaseRecord> {
+    const std::optional<std::string> text = queue.get_cursor(cursor);
+    if (!text) return std::nullopt;
+    const std::optional<PhaseRecord> record = PhaseRecord::decode(*text);
+    if (!record) return std::nullopt;
+    return record->seen_at(now);
+  };
+  view.validation = load(PhaseRecord::kValidateCursor);
+  view.switching = load(PhaseRecord::kSwitchCursor);
+}
+
+std::optional<long long> read_verified_rows(std::unique_ptr<PgConnection>& db, const std::string& database_url,
+                                            const std::string& migration) {
+  if (database_url.empty()) return std::nullopt;
+  try {
+    if (!db) db = std::make_unique<PgConnection>(database_url);
+    return VerificationStore::count_if_created(*db, migration);
+  } catch (const std::exception& e) {
+    db.reset();
+    spdlog::warn("counting verified rows of {}: {}", migration, e.what());
+    return std::nullopt;
+  }
+}
+
 Json status_json(const StatusView& view) {
   const Counts& c = view.counts;
   Json by_reason = Json::object();
@@ -215,8 +299,11 @@ Json status_json(const StatusView& view) {
               {"eta_seconds", nullable(view.eta_seconds)},
               {"workers", view.workers},
               {"paused", c.paused},
-              {"state", migration_state(c)},
-              {"done", migration_done(c)}};
+              {"state", migration_state(view)},
+              {"done", migration_done(c)},
+              {"verified_rows", view.verified_rows ? Json(*view.verified_rows) : Json(nullptr)},
+              {"validation", phase_json(view.validation)},
+              {"switch", phase_json(view.switching)}};
 }
 
 std::vector<std::string> status_lines(const StatusView& view, std::size_t bar_width) {
@@ -225,7 +312,7 @@ std::vector<std::string> status_lines(const StatusView& view, std::size_t bar_wi
   std::string header = "migration " + view.migration + (view.route.empty() ? "" : ", " + view.route);
   if (bar_width > 0) header += "  " + ProgressBar::bar(fraction_done(c), bar_width) + " " + percent(c) + "  " + jobs;
   else header += ": " + jobs + " (" + percent(c) + ")";
-  return {
+  std::vector<std::string> lines{
       header,
       "  queue    " + std::to_string(c.queued) + " queued, " + std::to_string(c.scheduled) + " scheduled for retry, " +
           std::to_string(c.in_flight) + " in flight, " + std::to_string(c.dead) + " dead",
@@ -236,6 +323,13 @@ std::vector<std::string> status_lines(const StatusView& view, std::size_t bar_wi
       "  workers  " + workers_text(view),
       "  state    " + state_text(view),
   };
+  if (const std::string verified = validation_text(view); !verified.empty()) lines.push_back("  verified " + verified);
+  if (view.switching) {
+    const PhaseRecord& s = *view.switching;
+    lines.push_back("  switch   " + phase_when(s) + ": " + std::to_string(count_of(s, "switched")) + " rows switched, " +
+                    std::to_string(count_of(s, "unverified")) + " not verified yet");
+  }
+  return lines;
 }
 
 std::string status_summary_line(const StatusView& view) {
@@ -265,6 +359,9 @@ std::unique_ptr<RedisQueue> open_existing_migration(const std::string& redis_url
   return queue;
 }
 
+StatusCommand::StatusCommand() = default;
+StatusCommand::~StatusCommand() = default;
+
 void StatusCommand::define(CLI::App& sub) {
   sub.add_option("--migration", migration_, "migration name (as given to enqueue)")->required();
   sub.add_flag("--json", json_, "print one JSON object (with --watch: one per interval)");
@@ -281,6 +378,7 @@ void StatusCommand::define(CLI::App& sub) {
 int StatusCommand::run(const GlobalOptions& global) {
   auto queue = open_existing_migration(global.redis_url, migration_);
   plan_ = queue->get_cursor(kPlanCursor);
+  if (plan_ && records_verified_rows(*plan_)) database_url_ = global.database_url;
   return watch_ ? watch(*queue) : run_once(*queue);
 }
 
@@ -304,7 +402,7 @@ void StatusCommand::remember(RedisQueue& queue, const StatusSample& sample) cons
   if (replace) queue.set_cursor(kLastSampleCursor, encode_sample(sample));
 }
 
-StatusView StatusCommand::snapshot(RedisQueue& queue, const std::optional<StatusSample>& baseline, double now) const {
+StatusView StatusCommand::snapshot(RedisQueue& queue, const std::optional<StatusSample>& baseline, double now) {
   StatusView view;
   view.migration = migration_;
   if (plan_) view.route = plan_route(*plan_);
@@ -313,6 +411,8 @@ StatusView StatusCommand::snapshot(RedisQueue& queue, const std::optional<Status
   std::sort(view.workers.begin(), view.workers.end());
   if (baseline) view.rates = rates_between(*baseline, sample_of(view.counts, now));
   view.eta_seconds = eta_seconds(view.counts, view.rates);
+  load_phases(queue, now, view);
+  view.verified_rows = read_verified_rows(db_, database_url_, migration_);
   return view;
 }
 

@@ -14,8 +14,11 @@
 #include "common/cli/command.h"
 #include "common/queue/job_queue.h"
 #include "common/queue/redis_queue.h"
+#include "enqueuer/verification/phase_record.h"
 
 namespace blobferry {
+
+class PgConnection;
 
 // Workers heartbeat every couple of seconds; a few missed beats mean gone.
 inline constexpr std::chrono::seconds kLiveWorkerAge{15};
@@ -43,6 +46,13 @@ struct StatusView {
   std::optional<StatusRates> rates;  // nullopt: no earlier sample to compare with
   std::optional<double> eta_seconds;
   std::vector<std::string> workers;  // ids of workers with a recent heartbeat
+  // The last or running validate and switch passes (cursors "validate" and
+  // "switch"), as seen when the view was taken (PhaseRecord::seen_at).
+  std::optional<PhaseRecord> validation;
+  std::optional<PhaseRecord> switching;
+  // Rows of the migration in blobferry_verified_blobs, read from the database
+  // when one is configured and the migration is of --source blobs.
+  std::optional<long long> verified_rows;
 };
 
 // Pure helpers (no I/O), public so tests can pin them with fixed values.
@@ -65,12 +75,26 @@ bool migration_done(const Counts& counts);
 // One word for the copy phase: "planning" (no job pushed yet), "paused",
 // "copying", "failed" (idle with failures or dead payloads) or "done".
 const char* migration_state(const Counts& counts);
+// The migration's phase: "paused" first, then "switching" or "validating"
+// while such a pass runs, else the copy phase above.
+const char* migration_state(const StatusView& view);
+// Whether the migration's verified rows are in blobferry_verified_blobs
+// (--source blobs; Paperclip records its own).
+bool records_verified_rows(std::string_view plan_json);
 nlohmann::json status_json(const StatusView& view);
 // The lines of the human-readable report; with `bar_width` > 0 the first
 // line is a progress bar.
 std::vector<std::string> status_lines(const StatusView& view, std::size_t bar_width);
 // One compact line, for `--watch` into a pipe or a log.
 std::string status_summary_line(const StatusView& view);
+
+// Fills view.validation and view.switching from the migration's cursors.
+void load_phases(RedisQueue& queue, double now, StatusView& view);
+// The migration's rows in blobferry_verified_blobs, read only (0 before any
+// validate created the table); nullopt, with a warning, when the database
+// fails, and db is then dropped so the next call reconnects.
+std::optional<long long> read_verified_rows(std::unique_ptr<PgConnection>& db, const std::string& database_url,
+                                            const std::string& migration);
 
 // Whether Redis holds anything of the migration: a job ever pushed, or a plan.
 bool migration_exists(RedisQueue& queue);
@@ -82,11 +106,13 @@ std::unique_ptr<RedisQueue> open_existing_migration(const std::string& redis_url
 
 class StatusCommand : public Command {
  public:
+  StatusCommand();
+  ~StatusCommand() override;  // where PgConnection is complete
   void define(CLI::App& sub) override;
   int run(const GlobalOptions& global) override;
 
  private:
-  StatusView snapshot(RedisQueue& queue, const std::optional<StatusSample>& baseline, double now) const;
+  StatusView snapshot(RedisQueue& queue, const std::optional<StatusSample>& baseline, double now);
   std::optional<StatusSample> stored_baseline(RedisQueue& queue, double now) const;
   void remember(RedisQueue& queue, const StatusSample& sample) const;
   int run_once(RedisQueue& queue);
@@ -98,6 +124,8 @@ class StatusCommand : public Command {
   bool watch_ = false;
   double interval_seconds_ = 2.0;
   std::optional<std::string> plan_;  // cursor "plan", read once per run
+  std::string database_url_;         // empty: no verified rows to read
+  std::unique_ptr<PgConnection> db_;
 };
 
 }  // namespace blobferry

@@ -3,6 +3,7 @@
 
 #include <atomic>
 #include <cstdio>
+#include <optional>
 
 #include <CLI/CLI.hpp>
 
@@ -11,6 +12,7 @@
 #include "common/storage/storage_config.h"
 #include "enqueuer/planning/migration_plan.h"
 #include "enqueuer/sources/source_registry.h"
+#include "enqueuer/verification/phase_recorder.h"
 #include "common/base/signal_watcher.h"
 
 namespace blobferry {
@@ -31,7 +33,14 @@ int SwitchCommand::run(const GlobalOptions& global) {
   if (!plan) throw config_error("no migration " + migration_ + " in Redis: check the name (blobferry enqueue creates it)");
   config.service(plan->to);  // the app must know the target service, or switched blobs would be unreadable
   const std::unique_ptr<MigrationSource> source = SourceRegistry::make(*plan);
+  // A dry run changes nothing, so it leaves no record for status and the page.
+  std::optional<PhaseRecorder> progress;
+  if (!dry_run_) progress.emplace(*queue, PhaseRecord::kSwitchCursor);
   const SwitchResult result = source->switch_rows(global.database_url, batch_size_, dry_run_, stop);
+  if (progress) {
+    progress->finish({{"switched", result.switched}, {"unverified", result.unverified}, {"batches", result.batches}},
+                     stop.load());
+  }
   std::printf("%s\n", source->describe_switch(result, dry_run_, true).c_str());
   if (stop.load()) return 1;
   return result.unverified ? 1 : 0;

@@ -4,7 +4,9 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cstdint>
 #include <cstdio>
+#include <map>
 #include <optional>
 #include <thread>
 
@@ -18,6 +20,7 @@
 #include "enqueuer/commands/status_command.h"
 #include "enqueuer/planning/migration_plan.h"
 #include "enqueuer/sources/source_registry.h"
+#include "enqueuer/verification/phase_recorder.h"
 #include "enqueuer/verification/validation_run.h"
 #include "common/base/signal_watcher.h"
 
@@ -27,6 +30,22 @@ namespace {
 // A worker's default --lease-seconds: silent longer than this, a worker is
 // gone for good, not between heartbeats.
 constexpr std::chrono::seconds kLeaseLength{30};
+
+// What `status` and the operator page show of a round: its counts, and where
+// the source records verifications, how many rows that makes and how many
+// there are to verify (a round checks only those not verified yet).
+std::map<std::string, std::uint64_t> progress_counts(const ValidationResult& result) {
+  std::map<std::string, std::uint64_t> counts{{"checked", result.checked},
+                                              {"verified", result.verified},
+                                              {"missing", result.missing},
+                                              {"mismatched", result.mismatched},
+                                              {"unverifiable", result.unverifiable}};
+  if (result.verified_total) {
+    counts["verified_total"] = *result.verified_total;
+    counts["to_verify"] = *result.verified_total + (result.checked - result.verified);
+  }
+  return counts;
+}
 
 }  // namespace
 
@@ -69,13 +88,18 @@ int ValidateCommand::run(const GlobalOptions& global) {
   const auto started = Clock::now();
   std::optional<Clock::time_point> workerless_since;
   bool said_workerless = false;
+  PhaseRecorder progress(*queue, PhaseRecord::kValidateCursor);
   for (;;) {
     const ValidationResult result = run_validation(*migration_source, *source, *target, *queue, options, stop);
     options.recheck = false;  // --wait rounds check only what is still unverified
-    if (result.all_verified()) return 0;
-    if (!wait_ || stop.load()) return 1;
+    if (result.all_verified() || !wait_ || stop.load()) {
+      progress.finish(progress_counts(result), stop.load());
+      return result.all_verified() ? 0 : 1;
+    }
+    progress.update(progress_counts(result));
     const auto now = Clock::now();
     if (timeout && now - started >= *timeout) {
+      progress.finish(progress_counts(result), false);
       std::printf("timed out after %s: %llu objects not verified yet\n", timeout_.c_str(),
                   static_cast<unsigned long long>(result.checked - result.verified));
       return 1;
@@ -105,7 +129,10 @@ int ValidateCommand::run(const GlobalOptions& global) {
     std::fflush(stdout);
     const auto wake = Clock::now() + pause;
     while (Clock::now() < wake && !stop.load()) std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    if (stop.load()) return 1;
+    if (stop.load()) {
+      progress.finish(progress_counts(result), true);
+      return 1;
+    }
   }
 }
 

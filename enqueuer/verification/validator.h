@@ -6,6 +6,7 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -52,6 +53,9 @@ struct ValidationResult {
   std::uint64_t list_requests = 0;
   std::uint64_t head_requests = 0;
   std::uint64_t get_requests = 0;
+  // Rows recorded as verified after the pass, this one's and earlier ones',
+  // where the source records them (blobs); a pass checks only the rest.
+  std::optional<std::uint64_t> verified_total;
   bool all_verified() const { return checked == verified; }
 };
 

@@ -36,8 +36,15 @@ long long VerificationStore::forget(const std::string& migration) {
   return db_.exec(std::string("DELETE FROM ") + kTable + " WHERE migration = $1", {migration}).affected();
 }
 
-long long VerificationStore::count(const std::string& migration) {
-  PgResult r = db_.exec(std::string("SELECT count(*) FROM ") + kTable + " WHERE migration = $1", {migration});
+long long VerificationStore::count(const std::string& migration) { return count_rows(db_, migration); }
+
+long long VerificationStore::count_if_created(PgConnection& db, const std::string& migration) {
+  if (db.exec("SELECT to_regclass($1) IS NOT NULL", {kTable}).value(0, 0) != "t") return 0;
+  return count_rows(db, migration);
+}
+
+long long VerificationStore::count_rows(PgConnection& db, const std::string& migration) {
+  PgResult r = db.exec(std::string("SELECT count(*) FROM ") + kTable + " WHERE migration = $1", {migration});
   return std::atoll(r.value(0, 0).c_str());
 }
 

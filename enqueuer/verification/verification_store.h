@@ -25,8 +25,13 @@ class VerificationStore {
   long long forget(const std::string& migration);
 
   static std::string create_statement();
+  // count() for readers that must not create the table (status, the page):
+  // 0 while no validate has created it.
+  static long long count_if_created(PgConnection& db, const std::string& migration);
 
  private:
+  static long long count_rows(PgConnection& db, const std::string& migration);
+
   PgConnection& db_;
 };
 

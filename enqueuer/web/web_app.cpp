@@ -14,7 +14,6 @@
 #include "common/queue/job.h"
 #include "common/queue/redis_queue.h"
 #include "enqueuer/commands/report_command.h"
-#include "enqueuer/verification/verification_store.h"
 #include "enqueuer/web/web_assets.h"
 
 namespace blobferry {
@@ -270,6 +269,12 @@ std::string WebApp::migration_json(RedisQueue& queue, bool detail) {
   }
   if (baseline) view.rates = rates_between(*baseline, current);
   view.eta_seconds = eta_seconds(view.counts, view.rates);
+  load_phases(queue, now, view);
+  // The database only for one migration's page, not for every row of the list.
+  if (detail && plan && records_verified_rows(*plan)) {
+    std::lock_guard lock(db_mutex_);
+    view.verified_rows = read_verified_rows(db_, options_.database_url, view.migration);
+  }
 
   Json json = status_json(view);
   Json route = Json::object();
@@ -298,28 +303,7 @@ std::string WebApp::migration_json(RedisQueue& queue, bool detail) {
   json["workers_detail"] = workers_json;
   samples.push_back(current);
   json["history"] = history_json(samples);
-  auto verified = verified_rows(view.migration);
-  json["verified_rows"] = verified ? Json(*verified) : Json(nullptr);
   return dump(json);
-}
-
-std::optional<long long> WebApp::verified_rows(const std::string& migration) {
-  if (options_.database_url.empty()) return std::nullopt;
-  std::lock_guard lock(db_mutex_);
-  try {
-    if (!db_) db_ = std::make_unique<PgConnection>(options_.database_url);
-    // Read-only: the page never creates blobferry's table (validate does).
-    PgResult exists = db_->exec("SELECT to_regclass($1) IS NOT NULL", {VerificationStore::kTable});
-    if (exists.value(0, 0) != "t") return 0;
-    PgResult count = db_->exec(std::string("SELECT count(*) FROM ") + VerificationStore::kTable +
-                                   " WHERE migration = $1",
-                               {migration});
-    return std::stoll(count.value(0, 0));
-  } catch (const std::exception& e) {
-    db_.reset();  // reconnect on the next poll
-    spdlog::warn("web: counting verified rows: {}", e.what());
-    return std::nullopt;
-  }
 }
 
 HttpResponse WebApp::failures(RedisQueue& queue, const HttpRequest& request) {

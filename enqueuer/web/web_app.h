@@ -34,7 +34,8 @@ struct WebAppOptions {
 //   GET  /assets/app.js|app.css  its script and style
 //   GET  /api/config             whether actions need a token
 //   GET  /api/migrations         every migration: status_json() plus route and state
-//   GET  /api/migrations/NAME    the same plus workers, throughput history, verified rows
+//   GET  /api/migrations/NAME    the same plus workers, throughput history, and with a
+//                                database the verified rows (validate and switch passes: both)
 //   GET  /api/migrations/NAME/failures?reason=&q=&offset=&limit=   sorted by key, paged
 //   GET  /api/migrations/NAME/report?format=csv|jsonl&failed=1     the report, streamed
 //   POST /api/migrations/NAME/requeue (reason=…), /pause, /resume
@@ -67,7 +68,6 @@ class WebApp {
   HttpResponse failures(RedisQueue& queue, const HttpRequest& request);
   HttpResponse report(std::shared_ptr<RedisQueue> queue, const HttpRequest& request);
   HttpResponse act(RedisQueue& queue, const HttpRequest& request, const std::string& action);
-  std::optional<long long> verified_rows(const std::string& migration);
   std::shared_ptr<RedisQueue> open(const std::string& name);
 
   std::shared_ptr<RedisClient> redis_;

@@ -3,69 +3,44 @@
 // Prints one JSON object on stdout; web_test.cpp compares it with `status --json` and Redis.
 'use strict';
 
-const fs = require('fs');
-const os = require('os');
-const path = require('path');
-const { chromium } = require(process.env.PLAYWRIGHT_CORE || 'playwright-core');
+const { fields, withChromium } = require('./chromium');
 
-const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-  '--disable-background-networking', '--disable-component-update', '--disable-sync'];
-
-async function fields(page) {
-  return page.$$eval('[data-field]', (nodes) => Object.fromEntries(
-    nodes.map((n) => [n.dataset.field, Number(n.textContent.replace(/[^0-9]/g, ''))])));
-}
-
-async function main() {
+withChromium(async (context) => {
   const [url, screenshot] = process.argv.slice(2);
-  const userDataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'blobferry-chromium-'));
-  const context = await chromium.launchPersistentContext(userDataDir, {
-    executablePath: '/usr/bin/chromium', headless: true, args: ARGS, viewport: { width: 1280, height: 1000 },
-  });
   const result = {};
-  try {
-    const page = await context.newPage();
-    const errors = [];
-    page.on('pageerror', (e) => errors.push(String(e)));
-    page.on('dialog', (dialog) => dialog.accept());
+  const page = await context.newPage();
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(String(e)));
+  page.on('dialog', (dialog) => dialog.accept());
 
-    const missing = await page.goto(new URL('/migrations/no-such-migration', url).href);
-    result.unknown_status = missing.status();
-    result.unknown_text = await page.textContent('h1');
+  const missing = await page.goto(new URL('/migrations/no-such-migration', url).href);
+  result.unknown_status = missing.status();
+  result.unknown_text = await page.textContent('h1');
 
-    await page.goto(url);
-    await page.waitForSelector('body[data-loaded="true"]', { timeout: 20000 });
-    await page.waitForSelector('#failures tbody tr td.key', { timeout: 20000 });
-    result.shown = await fields(page);
-    result.state = await page.textContent('#d-state');
-    result.connection = await page.textContent('#connection');
-    result.reasons = await page.$$eval('#reasons .reason', (nodes) => nodes.map((n) => n.textContent));
-    result.failure_rows = await page.$$eval('#failures tbody tr td.key', (nodes) => nodes.length);
-    result.chart_paths = await page.$$eval('#chart path', (nodes) => nodes.length);
-    result.jobs_text = await page.textContent('#d-jobs-text');
-    result.html_has_secret = (await page.content()).includes('S3RVER');
-    await page.screenshot({ path: screenshot, fullPage: true });
+  await page.goto(url);
+  await page.waitForSelector('body[data-loaded="true"]', { timeout: 20000 });
+  await page.waitForSelector('#failures tbody tr td.key', { timeout: 20000 });
+  result.shown = await fields(page);
+  result.state = await page.textContent('#d-state');
+  result.connection = await page.textContent('#connection');
+  result.reasons = await page.$$eval('#reasons .reason', (nodes) => nodes.map((n) => n.textContent));
+  result.failure_rows = await page.$$eval('#failures tbody tr td.key', (nodes) => nodes.length);
+  result.chart_paths = await page.$$eval('#chart path', (nodes) => nodes.length);
+  result.jobs_text = await page.textContent('#d-jobs-text');
+  result.html_has_secret = (await page.content()).includes('S3RVER');
+  await page.screenshot({ path: screenshot, fullPage: true });
 
-    // Search narrows the keys.
-    await page.fill('#search-input', 'missing-3');
-    await page.click('#failure-search button[type="submit"]');
-    await page.waitForFunction(() => document.querySelectorAll('#failures tbody tr td.key').length === 1, null, { timeout: 10000 });
-    result.search_rows = await page.$$eval('#failures tbody tr td.key', (nodes) => nodes.map((n) => n.textContent));
+  // Search narrows the keys.
+  await page.fill('#search-input', 'missing-3');
+  await page.click('#failure-search button[type="submit"]');
+  await page.waitForFunction(() => document.querySelectorAll('#failures tbody tr td.key').length === 1, null, { timeout: 10000 });
+  result.search_rows = await page.$$eval('#failures tbody tr td.key', (nodes) => nodes.map((n) => n.textContent));
 
-    await page.click('#requeue-all');
-    await page.waitForFunction(() => /Requeued/.test(document.getElementById('message').textContent), null, { timeout: 10000 });
-    result.message = await page.textContent('#message');
-    await page.waitForFunction(() => document.querySelector('[data-field="failed"]').textContent === '0', null, { timeout: 10000 });
-    result.after = await fields(page);
-    result.page_errors = errors;
-  } finally {
-    await context.close();
-    fs.rmSync(userDataDir, { recursive: true, force: true });
-  }
-  process.stdout.write(JSON.stringify(result) + '\n');
-}
-
-main().catch((e) => {
-  process.stderr.write(String(e && e.stack || e) + '\n');
-  process.exit(1);
+  await page.click('#requeue-all');
+  await page.waitForFunction(() => /Requeued/.test(document.getElementById('message').textContent), null, { timeout: 10000 });
+  result.message = await page.textContent('#message');
+  await page.waitForFunction(() => document.querySelector('[data-field="failed"]').textContent === '0', null, { timeout: 10000 });
+  result.after = await fields(page);
+  result.page_errors = errors;
+  return result;
 });

@@ -1,8 +1,14 @@
 // `blobferry pause` / `resume` against real Redis and s3rver: workers stop taking jobs at once and finish exactly after resume.
+// Issue 15's measured form (5,000 objects; over a minute on the shared 2-core
+// machine, so the suite runs 2,000) is the same test, run by hand:
+//   BLOBFERRY_PAUSE_OBJECTS=5000 build/tests/pause_test
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <cstdlib>
+#include <map>
 #include <string>
 #include <thread>
 #include <vector>
@@ -12,6 +18,7 @@
 #include "common/queue/redis_client.h"
 #include "common/queue/redis_queue.h"
 #include "common/queue/redis_url.h"
+#include "enqueuer/verification/validator.h"
 #include "tests/support/blobferry_cli.h"
 #include "tests/support/child_process.h"
 #include "tests/support/seed_data.h"
@@ -30,7 +37,11 @@ using testing::CliResult;
 using testing::TempDir;
 using testing::TestStack;
 
-constexpr std::size_t kObjects = 2000;
+// BLOBFERRY_PAUSE_OBJECTS, else 2,000: enough that the pause lands mid-run.
+std::size_t object_count() {
+  const char* text = std::getenv("BLOBFERRY_PAUSE_OBJECTS");
+  return text && *text ? static_cast<std::size_t>(std::stoull(text)) : 2000;
+}
 
 class PauseTest : public ::testing::Test {
  protected:
@@ -56,6 +67,26 @@ class PauseTest : public ::testing::Test {
 TestStack* PauseTest::stack_ = nullptr;
 TempDir* PauseTest::scratch_ = nullptr;
 
+// Keys of objects not on target with their size and MD5, proven from a
+// listing of the prefix (the ETag of a single-part PUT is its MD5): a few
+// requests for thousands of small objects, where a GET each would cost more
+// than the run.
+std::vector<std::string> not_listed_intact(Storage& target, const std::string& prefix,
+                                           const testing::SeedObjects& objects) {
+  std::map<std::string, ObjectInfo> listed;
+  std::atomic<bool> stop{false};
+  std::uint64_t requests = 0;
+  list_partition(target, prefix, stop, requests, [&](ObjectInfo&& info) { listed[info.key] = std::move(info); });
+  std::vector<std::string> problems;
+  for (const testing::SeedObject& object : objects) {
+    auto it = listed.find(object.key);
+    if (judge(object.size, object.md5, it == listed.end() ? nullptr : &it->second) != Verdict::kVerified) {
+      problems.push_back(object.key);
+    }
+  }
+  return problems;
+}
+
 std::uint64_t lease_count(RedisClient& redis, RedisQueue& queue) {
   // lease_seq is INCRed by every fetch that hands out a job: the number of
   // jobs ever started, by any worker.
@@ -65,8 +96,9 @@ std::uint64_t lease_count(RedisClient& redis, RedisQueue& queue) {
 
 TEST_F(PauseTest, PausedWorkersStartNothingAndResumeFinishesExactly) {
   const std::string migration = "paused-run";
+  const std::size_t objects = object_count();
   auto source = testing::open_service(*stack_, "source");
-  auto data = testing::make_seed_objects("pause/", kObjects, 1, 4096, {}, 61);
+  auto data = testing::make_seed_objects("pause/", objects, 1, 4096, {}, 61);
   testing::put_seed_objects(data, *source, 8);
   const std::string manifest = scratch_->file("pause.csv");
   testing::write_text_file(manifest, testing::manifest_csv(data));
@@ -103,7 +135,7 @@ TEST_F(PauseTest, PausedWorkersStartNothingAndResumeFinishesExactly) {
             at_pause.copied + at_pause.skipped + at_pause.failed + at_pause.in_flight);
   std::printf("PAUSE at %llu of %zu objects done: %llu in flight finished, %llu queued and %llu jobs started "
               "unchanged over the next 2 s\n",
-              static_cast<unsigned long long>(at_pause.copied + at_pause.skipped), kObjects,
+              static_cast<unsigned long long>(at_pause.copied + at_pause.skipped), objects,
               static_cast<unsigned long long>(at_pause.in_flight), static_cast<unsigned long long>(later.queued),
               static_cast<unsigned long long>(started_at_pause));
 
@@ -125,11 +157,11 @@ TEST_F(PauseTest, PausedWorkersStartNothingAndResumeFinishesExactly) {
   const Json done = status_json(cli, migration);
   EXPECT_EQ(done["paused"], false) << done.dump();
   EXPECT_EQ(done["state"], "done") << done.dump();
-  EXPECT_EQ(done["copied"].get<std::uint64_t>() + done["skipped"].get<std::uint64_t>(), kObjects) << done.dump();
+  EXPECT_EQ(done["copied"].get<std::uint64_t>() + done["skipped"].get<std::uint64_t>(), objects) << done.dump();
   EXPECT_EQ(done["failed"], 0) << done.dump();
-  EXPECT_EQ(done["total"], kObjects) << done.dump();
+  EXPECT_EQ(done["total"], objects) << done.dump();
   auto target = testing::open_service(*stack_, "target");
-  EXPECT_TRUE(testing::not_intact_on(*target, data).empty());
+  EXPECT_TRUE(not_listed_intact(*target, "pause/", data).empty());
 }
 
 TEST_F(PauseTest, UnknownMigrationIsOneLineAndExitTwo) {

@@ -18,6 +18,7 @@
 #include "common/queue/redis_client.h"
 #include "common/queue/redis_queue.h"
 #include "common/queue/redis_url.h"
+#include "tests/support/blob_fixture.h"
 #include "tests/support/blobferry_cli.h"
 #include "tests/support/child_process.h"
 #include "tests/support/seed_data.h"
@@ -30,6 +31,8 @@ namespace {
 
 using namespace std::chrono_literals;
 using Json = nlohmann::json;
+using testing::BlobFixture;
+using testing::BlobSchema;
 using testing::BlobferryCli;
 using testing::ChildProcess;
 using testing::CliResult;
@@ -85,7 +88,9 @@ HttpReply post(int port, const std::string& path, const std::string& body, const
 class WebTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    stack_ = new TestStack({.redis = true, .s3 = true});
+    // PostgreSQL for validate and switch; Redis with its append-only file, so
+    // a restart keeps the migrations the page shows.
+    stack_ = new TestStack({.redis = true, .postgres = true, .s3 = true, .redis_aof = true});
     scratch_ = new TempDir("blobferry-web");
     cli_ = new BlobferryCli(*stack_, scratch_->path());
   }
@@ -96,10 +101,11 @@ class WebTest : public ::testing::Test {
   }
 
   // Starts `blobferry web` on a free port and returns it with the port it printed.
-  static std::pair<ChildProcess, int> start_web(std::vector<std::string> extra = {}) {
+  static std::pair<ChildProcess, int> start_web(std::vector<std::string> extra = {},
+                                                const BlobferryCli* cli = nullptr) {
     std::vector<std::string> args{"web", "--listen", "127.0.0.1:0", "--sample-seconds", "0.5"};
     args.insert(args.end(), extra.begin(), extra.end());
-    ChildProcess web = cli_->start(args);
+    ChildProcess web = (cli ? cli : cli_)->start(args);
     int port = 0;
     const std::regex serving(R"(on http://127\.0\.0\.1:(\d+)/)");
     testing::wait_until([&] {
@@ -112,8 +118,8 @@ class WebTest : public ::testing::Test {
     return {std::move(web), port};
   }
 
-  static Json status_json() {
-    CliResult run = cli_->run({"status", "--migration", kMigration, "--json"});
+  static Json status_json(const std::string& migration = kMigration, const BlobferryCli* cli = nullptr) {
+    CliResult run = (cli ? cli : cli_)->run({"status", "--migration", migration, "--json"});
     EXPECT_EQ(run.exit_code, 0) << run.all();
     return Json::parse(run.out);
   }
@@ -196,6 +202,104 @@ TEST_F(WebTest, PageShowsStatusAndRequeuesInChromium) {
   EXPECT_EQ(after.failed, 0u);
   EXPECT_EQ(after.queued, kMissing);
   EXPECT_EQ(page["after"]["queued"], kMissing) << page.dump();
+}
+
+// Validate and switch progress where a database is configured, and the page
+// riding out a Redis restart: "Redis unavailable" within a few polls, then the
+// numbers again in the same document.
+TEST_F(WebTest, ValidateSwitchProgressAndRedisRestartInChromium) {
+  constexpr std::size_t kBacked = 30, kUnbacked = 3;  // rows with and without an object behind them
+  const std::string migration = "web-phases";
+  const std::string playwright = std::string(BLOBFERRY_SOURCE_DIR) + "/.deps/node_modules/playwright-core";
+  ASSERT_TRUE(std::filesystem::exists(playwright)) << "run bash ops/install-deps.sh (playwright-core)";
+
+  const std::string url = BlobFixture::create_database(stack_->database_url(), "webphases");
+  BlobFixture table(url, BlobSchema::kRails7);
+  auto source = testing::open_service(*stack_, "source");
+  const std::string created = testing::utc_text(std::chrono::system_clock::now());
+  table.add_objects(*source, std::vector<std::uint64_t>(kBacked, 3000), created);
+  table.add_rows(kUnbacked, created);  // their copies fail: never verified, never switched
+
+  BlobferryCli cli(*stack_, scratch_->path());
+  cli.set_env("DATABASE_URL", url);
+  // The page runs from before the migration, so its chart has samples.
+  auto [web, port] = start_web({}, &cli);
+  ASSERT_NE(port, 0);
+  CliResult enqueue = cli.run({"enqueue", "--migration", migration, "--from", "source", "--to", "target"});
+  ASSERT_EQ(enqueue.exit_code, 0) << enqueue.all();
+  CliResult worker = cli.run({"worker", "--migration", migration, "--exit-when-empty"});
+  ASSERT_TRUE(worker.exit_code == 0 || worker.exit_code == 1) << worker.all();
+  CliResult validate = cli.run({"validate", "--migration", migration});
+  EXPECT_EQ(validate.exit_code, 1) << validate.all();
+  CliResult switched = cli.run({"switch", "--migration", migration});
+  EXPECT_EQ(switched.exit_code, 1) << switched.all();  // the unbacked rows stay unverified
+
+  const long long in_database = std::stoll(
+      table.db().exec("SELECT count(*) FROM blobferry_verified_blobs WHERE migration = $1", {migration}).value(0, 0));
+  ASSERT_EQ(in_database, static_cast<long long>(kBacked));
+  const Json status = status_json(migration, &cli);
+  ASSERT_EQ(status["verified_rows"], in_database) << status.dump();
+  EXPECT_EQ(status["validation"]["to_verify"], kBacked + kUnbacked) << status.dump();
+  EXPECT_EQ(status["validation"]["missing"], kUnbacked) << status.dump();
+  EXPECT_EQ(status["validation"]["running"], false) << status.dump();
+  EXPECT_EQ(status["switch"]["switched"], kBacked) << status.dump();
+  EXPECT_EQ(status["switch"]["unverified"], kUnbacked) << status.dump();
+  EXPECT_EQ(status["switch"]["running"], false) << status.dump();
+  // Counts only: no service's secret, no URL.
+  EXPECT_EQ(status.dump().find("S3RVER"), std::string::npos);
+  EXPECT_EQ(status.dump().find("postgres://"), std::string::npos);
+
+  const std::string screenshot =
+      (std::filesystem::path(BLOBFERRY_BINARY).parent_path() / "web_test_phases.png").string();
+  testing::ChildOptions options;
+  options.env["PLAYWRIGHT_CORE"] = playwright;
+  options.stdout_path = scratch_->file("phases.out");
+  options.stderr_path = scratch_->file("phases.err");
+  ChildProcess browser({"/usr/bin/node", std::string(BLOBFERRY_SOURCE_DIR) + "/tests/browser/web_phases.js",
+                        "http://127.0.0.1:" + std::to_string(port) + "/migrations/" + migration, screenshot},
+                       options);
+  auto said = [&](const std::string& line) {
+    return testing::wait_until(
+        [&] { return browser.stdout_text().find(line) != std::string::npos || !testing::still_running(browser); },
+        60s) &&
+           browser.stdout_text().find(line) != std::string::npos;
+  };
+  ASSERT_TRUE(said("STOP-REDIS")) << browser.stderr_text();
+  stack_->stop_service("redis");
+  const bool saw_unavailable = said("START-REDIS");
+  stack_->start_service("redis");  // whatever the page did, the next tests need Redis
+  ASSERT_TRUE(saw_unavailable) << "the page never said Redis unavailable: " << browser.stderr_text();
+  auto ended = browser.wait_for(60s);
+  ASSERT_TRUE(ended && ended->success()) << (ended ? ended->describe() : "still running") << "\n"
+                                         << browser.stderr_text() << web.stderr_text();
+  const std::string out = browser.stdout_text();
+  const Json page = Json::parse(out.substr(out.find("START-REDIS") + 12));
+
+  // Before the restart: the database's count, the total validate recorded, the switch's result.
+  const std::string verified = std::to_string(in_database);
+  EXPECT_EQ(page["before"]["panel_shown"], true) << page.dump();
+  EXPECT_EQ(page["before"]["verified"], verified) << page.dump();
+  EXPECT_EQ(page["before"]["to_verify"], std::to_string(kBacked + kUnbacked)) << page.dump();
+  EXPECT_NE(page["before"]["validate"].get<std::string>().find(std::to_string(kUnbacked) + " missing"),
+            std::string::npos)
+      << page.dump();
+  EXPECT_NE(page["before"]["switch"].get<std::string>().find(verified + " rows switched"), std::string::npos)
+      << page.dump();
+  EXPECT_EQ(page["before"]["state"], status["state"]) << page.dump();
+
+  // During: said so; after: live again in the same document, with the numbers of status --json.
+  EXPECT_NE(page["during"]["connection"].get<std::string>().find("Redis unavailable"), std::string::npos)
+      << page.dump();
+  EXPECT_EQ(page["same_document"], true) << page.dump();
+  EXPECT_NE(page["after"]["connection"].get<std::string>().find("live"), std::string::npos) << page.dump();
+  EXPECT_EQ(page["after"]["verified"], verified) << page.dump();
+  const Json after = status_json(migration, &cli);
+  for (const char* field : {"copied", "skipped", "failed", "queued", "total"}) {
+    EXPECT_EQ(page["fields_after"][field], after[field]) << field << ": page " << page.dump() << " status "
+                                                         << after.dump();
+  }
+  EXPECT_EQ(after["verified_rows"], in_database) << after.dump();
+  EXPECT_EQ(page["page_errors"].size(), 0u) << page.dump();
 }
 
 TEST_F(WebTest, HttpGuardsRefuseBadRequests) {

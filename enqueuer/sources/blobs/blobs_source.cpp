@@ -50,7 +50,9 @@ ValidationResult BlobsSource::validate(const SourceValidation& v, const std::ato
   PgConnection db(v.database_url);
   if (v.recheck) VerificationStore(db).forget(plan().migration);
   Validator validator(plan(), v.source, v.target, v.options, v.on_problem);
-  return validator.validate_blobs(db, stop);
+  ValidationResult result = validator.validate_blobs(db, stop);
+  result.verified_total = static_cast<std::uint64_t>(VerificationStore(db).count(plan().migration));
+  return result;
 }
 
 SwitchResult BlobsSource::switch_rows(const std::string& database_url, int batch_size, bool dry_run,

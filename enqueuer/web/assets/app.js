@@ -214,11 +214,41 @@ function renderDetail(m) {
   $('d-eta').textContent = m.state === 'paused' ? 'paused' : duration(m.eta_seconds);
   $('pause').hidden = m.paused;
   $('resume').hidden = !m.paused;
-  $('verified-card').hidden = m.verified_rows === null;
-  $('d-verified').textContent = number(m.verified_rows);
+  renderPhases(m);
   renderChart(m.history);
   renderWorkers(m.workers_detail);
   renderReasons(m);
+}
+
+const clock = (epoch) => new Date(epoch * 1000).toLocaleTimeString();
+
+function phaseWhen(p) {
+  if (p.running) return 'running since ' + clock(p.started_at);
+  return (p.interrupted ? 'interrupted at ' : 'finished at ') + clock(p.finished_at || p.started_at);
+}
+
+// What validate and switch recorded (counts in Redis) and, with a database,
+// the verified rows counted there: shown only when one of them exists.
+function renderPhases(m) {
+  const v = m.validation, s = m.switch;
+  $('phases').hidden = m.verified_rows === null && !v && !s;
+  // The rows counted now, else what the last validate round recorded; a
+  // source that records no verification (listing, manifest) checks every
+  // object each round, so that round's counts are the progress.
+  let verified = m.verified_rows !== null ? m.verified_rows : (v && v.verified_total !== undefined ? v.verified_total : null);
+  let total = v && v.to_verify !== undefined ? Math.max(v.to_verify, verified || 0) : null;
+  let label = 'Verified rows';
+  if (v && verified === null) { verified = v.verified; total = v.checked; label = 'Verified by the last validate'; }
+  $('d-verified-label').textContent = label;
+  $('d-verified').textContent = number(verified);
+  $('d-to-verify').textContent = total === null ? 'unknown (no validate yet)' : number(total);
+  $('d-verified-bar').style.width = (total ? (100 * Math.min(1, (verified || 0) / total)) : 0).toFixed(1) + '%';
+  // A first round still running has no counts yet.
+  $('d-validate').textContent = !v ? 'not run yet' : phaseWhen(v) + (v.checked === undefined ? '' : ' · ' +
+    number(v.checked) + ' checked: ' + number(v.verified) + ' verified, ' + number(v.missing) + ' missing, ' +
+    number(v.mismatched) + ' differ, ' + number(v.unverifiable) + ' unverifiable');
+  $('d-switch').textContent = !s ? 'not run yet' : phaseWhen(s) + (s.switched === undefined ? '' : ' · ' + number(s.switched) +
+    ' rows switched, ' + number(s.unverified) + ' not verified yet');
 }
 
 async function loadFailures() {
