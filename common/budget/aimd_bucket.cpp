@@ -73,11 +73,12 @@ bool AimdBucket::cut(AimdState& state, std::int64_t now_ms, std::int64_t retry_a
   }
   if (!adaptive_) return false;
   if (state.cuts > 0 && now_ms - state.last_cut_ms < tuning_.cut_spacing_ms) return false;
-  // Cut from what the fleet really sent when that was less than allowed:
-  // halving an allowance nobody uses would change nothing.
+  // Cut from what the fleet really sent when that was less than allowed
+  // (halving an allowance nobody uses would change nothing), once a whole
+  // second was seen: a partial one undercounts.
   const double observed = std::max(state.last_window_rate, state.window_used);
   double base = state.rate;
-  if (base <= 0 || (observed > 0 && observed < base)) base = observed;
+  if (base <= 0 || (state.last_window_rate > 0 && observed < base)) base = observed;
   const double floor_rate = ceiling_ > 0 ? std::min(tuning_.min_rate, ceiling_) : tuning_.min_rate;
   base = std::max(base, floor_rate);
   state.learned = base;

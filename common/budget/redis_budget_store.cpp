@@ -91,7 +91,7 @@ elseif op == 'cut' then
   if adaptive and not (s.cuts > 0 and now - s.last_cut < spacing) then
     local observed = math.max(s.last_win_rate, s.win_used)
     local base = s.rate
-    if base <= 0 or (observed > 0 and observed < base) then base = observed end
+    if base <= 0 or (s.last_win_rate > 0 and observed < base) then base = observed end
     local floor_rate = ceiling > 0 and math.min(min_rate, ceiling) or min_rate
     base = math.max(base, floor_rate)
     s.learned = base

@@ -11,6 +11,7 @@
 
 #include <nlohmann/json_fwd.hpp>
 
+#include "common/budget/budget_status.h"
 #include "common/cli/command.h"
 #include "common/queue/job_queue.h"
 #include "common/queue/redis_queue.h"
@@ -43,6 +44,7 @@ struct StatusView {
   std::optional<StatusRates> rates;  // nullopt: no earlier sample to compare with
   std::optional<double> eta_seconds;
   std::vector<std::string> workers;  // ids of workers with a recent heartbeat
+  std::vector<BudgetStatus> budgets;  // the shared rates workers use (common/budget/)
 };
 
 // Pure helpers (no I/O), public so tests can pin them with fixed values.

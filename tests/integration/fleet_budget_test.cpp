@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "common/budget/aimd_bucket.h"
 #include "common/budget/local_budget_store.h"
 #include "common/budget/redis_budget_store.h"
@@ -80,6 +82,8 @@ std::size_t busiest_second(const std::vector<RequestRecord>& records, Clock::tim
 }
 
 struct Phase {
+  std::string status_json;  // `status --json` once the workers are done
+  std::string status_text;
   std::size_t objects = 0;
   std::vector<RequestRecord> records;
   std::uint64_t copied = 0, failed = 0;
@@ -136,6 +140,8 @@ Phase run_phase(TestStack& stack, TempDir& scratch, const std::string& migration
   phase.copied = counts.copied + counts.skipped;
   phase.failed = counts.failed;
   phase.logs = fleet.logs();
+  phase.status_json = cli.run({"status", "--migration", migration, "--json"}).out;
+  phase.status_text = cli.run({"status", "--migration", migration}).out;
   return phase;
 }
 
@@ -167,6 +173,21 @@ TEST(FleetBudgetTest, ThreeWorkersSettleUnderAProviderCeilingAndKeepAConfiguredB
   // No tight retry loop: about two requests (HEAD, PUT) per object, not a storm.
   EXPECT_LT(static_cast<double>(adaptive.records.size()), 2.6 * adaptive.objects);
 
+  // status shows the shared rate the workers ended with and how often it was cut.
+  const nlohmann::json status = nlohmann::json::parse(adaptive.status_json, nullptr, false);
+  ASSERT_TRUE(status.is_object()) << adaptive.status_json;
+  bool target_write = false;
+  for (const auto& budget : status.value("budgets", nlohmann::json::array())) {
+    if (budget.value("service", "") != "target" || budget.value("direction", "") != "write") continue;
+    target_write = true;
+    EXPECT_GE(budget.value("cuts", 0), 1) << budget.dump();
+    EXPECT_TRUE(budget["requests_per_second"].is_number()) << budget.dump();
+    EXPECT_TRUE(budget["max_requests_per_second"].is_null()) << budget.dump();
+  }
+  EXPECT_TRUE(target_write) << adaptive.status_json;
+  EXPECT_NE(adaptive.status_text.find("budget   target write: "), std::string::npos) << adaptive.status_text;
+  EXPECT_NE(adaptive.status_text.find(" req/s shared, cut "), std::string::npos) << adaptive.status_text;
+
   // 2. --max-requests-per-second R/2 on enqueue: every worker keeps the one shared rate.
   const double budget = kCeiling / 2;
   const Phase budgeted = run_phase(stack, scratch, "budgeted", 150, {"--max-requests-per-second", "25"});
@@ -177,6 +198,9 @@ TEST(FleetBudgetTest, ThreeWorkersSettleUnderAProviderCeilingAndKeepAConfiguredB
   const Window kept = window_of(budgeted.records, budget_from, budgeted.records.back().time);
   EXPECT_NEAR(kept.rate(), budget, budget * 0.10) << kept.requests << " requests in " << kept.seconds << " s";
   EXPECT_EQ(kept.throttled, 0u);
+  EXPECT_NE(budgeted.status_text.find("budget   target write: 25.0 req/s shared (ceiling 25), cut 0 times"),
+            std::string::npos)
+      << budgeted.status_text;
 
   std::printf("RELIABILITY fleet budget: %d workers x 8, target throttled past %.0f req/s (sliding second, 503 "
               "SlowDown, no Retry-After). No budget: %zu objects, %zu requests (%.2f per object) in %.1f s, %.1f req/s "

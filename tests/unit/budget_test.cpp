@@ -8,6 +8,7 @@
 #include "common/base/error.h"
 #include "common/budget/aimd_bucket.h"
 #include "common/budget/batch_limiter.h"
+#include "common/budget/budget_gate.h"
 #include "common/budget/budget_limits.h"
 #include "common/budget/gated_storage.h"
 #include "common/budget/local_budget_store.h"
@@ -243,6 +244,26 @@ TEST(BatchLimiterTest, AnUnlimitedBucketIsAskedEveryHundredMillisecondsAndLearns
   limiter.acquire(1);
   EXPECT_EQ(store.takes, before + 1);
   EXPECT_NEAR(limiter.last_rate(), after->rate, 1e-9);
+}
+
+TEST(BudgetGateTest, ExportsTheSharedRateAndCountsItsCuts) {
+  FakeClock clock;
+  LocalBudgetStore store(clock.millis());
+  Metrics metrics;
+  Metrics::Gauge& rate = metrics.gauge("blobferry_budget_requests_per_second", "rate", {{"service", "target"}});
+  Metrics::Counter& cuts = metrics.counter("blobferry_budget_cuts_total", "cuts", {{"service", "target"}});
+  BudgetGate gate(std::make_unique<BatchLimiter>(store, BudgetKey{"requests:target:write", 80, true},
+                                                 BatchLimiterOptions{}, clock.steady()),
+                  nullptr, &rate, &cuts);
+  gate.acquire_request();
+  EXPECT_DOUBLE_EQ(rate.value(), 80);
+  gate.report_throttled(0ms);
+  gate.report_throttled(0ms);  // the same second: one cut
+  EXPECT_EQ(cuts.value(), 1u);
+  clock.ms += 200;
+  gate.acquire_request();
+  EXPECT_NEAR(rate.value(), 40 + 0.2 * 4, 1e-9);  // halved, then 0.2 s of climbing at 5 % of 80 per second
+  gate.acquire_bytes(1 << 20);  // no bandwidth configured: nothing to wait for
 }
 
 // ---------------------------------------------------------------------------
