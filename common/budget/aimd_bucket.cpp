@@ -67,10 +67,6 @@ AimdTake AimdBucket::take(AimdState& state, std::int64_t now_ms, double want, do
 
 bool AimdBucket::cut(AimdState& state, std::int64_t now_ms, std::int64_t retry_after_ms) const {
   advance(state, now_ms);
-  if (retry_after_ms > 0) {
-    state.hold_until_ms = std::max(state.hold_until_ms, now_ms + retry_after_ms);
-    state.tokens = 0;
-  }
   if (!adaptive_) return false;
   if (state.cuts > 0 && now_ms - state.last_cut_ms < tuning_.cut_spacing_ms) return false;
   // Cut from what the fleet really sent when that was less than allowed
@@ -79,11 +75,19 @@ bool AimdBucket::cut(AimdState& state, std::int64_t now_ms, std::int64_t retry_a
   const double observed = std::max(state.last_window_rate, state.window_used);
   double base = state.rate;
   if (base <= 0 || (state.last_window_rate > 0 && observed < base)) base = observed;
-  const double floor_rate = ceiling_ > 0 ? std::min(tuning_.min_rate, ceiling_) : tuning_.min_rate;
+  state.peak = std::max(state.peak, base);
+  double floor_rate = std::max(tuning_.min_rate, state.peak * tuning_.floor_share);
+  if (ceiling_ > 0) floor_rate = std::min(floor_rate, ceiling_);
   base = std::max(base, floor_rate);
   state.learned = base;
   state.rate = std::max(floor_rate, base * tuning_.decrease);
   state.tokens = std::min(state.tokens, capacity(state.rate));
+  // Once at the floor, cutting does not ease the throttling: holding too
+  // would only stop the fleet again and again.
+  if (retry_after_ms > 0 && base * tuning_.decrease > floor_rate) {
+    state.hold_until_ms = std::max(state.hold_until_ms, now_ms + retry_after_ms);
+    state.tokens = 0;
+  }
   state.last_cut_ms = now_ms;
   ++state.cuts;
   return true;

@@ -14,6 +14,10 @@ struct AimdTuning {
   double probe_share = 0.1;           // past the learned ceiling it climbs this much slower
   std::int64_t cut_spacing_ms = 1000; // at most one cut per this long, whoever reports
   double min_rate = 1.0;              // a cut never goes below this (or the ceiling, if lower)
+  // Nor below this share of the highest rate ever cut from: throttling that
+  // does not depend on the rate (a provider under load of its own) would
+  // otherwise halve the fleet down to min_rate and keep it there.
+  double floor_share = 0.125;
 };
 
 // Everything a bucket remembers between calls (a Redis hash, or a member).
@@ -22,6 +26,7 @@ struct AimdState {
   double rate = 0;        // tokens per second allowed now; 0 means unlimited (no ceiling, never cut)
   double tokens = 0;
   double learned = 0;     // the rate at which the last cut happened; 0 before any
+  double peak = 0;        // the highest rate a cut started from
   std::int64_t updated_ms = 0;
   std::int64_t last_cut_ms = 0;
   std::int64_t hold_until_ms = 0;  // Retry-After: nothing is granted before this
@@ -48,8 +53,10 @@ class AimdBucket {
   // Asks for `want` tokens and reports `used` tokens taken without asking
   // (while the bucket was unlimited).
   AimdTake take(AimdState& state, std::int64_t now_ms, double want, double used) const;
-  // A throttling answer: hold for retry_after_ms, and cut the rate unless a
-  // cut happened less than cut_spacing_ms ago. Returns whether it cut.
+  // A throttling answer: cut the rate unless a cut happened less than
+  // cut_spacing_ms ago, and unless that cut is held at the floor, hold every
+  // grant for retry_after_ms (so a provider that sends Retry-After with every
+  // 503 cannot stop the fleet over and over). Returns whether it cut.
   bool cut(AimdState& state, std::int64_t now_ms, std::int64_t retry_after_ms) const;
   // Refills and climbs up to now without taking anything (status).
   void advance(AimdState& state, std::int64_t now_ms) const;

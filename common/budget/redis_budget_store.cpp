@@ -24,11 +24,12 @@ local ceiling, adaptive = tonumber(ARGV[3]), ARGV[4] == '1'
 local a, b = tonumber(ARGV[5]), tonumber(ARGV[6])
 local burst, decrease, increase = tonumber(ARGV[7]), tonumber(ARGV[8]), tonumber(ARGV[9])
 local probe, spacing, min_rate = tonumber(ARGV[10]), tonumber(ARGV[11]), tonumber(ARGV[12])
+local floor_share = tonumber(ARGV[13])
 local function f(x) return string.format('%.17g', x) end
 local function capacity(rate) return math.max(1, rate * burst) end
 
 local names = {'rate', 'tokens', 'learned', 'updated', 'last_cut', 'hold_until', 'cuts', 'win_start',
-               'win_used', 'last_win_rate', 'ceiling'}
+               'win_used', 'last_win_rate', 'ceiling', 'peak'}
 local s = {}
 local stored = redis.call('HMGET', K, unpack(names))
 if stored[1] then
@@ -37,7 +38,7 @@ if stored[1] then
   if op == 'peek' then ceiling = s.ceiling else s.ceiling = ceiling end
 else
   if op == 'peek' then return {'0'} end
-  s = {ceiling = ceiling, rate = ceiling, tokens = capacity(ceiling), learned = 0, updated = now, last_cut = 0, hold_until = 0,
+  s = {ceiling = ceiling, peak = 0, rate = ceiling, tokens = capacity(ceiling), learned = 0, updated = now, last_cut = 0, hold_until = 0,
        cuts = 0, win_start = now, win_used = 0, last_win_rate = 0}
 end
 
@@ -83,20 +84,22 @@ if op == 'take' then
   end
 elseif op == 'cut' then
   local retry_after = a
-  if retry_after > 0 then
-    s.hold_until = math.max(s.hold_until, now + retry_after)
-    s.tokens = 0
-  end
   reply = {'0'}
   if adaptive and not (s.cuts > 0 and now - s.last_cut < spacing) then
     local observed = math.max(s.last_win_rate, s.win_used)
     local base = s.rate
     if base <= 0 or (s.last_win_rate > 0 and observed < base) then base = observed end
-    local floor_rate = ceiling > 0 and math.min(min_rate, ceiling) or min_rate
+    s.peak = math.max(s.peak, base)
+    local floor_rate = math.max(min_rate, s.peak * floor_share)
+    if ceiling > 0 then floor_rate = math.min(floor_rate, ceiling) end
     base = math.max(base, floor_rate)
     s.learned = base
     s.rate = math.max(floor_rate, base * decrease)
     s.tokens = math.min(s.tokens, capacity(s.rate))
+    if retry_after > 0 and base * decrease > floor_rate then
+      s.hold_until = math.max(s.hold_until, now + retry_after)
+      s.tokens = 0
+    end
     s.last_cut = now
     s.cuts = s.cuts + 1
     reply = {'1'}
@@ -145,7 +148,8 @@ std::vector<std::string> RedisBudgetStore::args(const char* op, const BudgetKey&
           number(tuning_.increase_per_second),
           number(tuning_.probe_share),
           std::to_string(tuning_.cut_spacing_ms),
-          number(tuning_.min_rate)};
+          number(tuning_.min_rate),
+          number(tuning_.floor_share)};
 }
 
 AimdTake RedisBudgetStore::take(const BudgetKey& key, double want, double used) {

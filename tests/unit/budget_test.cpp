@@ -14,6 +14,7 @@
 #include "common/budget/local_budget_store.h"
 #include "common/budget/rate_parser.h"
 #include "common/storage/disk/disk_storage.h"
+#include "common/storage/storage_config.h"
 #include "tests/support/temp_dir.h"
 #include "tests/support/test_services.h"
 
@@ -77,6 +78,28 @@ TEST(BudgetLimitsTest, TightestOfMigrationWorkerAndService) {
   EXPECT_DOUBLE_EQ(applied.bytes_per_second, 5e6);
   EXPECT_EQ(BudgetLimits::from_json(applied.to_json()), applied);
   EXPECT_EQ(BudgetLimits::from_json("not json"), BudgetLimits{});
+}
+
+TEST(BudgetLimitsTest, StorageYmlCarriesAServicesOwnBudget) {
+  const StorageConfig config = StorageConfig::parse(
+      "spaces:\n  service: S3\n  bucket: b\n  access_key_id: k\n  secret_access_key: s\n"
+      "  max_requests_per_second: 150\n  max_bandwidth: 50MB/s\n"
+      "local:\n  service: Disk\n  root: /srv/files\n  max_bandwidth: \"80Mbit\"\n"
+      "broken:\n  service: Disk\n  root: /srv/files\n  max_requests_per_second: 0\n",
+      "storage.yml", [](const std::string&) -> std::optional<std::string> { return std::nullopt; });
+  EXPECT_DOUBLE_EQ(config.service("spaces").max_requests_per_second, 150);
+  EXPECT_DOUBLE_EQ(config.service("spaces").max_bandwidth, 50e6);
+  EXPECT_DOUBLE_EQ(config.service("local").max_bandwidth, 10e6);
+  EXPECT_DOUBLE_EQ(config.service("local").max_requests_per_second, 0);
+  try {
+    config.service("broken");
+    ADD_FAILURE() << "a rate of 0 was accepted";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::kConfig);
+    EXPECT_NE(std::string(e.what()).find("`max_requests_per_second` '0' is not a request rate above 0"),
+              std::string::npos)
+        << e.what();
+  }
 }
 
 // ---------------------------------------------------------------------------
@@ -158,12 +181,33 @@ TEST(AimdBucketTest, WithoutACeilingClimbsToTheLearnedRateThenProbesSlowly) {
 TEST(AimdBucketTest, RetryAfterHoldsEveryGrant) {
   const AimdBucket bucket(100, true);
   AimdState state;
-  bucket.take(state, 0, 1, 0);
-  bucket.cut(state, 1000, 2500);
+  drain(bucket, state, 0, 1000);  // the fleet at its ceiling
+  ASSERT_TRUE(bucket.cut(state, 1000, 2500));
   const AimdTake held = bucket.take(state, 1200, 1, 0);
   EXPECT_EQ(held.granted, 0);
   EXPECT_EQ(held.wait_ms, 2300);
   EXPECT_GT(bucket.take(state, 3600, 1, 0).granted, 0);
+}
+
+TEST(AimdBucketTest, ThrottlingThatDoesNotEaseNeverTakesTheRateBelowAnEighthOfItsPeak) {
+  const AimdBucket bucket(0, true);
+  AimdState state;
+  for (int i = 0; i < 320; ++i) bucket.take(state, i * 6, 1, 0);  // about 160/s
+  // A 503 (with Retry-After) every 300 ms for 20 s, whatever the rate.
+  int holds = 0;
+  for (std::int64_t t = 2000; t < 22'000; t += 300) {
+    const double before = state.rate;
+    bucket.cut(state, t, 1000);
+    holds += state.hold_until_ms == t + 1000 ? 1 : 0;
+    ASSERT_GE(state.rate, state.peak / 8 - 1e-9) << "at " << t;
+    if (before > 0 && before <= state.peak / 8 * 1.5) {  // at the floor (0 before the first cut: unlimited)
+      ASSERT_NE(state.hold_until_ms, t + 1000) << "held at the floor, at " << t;
+    }
+  }
+  EXPECT_NEAR(state.peak, 160, 10);
+  EXPECT_NEAR(state.rate, state.peak / 8, state.peak * 0.1);
+  // Held only by the cuts that lowered the rate (160 -> 80 -> 40 -> 20), not by every 503.
+  EXPECT_LE(holds, 4);
 }
 
 TEST(AimdBucketTest, ABandwidthBucketIsNotCut) {
