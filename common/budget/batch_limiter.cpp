@@ -87,10 +87,11 @@ bool BatchLimiter::report_throttled(std::chrono::milliseconds retry_after) {
   } catch (const Error& e) {
     spdlog::debug("budget {}: could not report throttling: {}", key_.name, e.what());
   }
+  // No wait of its own for Retry-After: the store decides whether the fleet
+  // holds (the next take says so), and the copy that met it waits in its retry.
   std::lock_guard lock(mutex_);
   local_ = 0;
   unlimited_until_ = {};
-  if (retry_after.count() > 0) wait_until_ = std::max(wait_until_, clock_() + retry_after);
   return cut;
 }
 
