@@ -75,6 +75,8 @@ class RedisQueue : public JobQueue {
   std::optional<std::string> get_cursor(const std::string& name) override;
 
   const std::string& migration() const { return migration_; }
+  // The connection, for stores that keep keys beside the queue's (common/budget/).
+  const std::shared_ptr<RedisClient>& client() const { return client_; }
   // "bf:{<migration>}:<name>"
   std::string key(std::string_view name) const;
 

@@ -37,6 +37,10 @@ struct ServiceConfig {
   int http_open_timeout = 10;  // seconds to connect (the AWS SDK option of that name)
   int http_read_timeout = 60;  // seconds without a byte before a transfer counts as stalled
 
+  // Fleet-wide budget of this service, per direction (common/budget/); 0: none
+  double max_requests_per_second = 0;  // `max_requests_per_second: 500`
+  double max_bandwidth = 0;            // bytes per second; `max_bandwidth: 100MB/s`
+
   // Disk
   std::string root;
   DiskLayout layout = DiskLayout::kActiveStorage;

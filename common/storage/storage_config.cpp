@@ -14,6 +14,7 @@
 #include "common/base/encoding.h"
 #include "common/base/error.h"
 #include "common/storage/s3/provider_profile.h"
+#include "common/budget/rate_parser.h"
 
 namespace blobferry {
 namespace {
@@ -185,6 +186,20 @@ std::string first_set(const EnvLookup& env, std::initializer_list<const char*> n
   return "";
 }
 
+// The budget keys; their values are rates, never secrets, so they may be quoted.
+void read_budget(ServiceConfig& service, const FieldReader& reader) {
+  try {
+    if (const std::string rate = reader.text("max_requests_per_second"); !rate.empty()) {
+      service.max_requests_per_second = parse_request_rate(rate, "`max_requests_per_second`");
+    }
+    if (const std::string bandwidth = reader.text("max_bandwidth"); !bandwidth.empty()) {
+      service.max_bandwidth = parse_bandwidth(bandwidth, "`max_bandwidth`");
+    }
+  } catch (const Error& e) {
+    throw reader.problem(e.what());
+  }
+}
+
 void read_s3(ServiceConfig& service, const FieldReader& reader, const EnvLookup& env) {
   service.bucket = reader.text("bucket");
   if (service.bucket.empty()) throw reader.problem("`bucket` is missing or empty");
@@ -223,11 +238,13 @@ void read_s3(ServiceConfig& service, const FieldReader& reader, const EnvLookup&
   service.upload_headers = upload_headers(reader, service.warnings);
   service.http_open_timeout = reader.seconds("http_open_timeout", service.http_open_timeout);
   service.http_read_timeout = reader.seconds("http_read_timeout", service.http_read_timeout);
+  read_budget(service, reader);
 }
 
 void read_disk(ServiceConfig& service, const FieldReader& reader) {
   service.root = reader.text("root");
   if (service.root.empty()) throw reader.problem("`root` is missing or empty");
+  read_budget(service, reader);
   const std::string layout = lowercase(reader.text("layout"));
   if (layout.empty() || layout == "activestorage" || layout == "active_storage") {
     service.layout = DiskLayout::kActiveStorage;

@@ -17,6 +17,7 @@ void EnqueueCommand::define(CLI::App& sub) {
   sub.add_option("--migration", migration_, "name of this migration (letters, digits, - _ .)")->required();
   plan_options_.define(sub);
   sub.add_flag("--dry-run", dry_run_, "count objects and bytes, queue nothing");
+  budget_options_.define(sub, "of this migration (stored with it; a later enqueue without them keeps them)");
 }
 
 int EnqueueCommand::run(const GlobalOptions& global) {
@@ -24,6 +25,7 @@ int EnqueueCommand::run(const GlobalOptions& global) {
   SignalWatcher signals([&stop](int) { stop.store(true); });
 
   validate_migration_name(migration_);
+  const BudgetLimits budget = budget_options_.limits();
   ServiceRegistry services(StorageConfig::load(global.storage_config));
   std::unique_ptr<MigrationSource> source = plan_options_.source(migration_, services.config());
   const MigrationPlan& plan = source->plan();
@@ -44,6 +46,7 @@ int EnqueueCommand::run(const GlobalOptions& global) {
 
   source->check_before_store(context);
   source->store(*queue);
+  if (budget_options_.any()) store_limits(*queue, budget);
   const PlanTotals totals = source->enqueue(context, stop);
   std::printf("%s\n", source->describe_enqueued(totals, stop.load()).c_str());
   if (totals.problems) {

@@ -14,6 +14,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include "common/budget/budget_gates.h"
+#include "common/budget/local_budget_store.h"
 #include "common/base/encoding.h"
 #include "common/base/error.h"
 #include "common/queue/memory_queue.h"
@@ -118,6 +120,7 @@ void MigrateCommand::define(CLI::App& sub) {
   sub.add_option("--part-size-mib", part_size_mib_, "multipart part size")->check(CLI::Range(5, 5120))->capture_default_str();
   sub.add_flag("!--no-progress", progress_, "no progress line on the terminal");
   sub.add_option("--drain-seconds", drain_seconds_, "on Ctrl-C, time for copies in flight to finish before they are cancelled")->check(CLI::Range(0, 86400))->capture_default_str();
+  budget_options_.define(sub, "of this process");
 }
 
 int MigrateCommand::run(const GlobalOptions& global) {
@@ -128,6 +131,7 @@ int MigrateCommand::run(const GlobalOptions& global) {
     if (WorkerLoop* loop = running.load()) loop->request_stop();
   });
 
+  const BudgetLimits budget = budget_options_.limits();
   ServiceRegistry services(StorageConfig::load(global.storage_config));
   const std::string migration = migration_.empty() ? default_migration_name(plan_options_.from(), plan_options_.to()) : migration_;
   validate_migration_name(migration);
@@ -153,6 +157,8 @@ int MigrateCommand::run(const GlobalOptions& global) {
     return 0;
   }
   migration_source->store(queue);
+  store_limits(queue, budget);
+  BudgetGates budgets([](const std::string&) { return std::make_unique<LocalBudgetStore>(); }, services.config());
 
   std::atomic<bool> planned{false};
   std::exception_ptr planner_error;
@@ -187,6 +193,7 @@ int MigrateCommand::run(const GlobalOptions& global) {
   options.poll_wait = std::chrono::milliseconds(100);
   options.housekeeping = std::chrono::seconds(1);
   options.drain = std::chrono::seconds(drain_seconds_);
+  options.budgets = &budgets;
   WorkerLoop loop(queue, services, engine, nullptr, options);
   running.store(&loop);
   if (stop.load()) loop.request_stop();

@@ -4,6 +4,7 @@
 
 #include <string>
 
+#include "common/budget/budget_options.h"
 #include "common/cli/command.h"
 #include "enqueuer/planning/plan_options.h"
 
@@ -15,6 +16,7 @@ class MigrateCommand : public Command {
   int run(const GlobalOptions& global) override;
 
  private:
+  BudgetOptions budget_options_;
   std::string migration_;
   PlanOptions plan_options_;
   bool dry_run_ = false;

@@ -17,6 +17,7 @@
 
 #include "common/base/error.h"
 #include "common/db/pg_connection.h"
+#include "common/budget/redis_budget_store.h"
 #include "common/queue/queue_connection.h"
 #include "common/queue/redis_url.h"
 #include "common/cli/human_units.h"
@@ -276,6 +277,47 @@ std::optional<long long> read_verified_rows(std::unique_ptr<PgConnection>& db, c
   }
 }
 
+namespace {
+
+Json budgets_json(const std::vector<BudgetStatus>& budgets) {
+  Json list = Json::array();
+  for (const BudgetStatus& budget : budgets) {
+    const auto positive = [](double value) { return value > 0 ? Json(value) : Json(nullptr); };
+    list.push_back({{"service", budget.service},
+                    {"direction", budget.direction},
+                    {"requests_per_second", positive(budget.requests.rate)},
+                    {"max_requests_per_second", positive(budget.requests.ceiling)},
+                    {"learned_requests_per_second", positive(budget.requests.learned)},
+                    {"cuts", budget.requests.cuts},
+                    {"max_bandwidth", budget.bytes ? positive(budget.bytes->ceiling) : Json(nullptr)}});
+  }
+  return list;
+}
+
+std::string budget_text(const BudgetStatus& budget) {
+  char rate[64];
+  std::snprintf(rate, sizeof rate, "%.1f req/s", budget.requests.rate);
+  std::string text = budget.service + " " + budget.direction + ": " +
+                     (budget.requests.rate > 0 ? std::string(rate) + " shared" : std::string("unlimited"));
+  if (budget.requests.ceiling > 0) {
+    std::snprintf(rate, sizeof rate, "%.0f", budget.requests.ceiling);
+    text += " (ceiling " + std::string(rate) + ")";
+  }
+  text += ", cut " + std::to_string(budget.requests.cuts) + (budget.requests.cuts == 1 ? " time" : " times");
+  if (budget.bytes) text += ", bandwidth " + bytes_rate(budget.bytes->ceiling);
+  return text;
+}
+
+// The buckets of the plan's services (cursor "plan"), as the workers left them.
+std::vector<BudgetStatus> budgets_of(RedisQueue& queue, const std::string& plan_json) {
+  const Json plan = Json::parse(plan_json, nullptr, false);
+  if (!plan.is_object()) return {};
+  RedisBudgetStore store(queue.client(), queue.migration());
+  return read_budget_status(store, string_field(plan, "from"), string_field(plan, "to"));
+}
+
+}  // namespace
+
 Json status_json(const StatusView& view) {
   const Counts& c = view.counts;
   Json by_reason = Json::object();
@@ -298,6 +340,7 @@ Json status_json(const StatusView& view) {
               {"rate_bytes_per_second", rate_bytes},
               {"eta_seconds", nullable(view.eta_seconds)},
               {"workers", view.workers},
+              {"budgets", budgets_json(view.budgets)},
               {"paused", c.paused},
               {"state", migration_state(view)},
               {"done", migration_done(c)},
@@ -329,6 +372,7 @@ std::vector<std::string> status_lines(const StatusView& view, std::size_t bar_wi
     lines.push_back("  switch   " + phase_when(s) + ": " + std::to_string(count_of(s, "switched")) + " rows switched, " +
                     std::to_string(count_of(s, "unverified")) + " not verified yet");
   }
+  for (const BudgetStatus& budget : view.budgets) lines.push_back("  budget   " + budget_text(budget));
   return lines;
 }
 
@@ -410,6 +454,7 @@ StatusView StatusCommand::snapshot(RedisQueue& queue, const std::optional<Status
   for (const WorkerInfo& worker : queue.live_workers(kLiveWorkerAge)) view.workers.push_back(worker.worker_id);
   std::sort(view.workers.begin(), view.workers.end());
   if (baseline) view.rates = rates_between(*baseline, sample_of(view.counts, now));
+  if (plan_) view.budgets = budgets_of(queue, *plan_);
   view.eta_seconds = eta_seconds(view.counts, view.rates);
   load_phases(queue, now, view);
   view.verified_rows = read_verified_rows(db_, database_url_, migration_);

@@ -11,6 +11,7 @@
 
 #include <nlohmann/json_fwd.hpp>
 
+#include "common/budget/budget_status.h"
 #include "common/cli/command.h"
 #include "common/queue/job_queue.h"
 #include "common/queue/redis_queue.h"
@@ -53,6 +54,7 @@ struct StatusView {
   // Rows of the migration in blobferry_verified_blobs, read from the database
   // when one is configured and the migration is of --source blobs.
   std::optional<long long> verified_rows;
+  std::vector<BudgetStatus> budgets;  // the shared rates workers use (common/budget/)
 };
 
 // Pure helpers (no I/O), public so tests can pin them with fixed values.

@@ -274,6 +274,7 @@ const char* to_string(Fault fault) {
     case Fault::kFlipResponseByte: return "flip_response_byte";
     case Fault::kFlipRequestByte: return "flip_request_byte";
     case Fault::kStall: return "stall";
+    case Fault::kRateLimited: return "rate_limited";
   }
   return "unknown";
 }
@@ -281,7 +282,7 @@ const char* to_string(Fault fault) {
 struct FaultProxy::Counters {
   std::atomic<std::uint64_t> connections{0}, requests{0}, forwarded{0}, server_errors{0},
       slow_downs{0}, resets{0}, truncations{0}, flipped_response_bytes{0}, flipped_request_bytes{0},
-      stalls{0}, bad_digests{0}, upstream_errors{0}, injected{0};
+      stalls{0}, bad_digests{0}, upstream_errors{0}, injected{0}, rate_limited{0};
 };
 
 struct FaultProxy::Client {
@@ -450,6 +451,7 @@ FaultProxyStats FaultProxy::stats() const {
   stats.bad_digests = c.bad_digests;
   stats.upstream_errors = c.upstream_errors;
   stats.injected = c.injected;
+  stats.rate_limited = c.rate_limited;
   return stats;
 }
 
@@ -537,6 +539,12 @@ Fault FaultProxy::choose_fault(const std::string& method, bool has_body) {
   FaultRule slow_down;
   {
     std::lock_guard lock(rng_mutex_);
+    if (options_.max_requests_per_second > 0) {
+      const auto now = std::chrono::steady_clock::now();
+      while (!admitted_.empty() && now - admitted_.front() >= std::chrono::seconds(1)) admitted_.pop_front();
+      if (static_cast<double>(admitted_.size()) >= options_.max_requests_per_second) return Fault::kRateLimited;
+      admitted_.push_back(now);
+    }
     bits = rng_();
     slow_down = options_.slow_down;
   }
@@ -628,6 +636,15 @@ bool FaultProxy::answer(int fd, Request& request) {
       return send_all(fd, s3_error(503, "Slow Down", "SlowDown", "Please reduce your request rate.",
                                    request.target,
                                    "Retry-After: " + std::to_string(options_.retry_after_seconds) + "\r\n",
+                                   request.keep_alive)) &&
+             request.keep_alive;
+    case Fault::kRateLimited:
+      counters_->rate_limited++;
+      return send_all(fd, s3_error(503, "Slow Down", "SlowDown", "Please reduce your request rate.",
+                                   request.target,
+                                   options_.rate_limit_retry_after_seconds > 0
+                                       ? "Retry-After: " + std::to_string(options_.rate_limit_retry_after_seconds) + "\r\n"
+                                       : std::string(),
                                    request.keep_alive)) &&
              request.keep_alive;
     case Fault::kReset:

@@ -5,6 +5,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
+#include <deque>
 #include <list>
 #include <memory>
 #include <mutex>
@@ -29,6 +30,7 @@ enum class Fault {
   kFlipResponseByte,  // forwarded; one byte of the response body inverted
   kFlipRequestByte,   // one byte of the request body inverted, then forwarded
   kStall,             // no bytes for stall_duration, then close, not forwarded
+  kRateLimited,       // 503 SlowDown past max_requests_per_second, not forwarded
 };
 const char* to_string(Fault fault);
 
@@ -75,6 +77,11 @@ struct FaultProxyOptions {
   // Asked for every request before any fault; nullopt passes it on. Called
   // on the connection's thread, so it must be thread-safe.
   Injection inject;
+  // A provider's request ceiling: a request arriving when this many were let
+  // through in the last second (sliding) gets 503 SlowDown; 0: none. Checked
+  // before the random faults.
+  double max_requests_per_second = 0;
+  int rate_limit_retry_after_seconds = 0;  // its Retry-After; 0 sends none
 };
 
 // One request as the proxy met it, for tests that look at timing per key.
@@ -100,9 +107,10 @@ struct FaultProxyStats {
   std::uint64_t bad_digests = 0;      // requests refused for a Content-MD5 mismatch
   std::uint64_t upstream_errors = 0;  // 502s: upstream unreachable or its answer unreadable
   std::uint64_t injected = 0;         // requests answered by options.inject
+  std::uint64_t rate_limited = 0;     // 503s past max_requests_per_second
   std::uint64_t faults() const {
     return server_errors + slow_downs + resets + truncations + flipped_response_bytes +
-           flipped_request_bytes + stalls;
+           flipped_request_bytes + stalls + rate_limited;
   }
 };
 
@@ -166,9 +174,10 @@ class FaultProxy {
   HttpListener listener_;
   std::unique_ptr<Counters> counters_;
 
-  mutable std::mutex rng_mutex_;  // guards rng_, options_.slow_down and records_
+  mutable std::mutex rng_mutex_;  // guards rng_, options_.slow_down, records_ and admitted_
   std::mt19937_64 rng_;
   std::vector<RequestRecord> records_;
+  std::deque<std::chrono::steady_clock::time_point> admitted_;  // let through in the last second
 
   std::mutex mutex_;  // guards open_fds_, clients_, stopping_ transitions
   std::condition_variable stop_signal_;

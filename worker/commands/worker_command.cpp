@@ -9,6 +9,8 @@
 #include <CLI/CLI.hpp>
 #include <spdlog/spdlog.h>
 
+#include "common/budget/budget_gates.h"
+#include "common/budget/redis_budget_store.h"
 #include "common/base/error.h"
 #include "common/metrics/metrics_server.h"
 #include "common/queue/queue_connection.h"
@@ -37,6 +39,7 @@ void WorkerCommand::define(CLI::App& sub) {
   sub.add_option("--retries", retries_, "in-place retries of a transient failure")->check(CLI::Range(0, 100))->capture_default_str();
   sub.add_option("--max-attempts", max_attempts_, "runs of a job before it is recorded as failed")->check(CLI::Range(1, 100))->capture_default_str();
   sub.add_option("--part-size-mib", part_size_mib_, "multipart part size; memory is about concurrency x part size")->check(CLI::Range(5, 5120))->capture_default_str();
+  budget_options_.define(sub, "taking these too (the lower of these and the migration's applies)");
 }
 
 int WorkerCommand::run(const GlobalOptions& global) {
@@ -49,6 +52,7 @@ int WorkerCommand::run(const GlobalOptions& global) {
     if (WorkerLoop* loop = running.load()) loop->request_stop();
   });
 
+  const BudgetLimits own_budget = budget_options_.limits();
   ServiceRegistry services(StorageConfig::load(global.storage_config));
   RedisQueueOptions queue_options;
   queue_options.lease_duration = std::chrono::seconds(lease_seconds_);
@@ -79,7 +83,14 @@ int WorkerCommand::run(const GlobalOptions& global) {
   std::unique_ptr<MetricsServer> metrics_server;
   if (!metrics_addr_.empty()) metrics_server = std::make_unique<MetricsServer>(metrics, metrics_addr_);
 
+  // Its own connection: budget calls are short and must not wait behind a blocking fetch.
+  std::shared_ptr<RedisClient> budget_client = connect_redis(global.redis_url);
+  BudgetGates budgets([budget_client](const std::string& name) {
+    return std::make_unique<RedisBudgetStore>(budget_client, name);
+  }, services.config(), own_budget, &metrics);
+
   WorkerOptions options;
+  options.budgets = &budgets;
   options.migration = migration_;
   options.worker_id = make_worker_id();
   options.concurrency = concurrency_;

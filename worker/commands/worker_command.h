@@ -3,6 +3,7 @@
 
 #include <string>
 
+#include "common/budget/budget_options.h"
 #include "common/cli/command.h"
 
 namespace blobferry {
@@ -13,6 +14,7 @@ class WorkerCommand : public Command {
   int run(const GlobalOptions& global) override;
 
  private:
+  BudgetOptions budget_options_;
   std::string migration_;
   int concurrency_ = 16;
   bool exit_when_empty_ = false;

@@ -9,6 +9,7 @@
 #include <spdlog/spdlog.h>
 
 #include "common/base/error.h"
+#include "common/budget/budget_gates.h"
 #include "worker/listing/listing_runner.h"
 #include "worker/loop/job_outcome.h"
 
@@ -226,8 +227,10 @@ void WorkerLoop::process(const ServedQueue& served, const Lease& lease) {
 JobOutcome WorkerLoop::run_copy_job(const ServedQueue& served, const Job& job) {
   // Checked on first use, so a target that cannot be written (a read-only
   // Disk root) stops the worker before any object is tried.
-  Storage& source = services_.checked_once(job.source, Storage::Access::kRead);
-  Storage& target = services_.checked_once(job.target, Storage::Access::kWrite);
+  Storage& source = BudgetGates::wrap_if(options_.budgets, *served.queue, served.migration, job.source, BudgetDirection::kRead,
+                                         services_.checked_once(job.source, Storage::Access::kRead));
+  Storage& target = BudgetGates::wrap_if(options_.budgets, *served.queue, served.migration, job.target, BudgetDirection::kWrite,
+                                         services_.checked_once(job.target, Storage::Access::kWrite));
   const RetryPolicy& policy = engine_.options().retry_policy;
   const int runs = job.attempts + 1;
   Metered* meter = metered(served.migration);

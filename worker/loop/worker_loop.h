@@ -24,6 +24,7 @@
 
 namespace blobferry {
 
+class BudgetGates;
 class JobOutcome;
 
 struct WorkerOptions {
@@ -39,6 +40,7 @@ struct WorkerOptions {
   std::chrono::milliseconds poll_wait{std::chrono::milliseconds(500)};
   std::chrono::milliseconds housekeeping{std::chrono::seconds(2)};  // recover, promote, heartbeat, gauges
   std::chrono::milliseconds rescan{std::chrono::seconds(3)};  // a worker of every migration lists them this often
+  BudgetGates* budgets = nullptr;  // the shared request and bandwidth budgets (common/budget/); null: none
 };
 
 struct WorkerSummary {

@@ -7,6 +7,7 @@
 #include <cstdio>
 
 #include "common/base/error.h"
+#include "common/base/encoding.h"
 
 namespace blobferry {
 namespace {
@@ -113,13 +114,6 @@ std::array<ProviderProfile, 9> make_table() {
 const std::array<ProviderProfile, 9>& table() {
   static const std::array<ProviderProfile, 9> instance = make_table();
   return instance;
-}
-
-std::string lowercase(std::string_view text) {
-  std::string out(text);
-  std::transform(out.begin(), out.end(), out.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return out;
 }
 
 bool host_is_or_under(const std::string& host, std::string_view domain) {
