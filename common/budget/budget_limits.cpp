@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/queue/job_queue.h"
+#include "common/storage/s3/provider_profile.h"
 #include "common/storage/service_config.h"
 
 namespace blobferry {
@@ -31,7 +32,14 @@ BudgetLimits BudgetLimits::tightest(const BudgetLimits& other) const {
 }
 
 BudgetLimits BudgetLimits::for_service(const ServiceConfig& service) const {
-  return tightest({service.max_requests_per_second, service.max_bandwidth});
+  BudgetLimits limits = tightest({service.max_requests_per_second, service.max_bandwidth});
+  // Nobody set a request rate: respect the provider's published ceiling
+  // (Spaces 1,500/s, B2 500/s). A rate that was set wins, higher or lower,
+  // because the operator may hold a raised limit the table cannot know.
+  if (limits.requests_per_second <= 0 && service.kind == ServiceKind::kS3) {
+    limits.requests_per_second = profile_for(service.name, service.provider, service.endpoint).requests_per_second;
+  }
+  return limits;
 }
 
 std::string BudgetLimits::to_json() const {

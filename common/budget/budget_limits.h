@@ -21,7 +21,8 @@ struct BudgetLimits {
 
   // The lower of two set values, or the one that is set.
   BudgetLimits tightest(const BudgetLimits& other) const;
-  // This migration's numbers with the service's own (storage.yml).
+  // This migration's numbers with the service's own (storage.yml); with no
+  // request rate set anywhere, the provider profile's published ceiling.
   BudgetLimits for_service(const ServiceConfig& service) const;
 
   std::string to_json() const;

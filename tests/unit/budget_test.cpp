@@ -80,6 +80,24 @@ TEST(BudgetLimitsTest, TightestOfMigrationWorkerAndService) {
   EXPECT_EQ(BudgetLimits::from_json("not json"), BudgetLimits{});
 }
 
+TEST(BudgetLimitsTest, AProvidersPublishedCeilingIsTheDefaultRequestRate) {
+  ServiceConfig spaces;
+  spaces.name = "spaces";
+  spaces.kind = ServiceKind::kS3;
+  spaces.endpoint = "https://nyc3.digitaloceanspaces.com";
+  EXPECT_DOUBLE_EQ(BudgetLimits{}.for_service(spaces).requests_per_second, 1500);
+  ServiceConfig b2 = spaces;
+  b2.endpoint = "https://s3.us-west-004.backblazeb2.com";
+  EXPECT_DOUBLE_EQ(BudgetLimits{}.for_service(b2).requests_per_second, 500);
+  // A rate that was set, even above the table's, is the operator's to choose.
+  EXPECT_DOUBLE_EQ((BudgetLimits{3000, 0}).for_service(spaces).requests_per_second, 3000);
+  spaces.max_requests_per_second = 200;
+  EXPECT_DOUBLE_EQ(BudgetLimits{}.for_service(spaces).requests_per_second, 200);
+  ServiceConfig aws = b2;
+  aws.endpoint = "https://s3.eu-west-1.amazonaws.com";
+  EXPECT_DOUBLE_EQ(BudgetLimits{}.for_service(aws).requests_per_second, 0) << "no documented ceiling: adaptive only";
+}
+
 TEST(BudgetLimitsTest, StorageYmlCarriesAServicesOwnBudget) {
   const StorageConfig config = StorageConfig::parse(
       "spaces:\n  service: S3\n  bucket: b\n  access_key_id: k\n  secret_access_key: s\n"
