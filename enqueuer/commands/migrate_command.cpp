@@ -243,7 +243,7 @@ int MigrateCommand::run(const GlobalOptions& global) {
       case MigrationSource::SwitchPolicy::kVerifiedRows: {
         // kVerifiedRows: rows only for verified files; a record whose file is
         // missing is reported above and waits, the rest are written.
-        const SwitchResult switched = migration_source->switch_rows(global.database_url, 1000, false, no_stop);
+        const SwitchResult switched = migration_source->switch_rows(global.database_url, 1000, false, no_stop, {});
         std::printf("%s\n", migration_source->describe_switch(switched, false, false).c_str());
         ok = ok && switched.unverified == 0;
         break;

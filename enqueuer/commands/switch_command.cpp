@@ -2,8 +2,11 @@
 #include "enqueuer/commands/switch_command.h"
 
 #include <atomic>
+#include <cstdint>
 #include <cstdio>
+#include <map>
 #include <optional>
+#include <string>
 
 #include <CLI/CLI.hpp>
 
@@ -36,10 +39,15 @@ int SwitchCommand::run(const GlobalOptions& global) {
   // A dry run changes nothing, so it leaves no record for status and the page.
   std::optional<PhaseRecorder> progress;
   if (!dry_run_) progress.emplace(*queue, PhaseRecord::kSwitchCursor);
-  const SwitchResult result = source->switch_rows(global.database_url, batch_size_, dry_run_, stop);
+  const auto counts_of = [](const SwitchResult& r) -> std::map<std::string, std::uint64_t> {
+    return {{"switched", r.switched}, {"unverified", r.unverified}, {"batches", r.batches}};
+  };
+  const SwitchProgress moved = [&](const SwitchResult& so_far) {
+    if (progress) progress->update(counts_of(so_far));
+  };
+  const SwitchResult result = source->switch_rows(global.database_url, batch_size_, dry_run_, stop, moved);
   if (progress) {
-    progress->finish({{"switched", result.switched}, {"unverified", result.unverified}, {"batches", result.batches}},
-                     stop.load());
+    progress->finish(counts_of(result), stop.load());
   }
   std::printf("%s\n", source->describe_switch(result, dry_run_, true).c_str());
   if (stop.load()) return 1;

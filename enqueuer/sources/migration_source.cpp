@@ -34,7 +34,8 @@ std::string MigrationSource::describe_enqueued(const PlanTotals& totals, bool in
          (interrupted ? "; interrupted, run again to continue" : "");
 }
 
-SwitchResult MigrationSource::switch_rows(const std::string&, int, bool, const std::atomic<bool>&) {
+SwitchResult MigrationSource::switch_rows(const std::string&, int, bool, const std::atomic<bool>&,
+                                          const SwitchProgress&) {
   throw config_error("switch applies to --source blobs migrations; " + plan_.source +
                      " migrations have no blob rows to point at the new service");
 }

@@ -94,7 +94,7 @@ class MigrationSource {
   // Moves (or writes) the rows of verified objects in batches. The default
   // refuses: the source has no rows to switch.
   virtual SwitchResult switch_rows(const std::string& database_url, int batch_size, bool dry_run,
-                                   const std::atomic<bool>& stop);
+                                   const std::atomic<bool>& stop, const SwitchProgress& progress);
   // switch's summary line (no newline); with_hint adds what to do about the unverified.
   virtual std::string describe_switch(const SwitchResult& result, bool dry_run, bool with_hint) const;
 

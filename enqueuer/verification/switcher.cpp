@@ -10,7 +10,7 @@
 namespace blobferry {
 
 SwitchResult switch_verified_blobs(PgConnection& db, const MigrationPlan& plan, int batch_size, bool dry_run,
-                                   const std::atomic<bool>& stop) {
+                                   const std::atomic<bool>& stop, const SwitchProgress& progress) {
   BlobTable table(db);
   if (!table.has_service_name()) {
     throw config_error("active_storage_blobs has no service_name column (Rails 5.2/6.0): switch does not apply; "
@@ -32,6 +32,7 @@ SwitchResult switch_verified_blobs(PgConnection& db, const MigrationPlan& plan, 
     result.unverified += ids.size() - static_cast<std::uint64_t>(done);
     ++result.batches;
     after = rows.back().id;
+    if (progress) progress(result);
     if (result.batches % 100 == 0) {
       spdlog::info("switch: {} batches, {} rows {}", result.batches, result.switched, dry_run ? "would switch" : "switched");
     }

@@ -3,6 +3,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 
 #include "common/db/pg_connection.h"
 #include "enqueuer/planning/migration_plan.h"
@@ -15,6 +16,10 @@ struct SwitchResult {
   std::uint64_t batches = 0;
 };
 
+// Told the totals so far after each batch, so `status` and the operator page
+// can show a long switch moving; may be empty.
+using SwitchProgress = std::function<void(const SwitchResult&)>;
+
 // Walks the migration's rows still on plan.from in keyset pages of
 // batch_size; each page is one short transaction that switches only the
 // verified rows. Safe to interrupt and run again: switched rows no longer
@@ -22,6 +27,6 @@ struct SwitchResult {
 // For --source blobs (BlobsSource); Paperclip migrations write their blob
 // and attachment rows instead (PaperclipAttacher), with the same result.
 SwitchResult switch_verified_blobs(PgConnection& db, const MigrationPlan& plan, int batch_size, bool dry_run,
-                                   const std::atomic<bool>& stop);
+                                   const std::atomic<bool>& stop, const SwitchProgress& progress = {});
 
 }  // namespace blobferry

@@ -5,11 +5,14 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -25,6 +28,8 @@
 #include "common/queue/redis_url.h"
 #include "common/storage/storage_config.h"
 #include "common/storage/storage_factory.h"
+#include "enqueuer/planning/migration_plan.h"
+#include "enqueuer/verification/switcher.h"
 #include "tests/support/blob_fixture.h"
 #include "tests/support/blobferry_cli.h"
 #include "tests/support/stack_suite.h"
@@ -149,6 +154,37 @@ TEST_F(ValidateSwitchTest, MissingAndCorruptedObjectsAreFoundRepairedAndSwitched
   EXPECT_EQ(log.value(0, 0), "40") << "rows updated in all";
   EXPECT_EQ(log.value(0, 1), "40") << "distinct rows updated";
   EXPECT_EQ(log.value(0, 2), "40") << "updates from source to target";
+}
+
+// switch tells its progress after every batch (status and the operator page
+// show it while a long switch runs), with totals that only grow.
+TEST_F(ValidateSwitchTest, SwitchTellsItsProgressAfterEveryBatch) {
+  const std::string url = database("progress");
+  auto source = open_service("source");
+  // A seed of its own: the same keys and bytes as another test's would be
+  // found on the shared target and verified there.
+  BlobFixture table(url, BlobSchema::kRails7, 0x5317c4);
+  table.add_objects(*source, std::vector<std::uint64_t>(20, 300), now_utc());
+  BlobferryCli runner = cli(url);
+  ASSERT_EQ(runner.run({"enqueue", "--migration", "progress", "--from", "source", "--to", "target"}).exit_code, 0);
+  ASSERT_EQ(runner.run({"worker", "--migration", "progress", "--exit-when-empty"}).exit_code, 0);
+  ASSERT_EQ(runner.run({"validate", "--migration", "progress"}).exit_code, 0);
+
+  RedisQueue queue(std::make_shared<RedisClient>(RedisUrl::parse(stack_->redis_url())), "progress");
+  const std::optional<MigrationPlan> plan = load_plan(queue);
+  ASSERT_TRUE(plan.has_value());
+  std::vector<SwitchResult> told;
+  const std::atomic<bool> stop{false};
+  const SwitchResult result = switch_verified_blobs(table.db(), *plan, 6, false, stop,
+                                                    [&told](const SwitchResult& so_far) { told.push_back(so_far); });
+  EXPECT_EQ(result.switched, 20u);
+  EXPECT_EQ(result.batches, 4u) << "pages of 6, 6, 6 and 2";
+  ASSERT_EQ(told.size(), result.batches);
+  for (std::size_t i = 0; i < told.size(); ++i) {
+    EXPECT_EQ(told[i].batches, i + 1);
+    EXPECT_EQ(told[i].switched, std::min<std::uint64_t>(6 * (i + 1), 20));
+  }
+  for (const auto& [id, service] : table.service_names()) EXPECT_EQ(service, "target") << "blob " << id;
 }
 
 // The app deletes blobs (rows and files) while their jobs wait: what is gone

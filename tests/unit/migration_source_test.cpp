@@ -104,7 +104,7 @@ TEST(SourceRegistry, SummaryLinesKeepTheirWording) {
   EXPECT_EQ(SourceRegistry::make(plan_of("listing"))->switch_policy(), MigrationSource::SwitchPolicy::kNone);
   EXPECT_NE(error_of([] {
               std::atomic<bool> stop{false};
-              SourceRegistry::make(plan_of("manifest"))->switch_rows("", 10, false, stop);
+              SourceRegistry::make(plan_of("manifest"))->switch_rows("", 10, false, stop, {});
             }).find("manifest migrations have no blob rows"),
             std::string::npos);
 }

@@ -56,9 +56,9 @@ ValidationResult BlobsSource::validate(const SourceValidation& v, const std::ato
 }
 
 SwitchResult BlobsSource::switch_rows(const std::string& database_url, int batch_size, bool dry_run,
-                                      const std::atomic<bool>& stop) {
+                                      const std::atomic<bool>& stop, const SwitchProgress& progress) {
   PgConnection db(database_url);
-  return switch_verified_blobs(db, plan(), batch_size, dry_run, stop);
+  return switch_verified_blobs(db, plan(), batch_size, dry_run, stop, progress);
 }
 
 std::string BlobsSource::describe_switch(const SwitchResult& result, bool dry_run, bool with_hint) const {

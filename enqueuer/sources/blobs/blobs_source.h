@@ -16,7 +16,7 @@ class BlobsSource : public MigrationSource {
   ValidationResult validate(const SourceValidation& validation, const std::atomic<bool>& stop) override;
   SwitchPolicy switch_policy() const override { return SwitchPolicy::kWhenAllVerified; }
   SwitchResult switch_rows(const std::string& database_url, int batch_size, bool dry_run,
-                           const std::atomic<bool>& stop) override;
+                           const std::atomic<bool>& stop, const SwitchProgress& progress) override;
   std::string describe_switch(const SwitchResult& result, bool dry_run, bool with_hint) const override;
 };
 

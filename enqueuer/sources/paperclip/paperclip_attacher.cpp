@@ -8,7 +8,8 @@
 
 namespace blobferry {
 
-SwitchResult PaperclipAttacher::run(int batch_size, bool dry_run, const std::atomic<bool>& stop) {
+SwitchResult PaperclipAttacher::run(int batch_size, bool dry_run, const std::atomic<bool>& stop,
+                                    const SwitchProgress& progress) {
   PaperclipStore store(db_);
   SwitchResult result;
   result.unverified = static_cast<std::uint64_t>(store.count_unverified(plan_.migration));
@@ -26,6 +27,7 @@ SwitchResult PaperclipAttacher::run(int batch_size, bool dry_run, const std::ato
     records_gone_ += outcome.records_gone;
     ++result.batches;
     after = keys.back();
+    if (progress) progress(result);
     if (result.batches % 100 == 0) spdlog::info("paperclip rows: {} batches, {} attachments written", result.batches, result.switched);
   }
   if (already_attached_) {

@@ -20,7 +20,7 @@ class PaperclipAttacher {
   // meanwhile. Safe to interrupt and run again: done entries are marked in
   // the same statement. switched counts rows pairs written (or, dry run, that
   // would be), unverified the entries validate has not proved yet.
-  SwitchResult run(int batch_size, bool dry_run, const std::atomic<bool>& stop);
+  SwitchResult run(int batch_size, bool dry_run, const std::atomic<bool>& stop, const SwitchProgress& progress = {});
 
   long long already_attached() const { return already_attached_; }
   long long records_gone() const { return records_gone_; }

@@ -66,11 +66,11 @@ ValidationResult PaperclipSource::validate(const SourceValidation& v, const std:
 }
 
 SwitchResult PaperclipSource::switch_rows(const std::string& database_url, int batch_size, bool dry_run,
-                                          const std::atomic<bool>& stop) {
+                                          const std::atomic<bool>& stop, const SwitchProgress& progress) {
   PgConnection db(database_url);
   // Rows only for files their record still names: what changed since validate is dropped first.
   if (!dry_run) PaperclipReconciler(db, plan()).run(stop);
-  return PaperclipAttacher(db, plan()).run(batch_size, dry_run, stop);
+  return PaperclipAttacher(db, plan()).run(batch_size, dry_run, stop, progress);
 }
 
 std::string PaperclipSource::describe_switch(const SwitchResult& result, bool dry_run, bool with_hint) const {
