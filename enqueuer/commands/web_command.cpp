@@ -13,6 +13,7 @@
 #include "common/base/error.h"
 #include "common/base/signal_watcher.h"
 #include "common/metrics/http_listener.h"
+#include "common/queue/queue_connection.h"
 #include "common/queue/redis_client.h"
 #include "common/queue/redis_url.h"
 #include "enqueuer/web/web_app.h"
@@ -53,18 +54,9 @@ int WebCommand::run(const GlobalOptions& global) {
                        " is reachable from other machines: pass --token (or set BLOBFERRY_WEB_TOKEN), or listen on "
                        "127.0.0.1 and use an SSH tunnel");
   }
-  if (global.redis_url.empty()) throw config_error("no Redis: pass --redis-url or set REDIS_URL (redis://host:port/db)");
-  const RedisUrl url = RedisUrl::parse(global.redis_url);
-  auto client = std::make_shared<RedisClient>(url);
-  try {
-    client->connect();
-  } catch (const Error& e) {
-    if (e.kind() == ErrorKind::kConfig) throw;
-    throw config_error("cannot reach Redis at " + url.address() + ": " + e.what() +
-                       "; start it or fix --redis-url / REDIS_URL");
-  }
+  const std::shared_ptr<RedisClient> client = connect_redis(global.redis_url);
 
-  WebApp app(client, {token_, url.address(), global.database_url});
+  WebApp app(client, {token_, client->url().address(), global.database_url});
   app.sample_all();
   WebServer server(listen_, [&app](const HttpRequest& request) { return app.handle(request); });
   std::printf("blobferry web: serving the operator page on http://%s/%s\n", server.address().c_str(),
