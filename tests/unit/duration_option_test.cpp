@@ -3,19 +3,10 @@
 
 #include "common/base/error.h"
 #include "common/cli/duration_option.h"
+#include "tests/support/config_error_of.h"
 
 namespace blobferry {
 namespace {
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    EXPECT_EQ(e.kind(), ErrorKind::kConfig) << e.what();
-    return e.what();
-  }
-  return "";
-}
 
 TEST(DurationOption, SecondsMinutesHoursAndNothingElse) {
   EXPECT_EQ(parse_duration("90s", "--timeout"), std::chrono::seconds(90));
@@ -23,7 +14,7 @@ TEST(DurationOption, SecondsMinutesHoursAndNothingElse) {
   EXPECT_EQ(parse_duration("2h", "--timeout"), std::chrono::seconds(7200));
   EXPECT_EQ(parse_duration("0s", "--timeout"), std::chrono::seconds(0));
   for (const std::string bad : {"", "90", "s", "1.5h", "-3s", "3d", "10 m", "99999999h", "3sm"}) {
-    const std::string message = error_of([&] { parse_duration(bad, "--timeout"); });
+    const std::string message = testing::config_error_of([&] { parse_duration(bad, "--timeout"); });
     EXPECT_NE(message.find("--timeout '" + bad + "'"), std::string::npos) << bad;
     EXPECT_NE(message.find("90s, 15m, 2h"), std::string::npos) << bad;
   }

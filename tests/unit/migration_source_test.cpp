@@ -4,6 +4,7 @@
 
 #include "common/base/error.h"
 #include "enqueuer/sources/source_registry.h"
+#include "tests/support/config_error_of.h"
 
 namespace blobferry {
 namespace {
@@ -17,24 +18,14 @@ MigrationPlan plan_of(const std::string& source) {
   return plan;
 }
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    EXPECT_EQ(e.kind(), ErrorKind::kConfig) << e.what();
-    return e.what();
-  }
-  return "";
-}
-
 TEST(SourceRegistry, EveryNameMakesItsSourceAndAnUnknownOneListsThem) {
   EXPECT_EQ(SourceRegistry::names(), (std::vector<std::string>{"blobs", "listing", "manifest", "paperclip"}));
   for (const std::string& name : SourceRegistry::names()) {
     EXPECT_EQ(SourceRegistry::make(plan_of(name))->plan().source, name);
   }
-  EXPECT_EQ(error_of([] { SourceRegistry::make(plan_of("carrierwave")); }),
+  EXPECT_EQ(testing::config_error_of([] { SourceRegistry::make(plan_of("carrierwave")); }),
             "unknown --source 'carrierwave': use blobs, listing, manifest or paperclip");
-  EXPECT_EQ(error_of([] { SourceRegistry::check_name("s3"); }), "unknown --source 's3': use blobs, listing, manifest or paperclip");
+  EXPECT_EQ(testing::config_error_of([] { SourceRegistry::check_name("s3"); }), "unknown --source 's3': use blobs, listing, manifest or paperclip");
 }
 
 TEST(SourceRegistry, EachSourceRefusesTheOptionsOfTheOthers) {
@@ -42,7 +33,7 @@ TEST(SourceRegistry, EachSourceRefusesTheOptionsOfTheOthers) {
     MigrationPlan plan = plan_of(name);
     plan.manifest = "keys.csv";
     plan.paperclip = {"users", "avatar", "User", "", "original", ""};
-    return error_of([&] { SourceRegistry::make(plan)->check_options(given); });
+    return testing::config_error_of([&] { SourceRegistry::make(plan)->check_options(given); });
   };
   EXPECT_EQ(check("blobs", kBlobFilters | kUntrackedVariants), "");
   EXPECT_NE(check("blobs", kListingOptions).find("--prefix and --delimiter-depth apply to --source listing"), std::string::npos);
@@ -56,11 +47,11 @@ TEST(SourceRegistry, EachSourceRefusesTheOptionsOfTheOthers) {
 }
 
 TEST(SourceRegistry, SourcesCompleteOrRefuseTheirOwnOptions) {
-  EXPECT_NE(error_of([] { SourceRegistry::make(plan_of("manifest"))->check_options(0); }).find("needs --manifest FILE"),
+  EXPECT_NE(testing::config_error_of([] { SourceRegistry::make(plan_of("manifest"))->check_options(0); }).find("needs --manifest FILE"),
             std::string::npos);
   MigrationPlan paperclip = plan_of("paperclip");
   paperclip.paperclip.table = "users";
-  EXPECT_NE(error_of([&] { SourceRegistry::make(paperclip)->check_options(kPaperclipOptions); }).find("--attachment"),
+  EXPECT_NE(testing::config_error_of([&] { SourceRegistry::make(paperclip)->check_options(kPaperclipOptions); }).find("--attachment"),
             std::string::npos);
   paperclip.paperclip.attachment = "avatar";
   paperclip.paperclip.record_type = "User";
@@ -68,7 +59,7 @@ TEST(SourceRegistry, SourcesCompleteOrRefuseTheirOwnOptions) {
   source->check_options(kPaperclipOptions);
   EXPECT_EQ(source->plan().paperclip.path, ":class/:attachment/:id_partition/:style/:filename");
   paperclip.paperclip.path = ":class/:nope";
-  EXPECT_NE(error_of([&] { SourceRegistry::make(paperclip)->check_options(kPaperclipOptions); }).find(":nope"),
+  EXPECT_NE(testing::config_error_of([&] { SourceRegistry::make(paperclip)->check_options(kPaperclipOptions); }).find(":nope"),
             std::string::npos);
 }
 
@@ -102,7 +93,7 @@ TEST(SourceRegistry, SummaryLinesKeepTheirWording) {
   EXPECT_EQ(SourceRegistry::make(plan_of("listing"))->describe_enqueued(totals, false),
             "queued 37 listing jobs for migration m: workers list old and queue copies as pages arrive");
   EXPECT_EQ(SourceRegistry::make(plan_of("listing"))->switch_policy(), MigrationSource::SwitchPolicy::kNone);
-  EXPECT_NE(error_of([] {
+  EXPECT_NE(testing::config_error_of([] {
               std::atomic<bool> stop{false};
               SourceRegistry::make(plan_of("manifest"))->switch_rows("", 10, false, stop, {});
             }).find("manifest migrations have no blob rows"),
