@@ -66,8 +66,8 @@ bool same_object(const ObjectInfo& source, const Listed& target) {
 }  // namespace
 
 Outcome ListingRunner::run(const Job& job) {
-  Storage& source = services_.get(job.source);
-  Storage& target = services_.get(job.target);
+  Storage& source = source_;
+  Storage& target = target_;
   const ListingSpec& spec = job.listing;
   ListRequest request;
   request.prefix = spec.prefix;

@@ -4,7 +4,7 @@
 
 #include "common/queue/job.h"
 #include "common/queue/job_queue.h"
-#include "common/storage/service_registry.h"
+#include "common/storage/storage.h"
 
 namespace blobferry {
 
@@ -18,7 +18,10 @@ namespace blobferry {
 // instead of one per key.
 class ListingRunner {
  public:
-  ListingRunner(JobQueue& queue, ServiceRegistry& services) : queue_(queue), services_(services) {}
+  // source and target as the worker sees them: through the migration's
+  // request budget, so listing pages count against the provider's limit
+  // like every other request.
+  ListingRunner(JobQueue& queue, Storage& source, Storage& target) : queue_(queue), source_(source), target_(target) {}
 
   // Lists one page of job.listing on job.source and pushes a copy job per
   // object not already on the target, a child listing job per common prefix
@@ -31,7 +34,8 @@ class ListingRunner {
 
  private:
   JobQueue& queue_;
-  ServiceRegistry& services_;
+  Storage& source_;
+  Storage& target_;
 };
 
 }  // namespace blobferry

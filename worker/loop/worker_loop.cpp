@@ -214,7 +214,8 @@ void WorkerLoop::process(const ServedQueue& served, const Lease& lease) {
   const RetryPolicy& policy = engine_.options().retry_policy;
   try {
     if (job.type == JobType::kListing) {
-      ListingRunner listing(*served.queue, services_);
+      ListingRunner listing(*served.queue, budgeted(served, job.source, BudgetDirection::kRead),
+                            budgeted(served, job.target, BudgetDirection::kWrite));
       apply(served, lease, JobOutcome::of_listing(listing.run(job)));
     } else {
       apply(served, lease, run_copy_job(served, job));
@@ -225,12 +226,8 @@ void WorkerLoop::process(const ServedQueue& served, const Lease& lease) {
 }
 
 JobOutcome WorkerLoop::run_copy_job(const ServedQueue& served, const Job& job) {
-  // Checked on first use, so a target that cannot be written (a read-only
-  // Disk root) stops the worker before any object is tried.
-  Storage& source = BudgetGates::wrap_if(options_.budgets, *served.queue, served.migration, job.source, BudgetDirection::kRead,
-                                         services_.checked_once(job.source, Storage::Access::kRead));
-  Storage& target = BudgetGates::wrap_if(options_.budgets, *served.queue, served.migration, job.target, BudgetDirection::kWrite,
-                                         services_.checked_once(job.target, Storage::Access::kWrite));
+  Storage& source = budgeted(served, job.source, BudgetDirection::kRead);
+  Storage& target = budgeted(served, job.target, BudgetDirection::kWrite);
   const RetryPolicy& policy = engine_.options().retry_policy;
   const int runs = job.attempts + 1;
   Metered* meter = metered(served.migration);
@@ -260,6 +257,14 @@ JobOutcome WorkerLoop::run_copy_job(const ServedQueue& served, const Job& job) {
     if (meter) meter->duration.observe(std::chrono::duration<double>(Clock::now() - started).count());
   }
   return JobOutcome::of_copy_job(job, results, policy);
+}
+
+Storage& WorkerLoop::budgeted(const ServedQueue& served, const std::string& service, BudgetDirection direction) {
+  // Checked on first use, so a target that cannot be written (a read-only
+  // Disk root) stops the worker before any object is tried.
+  const auto access = direction == BudgetDirection::kRead ? Storage::Access::kRead : Storage::Access::kWrite;
+  return BudgetGates::wrap_if(options_.budgets, *served.queue, served.migration, service, direction,
+                              services_.checked_once(service, access));
 }
 
 void WorkerLoop::apply(const ServedQueue& served, const Lease& lease, const JobOutcome& decided) {

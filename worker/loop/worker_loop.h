@@ -15,6 +15,7 @@
 #include <string>
 
 #include "common/base/cancellation.h"
+#include "common/budget/budget_limits.h"
 #include "common/metrics/metrics.h"
 #include "common/queue/job_queue.h"
 #include "common/storage/service_registry.h"
@@ -89,6 +90,9 @@ class WorkerLoop {
   bool all_idle();
   void process(const ServedQueue& served, const Lease& lease);
   JobOutcome run_copy_job(const ServedQueue& served, const Job& job);
+  // `service` opened (checked once per process) and seen through the
+  // migration's request budget for `direction`.
+  Storage& budgeted(const ServedQueue& served, const std::string& service, BudgetDirection direction);
   void apply(const ServedQueue& served, const Lease& lease, const JobOutcome& decided);
   // Retries a queue call through Redis outages until it answers or the drain deadline passes.
   template <typename Call>
