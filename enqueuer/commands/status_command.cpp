@@ -308,6 +308,8 @@ std::string budget_text(const BudgetStatus& budget) {
   return text;
 }
 
+}  // namespace
+
 // The buckets of the plan's services (cursor "plan"), as the workers left them.
 std::vector<BudgetStatus> budgets_of(RedisQueue& queue, const std::string& plan_json) {
   const Json plan = Json::parse(plan_json, nullptr, false);
@@ -315,8 +317,6 @@ std::vector<BudgetStatus> budgets_of(RedisQueue& queue, const std::string& plan_
   RedisBudgetStore store(queue.client(), queue.migration());
   return read_budget_status(store, string_field(plan, "from"), string_field(plan, "to"));
 }
-
-}  // namespace
 
 Json status_json(const StatusView& view) {
   const Counts& c = view.counts;

@@ -68,6 +68,9 @@ std::optional<StatusSample> decode_sample(std::string_view json);  // nullopt wh
 std::optional<double> plan_started_at(std::string_view plan_json);
 // "from -> to (source)" from cursor "plan"; empty when it says nothing usable.
 std::string plan_route(std::string_view plan_json);
+// The shared budgets of the plan's services (cursor "plan") as the workers
+// left them; empty when the plan is unreadable. Throws what Redis throws.
+std::vector<BudgetStatus> budgets_of(RedisQueue& queue, const std::string& plan_json);
 // nullopt when `later` is not later; counters that went down (a requeue) give 0.
 std::optional<StatusRates> rates_between(const StatusSample& earlier, const StatusSample& later);
 // 0 when idle; nullopt while the rate is unknown or zero.

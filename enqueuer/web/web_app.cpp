@@ -276,6 +276,8 @@ std::string WebApp::migration_json(RedisQueue& queue, bool detail) {
     view.verified_rows = read_verified_rows(db_, options_.database_url, view.migration);
   }
 
+  if (detail && plan) view.budgets = budgets_of(queue, *plan);
+
   Json json = status_json(view);
   Json route = Json::object();
   if (plan) {

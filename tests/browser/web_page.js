@@ -27,6 +27,8 @@ withChromium(async (context) => {
   result.failure_rows = await page.$$eval('#failures tbody tr td.key', (nodes) => nodes.length);
   result.chart_paths = await page.$$eval('#chart path', (nodes) => nodes.length);
   result.jobs_text = await page.textContent('#d-jobs-text');
+  result.budgets = await page.$$eval('#budgets tbody tr', (rows) => rows.map((r) => Array.from(r.cells, (c) => c.textContent)));
+  result.budgets_hidden = await page.$eval('#budgets-panel', (n) => n.hidden);
   result.html_has_secret = (await page.content()).includes('S3RVER');
   await page.screenshot({ path: screenshot, fullPage: true });
 

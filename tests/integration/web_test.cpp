@@ -149,7 +149,8 @@ TEST_F(WebTest, PageShowsStatusAndRequeuesInChromium) {
   for (std::size_t i = 0; i < kMissing; ++i) manifest += "web/missing-" + std::to_string(i) + ".bin,100,\n";
   testing::write_text_file(scratch_->file("web.csv"), manifest);
   CliResult enqueue = cli_->run({"enqueue", "--migration", kMigration, "--from", "source", "--to", "target",
-                                 "--source", "manifest", "--manifest", scratch_->file("web.csv")});
+                                 "--source", "manifest", "--manifest", scratch_->file("web.csv"),
+                                 "--max-requests-per-second", "400"});
   ASSERT_EQ(enqueue.exit_code, 0) << enqueue.all();
   CliResult worker = cli_->run({"worker", "--migration", kMigration, "--concurrency", "2", "--exit-when-empty"});
   ASSERT_TRUE(worker.exit_code == 0 || worker.exit_code == 1) << worker.all();
@@ -186,6 +187,16 @@ TEST_F(WebTest, PageShowsStatusAndRequeuesInChromium) {
   EXPECT_NE(page["reasons"][0].get<std::string>().find("not_found"), std::string::npos) << page.dump();
   EXPECT_EQ(page["failure_rows"], kMissing) << page.dump();
   EXPECT_EQ(page["chart_paths"], 2) << "the throughput chart drew no line: " << page.dump();
+  // The shared budgets the worker used, as status --json has them: both
+  // services, both under the ceiling enqueue stored.
+  ASSERT_EQ(status["budgets"].size(), 2u) << status.dump();
+  EXPECT_EQ(page["budgets_hidden"], false) << page.dump();
+  ASSERT_EQ(page["budgets"].size(), status["budgets"].size()) << page.dump();
+  for (std::size_t i = 0; i < status["budgets"].size(); ++i) {
+    const Json& shown = page["budgets"][i];
+    EXPECT_EQ(shown[0], status["budgets"][i]["service"]) << page.dump();
+    EXPECT_EQ(shown[3], "400 req/s") << page.dump();
+  }
   EXPECT_EQ(page["html_has_secret"], false);
   EXPECT_EQ(page["search_rows"], Json::array({"web/missing-3.bin"})) << page.dump();
   EXPECT_NE(page["message"].get<std::string>().find("Requeued " + std::to_string(kMissing)), std::string::npos)

@@ -191,6 +191,27 @@ function renderReasons(m) {
   $('requeue-all').disabled = m.failed === 0;
 }
 
+// The shared budgets as the workers left them (status --json's "budgets"):
+// shown once a worker has used one, so an operator sees a throttled
+// provider's rate being cut and climbing back.
+function renderBudgets(budgets) {
+  const body = $('budgets').querySelector('tbody');
+  body.replaceChildren();
+  const perSecond = (n) => (n === null ? null : (n < 10 ? n.toFixed(1) : n.toFixed(0)));
+  for (const b of budgets || []) {
+    const rate = perSecond(b.requests_per_second);
+    const ceiling = perSecond(b.max_requests_per_second);
+    body.append(el('tr', {},
+      el('td', { class: 'key', text: b.service }),
+      el('td', { text: b.direction === 'read' ? 'read (source)' : 'write (target)' }),
+      el('td', { class: 'budget-rate', text: rate === null ? 'unlimited' : rate + ' req/s' }),
+      el('td', { class: 'budget-ceiling', text: ceiling === null ? 'none' : ceiling + ' req/s' }),
+      el('td', { text: number(b.cuts) + (b.cuts === 1 ? ' time' : ' times') }),
+      el('td', { text: b.max_bandwidth === null ? 'unlimited' : bytes(b.max_bandwidth) + '/s' })));
+  }
+  $('budgets-panel').hidden = !budgets || budgets.length === 0;
+}
+
 function renderDetail(m) {
   state.detail = m;
   $('detail').hidden = false;
@@ -215,6 +236,7 @@ function renderDetail(m) {
   $('pause').hidden = m.paused;
   $('resume').hidden = !m.paused;
   renderPhases(m);
+  renderBudgets(m.budgets);
   renderChart(m.history);
   renderWorkers(m.workers_detail);
   renderReasons(m);
