@@ -17,6 +17,9 @@ std::optional<std::string> base64_decode(std::string_view text);  // nullopt on 
 // types compare case-insensitively whatever the process's locale.
 std::string lowercase(std::string_view text);
 
+// text safe inside HTML or XML text and attribute values: & < > " ' as entities.
+std::string markup_escape(std::string_view text);
+
 // text with control bytes shown as \xNN, so a key or name in a message keeps it one line.
 std::string printable(std::string_view text);
 

@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
+#include "common/base/encoding.h"
 #include "common/base/error.h"
 #include "common/db/pg_connection.h"
 #include "common/queue/job.h"
@@ -34,21 +35,6 @@ HttpResponse json_error(int status, const std::string& message) {
   return HttpResponse::json(status, dump(Json{{"error", message}}));
 }
 
-std::string html_escape(std::string_view text) {
-  std::string out;
-  for (char c : text) {
-    switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      case '\'': out += "&#39;"; break;
-      default: out += c;
-    }
-  }
-  return out;
-}
-
 HttpResponse asset(const std::string& name, const std::string& type) {
   HttpResponse response;
   response.content_type = type;
@@ -62,7 +48,7 @@ HttpResponse not_found_page(const std::string& what) {
   response.content_type = "text/html; charset=utf-8";
   response.body = "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Not found - blobferry</title>"
                   "<link rel=\"stylesheet\" href=\"/assets/app.css\"></head><body><main class=\"notfound\">"
-                  "<h1>Not found</h1><p>" + html_escape(what) + "</p><p><a href=\"/\">All migrations</a></p>"
+                  "<h1>Not found</h1><p>" + markup_escape(what) + "</p><p><a href=\"/\">All migrations</a></p>"
                   "</main></body></html>\n";
   return response;
 }

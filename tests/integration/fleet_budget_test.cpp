@@ -34,6 +34,7 @@ using testing::BlobferryCli;
 using testing::CliResult;
 using testing::FaultProxy;
 using testing::RequestRecord;
+using testing::seconds_between;
 using testing::TempDir;
 using testing::TestStack;
 using testing::WorkerFleet;
@@ -42,10 +43,6 @@ using testing::WorkerFleet;
 // and a loaded 2-core machine can still send more than it.
 constexpr double kCeiling = 50;
 constexpr int kWorkers = 3;
-
-double seconds_between(Clock::time_point from, Clock::time_point to) {
-  return std::chrono::duration<double>(to - from).count();
-}
 
 // Requests the proxy met in [from, to), all of them and those it throttled.
 struct Window {

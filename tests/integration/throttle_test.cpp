@@ -32,16 +32,13 @@ using testing::BlobferryCli;
 using testing::CliResult;
 using testing::FaultProxy;
 using testing::RequestRecord;
+using testing::seconds_between;
 using testing::TempDir;
 using testing::TestStack;
 using testing::WorkerFleet;
 
 constexpr double kThrottledShare = 0.3;
 constexpr int kRetryAfterSeconds = 1;
-
-double seconds_between(Clock::time_point from, Clock::time_point to) {
-  return std::chrono::duration<double>(to - from).count();
-}
 
 std::string path_of(const std::string& target) { return target.substr(0, target.find('?')); }
 

@@ -196,27 +196,13 @@ bool send_all(int fd, std::string_view bytes) {
   return true;
 }
 
-std::string xml_escape(std::string_view text) {
-  std::string out;
-  for (char c : text) {
-    switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      default: out += c;
-    }
-  }
-  return out;
-}
-
 // An error the way S3 words it, so clients parse the Code as they would in production.
 std::string s3_error(int status, const char* reason, const char* code, const char* message,
                      const std::string& target, const std::string& extra_headers, bool keep_alive) {
   std::string resource = target.substr(0, target.find('?'));
   std::string body = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>" +
                      std::string(code) + "</Code><Message>" + message + "</Message><Resource>" +
-                     xml_escape(resource) + "</Resource><RequestId>fault-proxy</RequestId></Error>";
+                     markup_escape(resource) + "</Resource><RequestId>fault-proxy</RequestId></Error>";
   std::string out = "HTTP/1.1 " + std::to_string(status) + " " + reason + "\r\n";
   out += "Content-Type: application/xml\r\n";
   out += "Content-Length: " + std::to_string(body.size()) + "\r\n";
@@ -706,6 +692,10 @@ bool FaultProxy::send_response(int fd, const Request& request, Response& respons
       response_head(response.head, response.bodiless, body.size(), request.keep_alive);
   if (!response.bodiless) bytes += body;
   return send_all(fd, bytes) && request.keep_alive;
+}
+
+double seconds_between(std::chrono::steady_clock::time_point from, std::chrono::steady_clock::time_point to) {
+  return std::chrono::duration<double>(to - from).count();
 }
 
 }  // namespace blobferry::testing

@@ -93,6 +93,10 @@ struct RequestRecord {
   std::vector<std::pair<std::string, std::string>> headers;  // names lowercase, as received
 };
 
+// Seconds from one record's time (or any steady_clock point) to another's,
+// for the rate windows the throttling tests measure.
+double seconds_between(std::chrono::steady_clock::time_point from, std::chrono::steady_clock::time_point to);
+
 struct FaultProxyStats {
   std::uint64_t connections = 0;
   std::uint64_t requests = 0;

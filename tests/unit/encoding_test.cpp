@@ -10,6 +10,12 @@ namespace {
 
 using namespace std::string_literals;
 
+TEST(Encoding, MarkupEscapeCoversTextAndBothQuotes) {
+  EXPECT_EQ(markup_escape("a&b<c>d\"e'f"), "a&amp;b&lt;c&gt;d&quot;e&#39;f");
+  EXPECT_EQ(markup_escape("plain/key.txt"), "plain/key.txt");
+  EXPECT_EQ(markup_escape("&amp;"), "&amp;amp;") << "escaped again, never taken as an entity";
+}
+
 TEST(Encoding, HexRoundTripsAndRejectsBadDigits) {
   EXPECT_EQ(hex_encode("\x01\xab\xff"s), "01abff");
   EXPECT_EQ(hex_decode("01ABff"), "\x01\xab\xff"s);

@@ -40,6 +40,17 @@ std::string column_type(PgConnection& db, const char* table, const char* column)
   return r.rows() ? r.value(0, 0) : "";
 }
 
+// The four columns every query of entries starts with: which attachment and
+// the key it gets.
+PaperclipEntry entry_of_row(const PgResult& r, int row) {
+  PaperclipEntry e;
+  e.record_type = r.value(row, 0);
+  e.record_id = r.value(row, 1);
+  e.name = r.value(row, 2);
+  e.key = r.value(row, 3);
+  return e;
+}
+
 }  // namespace
 
 std::string PaperclipStore::create_statement() {
@@ -148,11 +159,7 @@ std::vector<PaperclipEntry> PaperclipStore::unverified(const std::string& migrat
                         {migration, prefix, after, std::to_string(limit)});
   std::vector<PaperclipEntry> entries;
   for (int i = 0; i < r.rows(); ++i) {
-    PaperclipEntry e;
-    e.record_type = r.value(i, 0);
-    e.record_id = r.value(i, 1);
-    e.name = r.value(i, 2);
-    e.key = r.value(i, 3);
+    PaperclipEntry e = entry_of_row(r, i);
     e.source_key = r.value(i, 4);
     e.filename = r.value(i, 5);
     e.content_type = r.value(i, 6);
@@ -184,11 +191,7 @@ std::vector<PaperclipEntry> PaperclipStore::pending(const std::string& migration
                         {migration, after, std::to_string(limit)});
   std::vector<PaperclipEntry> entries;
   for (int i = 0; i < r.rows(); ++i) {
-    PaperclipEntry e;
-    e.record_type = r.value(i, 0);
-    e.record_id = r.value(i, 1);
-    e.name = r.value(i, 2);
-    e.key = r.value(i, 3);
+    PaperclipEntry e = entry_of_row(r, i);
     e.filename = r.value(i, 4);
     if (!r.is_null(i, 5)) e.source_updated_at = std::atoll(r.value(i, 5).c_str());
     entries.push_back(std::move(e));
