@@ -20,26 +20,13 @@
 #include <hiredis/hiredis.h>
 #include <libpq-fe.h>
 
+#include "common/db/pg_connection.h"
+#include "common/queue/redis_client.h"
+#include "common/storage/s3/curl_handles.h"
 #include "tests/support/test_stack.h"
 
 namespace blobferry::testing {
 namespace {
-
-struct RedisContextDeleter {
-  void operator()(redisContext* context) const { redisFree(context); }
-};
-struct RedisReplyDeleter {
-  void operator()(redisReply* reply) const { freeReplyObject(reply); }
-};
-struct PgConnDeleter {
-  void operator()(PGconn* connection) const { PQfinish(connection); }
-};
-struct PgResultDeleter {
-  void operator()(PGresult* result) const { PQclear(result); }
-};
-struct CurlDeleter {
-  void operator()(CURL* handle) const { curl_easy_cleanup(handle); }
-};
 
 // "redis://127.0.0.1:6379/0" or "http://127.0.0.1:9000" -> 6379 / 9000.
 int port_of(const std::string& url) {
@@ -79,18 +66,18 @@ std::vector<std::pair<std::string, pid_t>> recorded_pids(const std::string& dir)
 }
 
 std::optional<std::string> redis_ping(const std::string& redis_url) {
-  std::unique_ptr<redisContext, RedisContextDeleter> context(redisConnect("127.0.0.1", port_of(redis_url)));
+  RedisContextPtr context(redisConnect("127.0.0.1", port_of(redis_url)));
   if (!context || context->err) return std::nullopt;
-  std::unique_ptr<redisReply, RedisReplyDeleter> reply(
+  RedisReplyPtr reply(
       static_cast<redisReply*>(redisCommand(context.get(), "PING")));
   if (!reply || reply->type != REDIS_REPLY_STATUS) return std::nullopt;
   return std::string(reply->str, reply->len);
 }
 
 std::optional<std::string> postgres_select_one(const std::string& database_url) {
-  std::unique_ptr<PGconn, PgConnDeleter> connection(PQconnectdb(database_url.c_str()));
+  PgConnPtr connection(PQconnectdb(database_url.c_str()));
   if (!connection || PQstatus(connection.get()) != CONNECTION_OK) return std::nullopt;
-  std::unique_ptr<PGresult, PgResultDeleter> result(PQexec(connection.get(), "SELECT 1"));
+  PgResultPtr result(PQexec(connection.get(), "SELECT 1"));
   if (!result || PQresultStatus(result.get()) != PGRES_TUPLES_OK || PQntuples(result.get()) != 1) {
     return std::nullopt;
   }
@@ -99,7 +86,7 @@ std::optional<std::string> postgres_select_one(const std::string& database_url) 
 
 // HEAD on a bucket: s3rver answers anonymous requests, 200 when it exists.
 long http_head_status(const std::string& url) {
-  std::unique_ptr<CURL, CurlDeleter> curl(curl_easy_init());
+  CurlEasyPtr curl = make_curl_easy();
   curl_easy_setopt(curl.get(), CURLOPT_URL, url.c_str());
   curl_easy_setopt(curl.get(), CURLOPT_NOBODY, 1L);
   curl_easy_setopt(curl.get(), CURLOPT_TIMEOUT, 10L);
@@ -108,10 +95,6 @@ long http_head_status(const std::string& url) {
   curl_easy_getinfo(curl.get(), CURLINFO_RESPONSE_CODE, &status);
   return status;
 }
-
-struct CurlSlistDeleter {
-  void operator()(curl_slist* list) const { curl_slist_free_all(list); }
-};
 
 struct HttpAnswer {
   long status = 0;  // 0: no answer
@@ -129,8 +112,8 @@ size_t append_to_string(char* data, size_t size, size_t count, void* body) {
 // request says UNSIGNED-PAYLOAD outright.
 HttpAnswer s3_request(const std::string& method, const std::string& url, const std::string& key,
                       const std::string& secret, const std::string& body = "") {
-  std::unique_ptr<CURL, CurlDeleter> curl(curl_easy_init());
-  std::unique_ptr<curl_slist, CurlSlistDeleter> headers(
+  CurlEasyPtr curl = make_curl_easy();
+  CurlSlistPtr headers(
       curl_slist_append(nullptr, "x-amz-content-sha256: UNSIGNED-PAYLOAD"));
   HttpAnswer answer;
   const std::string credentials = key + ":" + secret;

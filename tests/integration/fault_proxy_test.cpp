@@ -15,6 +15,7 @@
 #include "common/base/digest.h"
 #include "common/base/encoding.h"
 #include "common/base/error.h"
+#include "common/storage/s3/curl_handles.h"
 #include "tests/support/fault_proxy.h"
 #include "tests/support/test_stack.h"
 
@@ -23,16 +24,6 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
-
-struct CurlDeleter {
-  void operator()(CURL* curl) const { curl_easy_cleanup(curl); }
-};
-using CurlPtr = std::unique_ptr<CURL, CurlDeleter>;
-
-struct CurlListDeleter {
-  void operator()(curl_slist* list) const { curl_slist_free_all(list); }
-};
-using CurlListPtr = std::unique_ptr<curl_slist, CurlListDeleter>;
 
 struct Call {
   std::string method = "GET";
@@ -90,10 +81,8 @@ Reply perform(CURL* handle, const Call& call) {
   curl_easy_reset(handle);
   Reply reply;
   Upload upload{&call.body};
-  CurlListPtr headers;
-  for (const auto& line : call.headers) {
-    headers.reset(curl_slist_append(headers.release(), line.c_str()));
-  }
+  CurlSlistPtr headers;
+  for (const auto& line : call.headers) append_curl_header(headers, line);
   curl_easy_setopt(handle, CURLOPT_URL, call.url.c_str());
   curl_easy_setopt(handle, CURLOPT_TIMEOUT_MS, call.timeout_ms);
   curl_easy_setopt(handle, CURLOPT_WRITEFUNCTION, on_body);
@@ -120,7 +109,7 @@ Reply perform(CURL* handle, const Call& call) {
 }
 
 Reply perform(const Call& call) {
-  CurlPtr handle(curl_easy_init());
+  CurlEasyPtr handle = make_curl_easy();
   return perform(handle.get(), call);
 }
 
@@ -200,7 +189,7 @@ std::string FaultProxyTest::object_;
 
 TEST_F(FaultProxyTest, WithoutFaultsResponsesAreByteIdenticalOverOneKeptAliveConnection) {
   FaultProxy proxy(options());
-  CurlPtr through(curl_easy_init());
+  CurlEasyPtr through = make_curl_easy();
   const std::vector<Call> calls = {
       get_request("obj"),          get_request("missing-key"),
       head_request("obj"),         get_request("obj", {"Range: bytes=10-99"}),
@@ -241,7 +230,7 @@ TEST_F(FaultProxyTest, WithoutFaultsResponsesAreByteIdenticalOverOneKeptAliveCon
 
 TEST_F(FaultProxyTest, HandlesExpectContinueAndChunkedUploads) {
   FaultProxy proxy(options());
-  CurlPtr through(curl_easy_init());
+  CurlEasyPtr through = make_curl_easy();
   std::string body(300 * 1024, 'e');
   auto started = Clock::now();
   Reply expect =
@@ -264,7 +253,7 @@ TEST_F(FaultProxyTest, ServerErrorAnswers500InternalErrorWithoutForwarding) {
   auto with = options();
   with.server_error.probability = 1.0;
   FaultProxy proxy(with);
-  CurlPtr through(curl_easy_init());
+  CurlEasyPtr through = make_curl_easy();
   for (int i = 0; i < 2; ++i) {
     Reply reply = perform(through.get(), get_request(via(proxy, "obj")));
     EXPECT_EQ(reply.code, CURLE_OK);
@@ -405,7 +394,7 @@ TEST_F(FaultProxyTest, TheSameSeedGivesTheSameFaults) {
     with.slow_down.probability = 0.3;
     with.seed = seed;
     FaultProxy proxy(with);
-    CurlPtr through(curl_easy_init());
+    CurlEasyPtr through = make_curl_easy();
     std::vector<long> seen;
     for (int i = 0; i < 40; ++i) {
       seen.push_back(perform(through.get(), get_request(via(proxy, "obj"))).status);
@@ -427,7 +416,7 @@ TEST_F(FaultProxyTest, StopIsPromptDuringAStallAndWithIdleConnections) {
   with.stall = {.probability = 1.0, .methods = {"PUT"}};
   with.stall_duration = milliseconds(30000);
   auto proxy = std::make_unique<FaultProxy>(with);
-  CurlPtr idle(curl_easy_init());
+  CurlEasyPtr idle = make_curl_easy();
   ASSERT_EQ(perform(idle.get(), get_request(via(*proxy, "obj"))).status, 200);  // stays open
 
   Reply stalled;

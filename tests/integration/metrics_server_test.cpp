@@ -12,6 +12,7 @@
 
 #include <curl/curl.h>
 
+#include "common/storage/s3/curl_handles.h"
 #include "common/base/error.h"
 #include "common/metrics/http_listener.h"
 #include "common/metrics/metrics.h"
@@ -22,11 +23,6 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
-
-struct CurlDeleter {
-  void operator()(CURL* curl) const { curl_easy_cleanup(curl); }
-};
-using CurlPtr = std::unique_ptr<CURL, CurlDeleter>;
 
 struct Fetched {
   CURLcode code = CURLE_OK;
@@ -50,7 +46,7 @@ std::size_t capture_allow(char* data, std::size_t size, std::size_t count, void*
 }
 
 Fetched fetch(int port, const std::string& path, const std::string& method = "GET") {
-  CurlPtr curl(curl_easy_init());
+  CurlEasyPtr curl = make_curl_easy();
   Fetched result;
   std::string url = "http://127.0.0.1:" + std::to_string(port) + path;
   curl_easy_setopt(curl.get(), CURLOPT_URL, url.c_str());

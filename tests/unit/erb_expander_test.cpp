@@ -7,17 +7,12 @@
 #include <gtest/gtest.h>
 
 #include "common/base/error.h"
+#include "tests/support/fixed_env.h"
 
 namespace blobferry {
 namespace {
 
-EnvLookup fixed_env(std::map<std::string, std::string> values) {
-  return [values = std::move(values)](const std::string& name) -> std::optional<std::string> {
-    auto it = values.find(name);
-    if (it == values.end()) return std::nullopt;
-    return it->second;
-  };
-}
+using testing::fixed_env;
 
 std::string expand(const std::string& text, std::map<std::string, std::string> env = {}) {
   return ErbExpander(fixed_env(std::move(env)), "/srv/app").expand(text, "config/storage.yml");

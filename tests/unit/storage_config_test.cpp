@@ -11,17 +11,12 @@
 
 #include "common/base/error.h"
 #include "common/storage/storage_factory.h"
+#include "tests/support/fixed_env.h"
 
 namespace blobferry {
 namespace {
 
-EnvLookup fixed_env(std::map<std::string, std::string> values) {
-  return [values = std::move(values)](const std::string& name) -> std::optional<std::string> {
-    auto it = values.find(name);
-    if (it == values.end()) return std::nullopt;
-    return it->second;
-  };
-}
+using testing::fixed_env;
 
 const char kRealisticYaml[] = R"(# Rails storage.yml as apps write it
 test:
