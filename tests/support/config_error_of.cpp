@@ -1,9 +1,8 @@
-// The message of the config error a call throws, for tests of bad input.
+// The error a call throws (or its config error's message), for tests of bad input.
 #include "tests/support/config_error_of.h"
 
 #include <gtest/gtest.h>
 
-#include "common/base/error.h"
 
 namespace blobferry::testing {
 
@@ -15,6 +14,16 @@ std::string config_error_of(const std::function<void()>& f) {
     return e.what();
   }
   return "";
+}
+
+Error error_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e;
+  }
+  ADD_FAILURE() << "no error";
+  return Error(ErrorKind::kTransient, FailureReason::kUnknown, "");
 }
 
 }  // namespace blobferry::testing

@@ -18,6 +18,7 @@
 #include "common/base/encoding.h"
 #include "common/base/error.h"
 #include "tests/support/temp_dir.h"
+#include "tests/support/config_error_of.h"
 
 namespace blobferry {
 namespace {
@@ -59,15 +60,7 @@ ListRequest request(std::string prefix, std::string delimiter, std::string start
   return list;
 }
 
-Error error_of(const std::function<void()>& action) {
-  try {
-    action();
-  } catch (const Error& e) {
-    return e;
-  }
-  ADD_FAILURE() << "no error";
-  return Error(ErrorKind::kTransient, FailureReason::kUnknown, "");
-}
+using testing::error_of;
 
 class DiskStorageTest : public ::testing::TestWithParam<DiskLayout> {
  protected:

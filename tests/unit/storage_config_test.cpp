@@ -12,10 +12,12 @@
 #include "common/base/error.h"
 #include "common/storage/storage_factory.h"
 #include "tests/support/fixed_env.h"
+#include "tests/support/config_error_of.h"
 
 namespace blobferry {
 namespace {
 
+using testing::error_of;
 using testing::fixed_env;
 
 const char kRealisticYaml[] = R"(# Rails storage.yml as apps write it
@@ -131,15 +133,6 @@ StorageConfig providers() {
   return StorageConfig::parse(kProvidersYaml, "config/storage.yml", fixed_env(kProviderEnv), "/srv/app");
 }
 
-Error error_of(const std::function<void()>& action) {
-  try {
-    action();
-  } catch (const Error& e) {
-    return e;
-  }
-  ADD_FAILURE() << "no error";
-  return Error(ErrorKind::kTransient, FailureReason::kUnknown, "");
-}
 
 TEST(StorageConfig, NamesInFileOrder) {
   EXPECT_EQ(providers().names(), (std::vector<std::string>{"defaults", "local", "amazon", "r2", "spaces", "minio",
