@@ -198,6 +198,28 @@ TEST(SigV4Signer, SignatureDependsOnTheSecretAndTheTime) {
   EXPECT_EQ(base, signer.sign(request, kSuiteTime).signature);
 }
 
+// The derived key is kept for the last date: a signer that signed on one day
+// and then the next (and back) must sign exactly as a fresh signer would,
+// never with the other day's key.
+TEST(SigV4Signer, KeptSigningKeyFollowsTheDate) {
+  RequestToSign request{.method = "GET",
+                        .path = "/",
+                        .query = {},
+                        .headers = {{"Host", "example.amazonaws.com"}},
+                        .payload_hash = std::string(SigV4Signer::kEmptyPayloadHash)};
+  const auto next_day = kSuiteTime + std::chrono::hours{24};
+  const auto fresh = [&](std::chrono::system_clock::time_point when) {
+    return SigV4Signer(suite_credentials(), "us-east-1", "s3").sign(request, when).signature;
+  };
+  const SigV4Signer signer(suite_credentials(), "us-east-1", "s3");
+  const SigV4Signer copy = signer;  // shares the kept key, same secret
+  for (const auto when : {kSuiteTime, kSuiteTime, next_day, kSuiteTime, next_day, next_day}) {
+    EXPECT_EQ(signer.sign(request, when).signature, fresh(when));
+    EXPECT_EQ(copy.sign(request, when).signature, fresh(when));
+  }
+  EXPECT_NE(fresh(kSuiteTime), fresh(next_day));
+}
+
 TEST(SigV4Signer, CanonicalQueryStringEncodesAndSorts) {
   const QueryParameters query = {{"prefix", "a b/ሴ"}, {"list-type", "2"}, {"uploads", ""},
                                  {"continuation-token", "1/x+y=="}};

@@ -71,10 +71,14 @@ std::string SigV4Signer::canonical_uri(const std::string& path) const {
 }
 
 std::string SigV4Signer::signing_key(std::string_view date) const {
+  std::lock_guard lock(key_cache_->mutex);
+  if (key_cache_->date == date) return key_cache_->key;
   const std::string date_key = hmac_sha256("AWS4" + credentials_.secret_access_key, date);
   const std::string region_key = hmac_sha256(date_key, region_);
   const std::string service_key = hmac_sha256(region_key, service_);
-  return hmac_sha256(service_key, "aws4_request");
+  key_cache_->key = hmac_sha256(service_key, "aws4_request");
+  key_cache_->date = date;
+  return key_cache_->key;
 }
 
 SigV4Signature SigV4Signer::sign(const RequestToSign& request,

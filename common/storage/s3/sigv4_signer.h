@@ -3,6 +3,8 @@
 #pragma once
 
 #include <chrono>
+#include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -70,10 +72,20 @@ class SigV4Signer {
   std::string canonical_uri(const std::string& path) const;
   std::string signing_key(std::string_view date) const;
 
+  // The derived key changes once a day (it depends only on the date, the
+  // secret, region and service), yet deriving it costs four HMACs per
+  // request: kept for the last date, shared by copies of this signer.
+  struct KeyCache {
+    std::mutex mutex;
+    std::string date;
+    std::string key;
+  };
+
   AwsCredentials credentials_;
   std::string region_;
   std::string service_;
   SigV4Options options_;
+  std::shared_ptr<KeyCache> key_cache_ = std::make_shared<KeyCache>();
 };
 
 }  // namespace blobferry
