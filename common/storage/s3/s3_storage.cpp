@@ -965,6 +965,16 @@ void S3Storage::abort_multipart(const std::string& key, const std::string& uploa
   throw_failure(response, request.operation);
 }
 
+SizeLimits S3Storage::size_limits() const {
+  // A figure the provider's row leaves at 0 (none documented) keeps S3's.
+  const auto or_s3 = [](std::uint64_t figure, std::uint64_t s3) { return figure != 0 ? figure : s3; };
+  const SizeLimits s3;
+  return SizeLimits{or_s3(profile_->max_single_put, s3.max_single_put),
+                    or_s3(profile_->max_part_size, s3.max_part_size),
+                    or_s3(static_cast<std::uint64_t>(std::max(profile_->max_parts, 0)), s3.max_parts),
+                    or_s3(profile_->max_single_copy, s3.max_single_copy)};
+}
+
 bool S3Storage::can_copy_from(const Storage& source) const {
   const auto* peer = dynamic_cast<const S3Storage*>(&source);
   return peer != nullptr && peer->scheme_ == scheme_ && peer->host_ == host_ && peer->port_ == port_ &&
