@@ -575,11 +575,14 @@ S3Storage::Response S3Storage::perform(Request& request) {
       const auto again = parse_s3_error(response.body);
       if (response.status < 400 || !again || !is_expired_token(again->code)) return response;
     }
-    throw Error(ErrorKind::kConfig, FailureReason::kConfig,
+    // kConfig: no retry helps until someone renews it; the worker stops
+    // taking this service's jobs and reads the credentials again now and then.
+    throw Error(ErrorKind::kConfig, FailureReason::kCredentialsExpired,
                 "service " + service_.name + ": session token expired (" + why +
                     ") and storage.yml and the environment hold no newer one: renew session_token "
-                    "(or AWS_SESSION_TOKEN) and restart",
-                static_cast<int>(response.status));
+                    "(or AWS_SESSION_TOKEN)",
+                static_cast<int>(response.status))
+        .about_service(service_.name);
   }
   return response;
 }
