@@ -310,6 +310,17 @@ void wait_until_ready(Storage& storage) {
   storage.check();
 }
 
+// A private s3rver with buckets alpha and beta: one account, so copies
+// between them can be server-side.
+struct SameServerBuckets {
+  SameServerBuckets() { wait_until_ready(*alpha); }
+
+  TempDir dir{"blobferry-s3rver"};
+  S3rverProcess server{dir.path(), {"alpha", "beta"}};
+  std::unique_ptr<Storage> alpha = open_storage(s3rver_service("alpha", server.endpoint()));
+  std::unique_ptr<Storage> beta = open_storage(s3rver_service("beta", server.endpoint()));
+};
+
 // --- fixture -------------------------------------------------------------------
 
 const std::string kPlainKey = "small/plain.txt";
@@ -825,11 +836,9 @@ TEST_F(CopyEngineTest, SourceChangingMidCopyIsIntegrity) {
 // --- server-side and Disk -----------------------------------------------------
 
 TEST_F(CopyEngineTest, ServerSideCopyBetweenBucketsOfOneServer) {
-  TempDir dir("blobferry-s3rver");
-  S3rverProcess server(dir.path(), {"alpha", "beta"});
-  auto alpha = open_storage(s3rver_service("alpha", server.endpoint()));
-  auto beta = open_storage(s3rver_service("beta", server.endpoint()));
-  wait_until_ready(*alpha);
+  SameServerBuckets buckets;
+  auto& alpha = buckets.alpha;
+  auto& beta = buckets.beta;
   ServerSideCopier* copier = beta->capabilities().server_side_copier;
   ASSERT_NE(copier, nullptr) << beta->describe();
   ASSERT_TRUE(copier->can_copy_from(*alpha)) << beta->describe() << " cannot read " << alpha->describe();
@@ -874,11 +883,9 @@ TEST_F(CopyEngineTest, ServerSideCopyBetweenBucketsOfOneServer) {
 // (UploadPartCopy) of at most that size; s3rver cannot copy parts, so it
 // refuses them and the bytes are streamed (in parts the target accepts).
 TEST_F(CopyEngineTest, ServerSideCopyOverTheTargetsCopyLimitIsNeverOneCopyObject) {
-  TempDir dir("blobferry-s3rver");
-  S3rverProcess server(dir.path(), {"alpha", "beta"});
-  auto alpha = open_storage(s3rver_service("alpha", server.endpoint()));
-  auto beta = open_storage(s3rver_service("beta", server.endpoint()));
-  wait_until_ready(*alpha);
+  SameServerBuckets buckets;
+  auto& alpha = buckets.alpha;
+  auto& beta = buckets.beta;
   put_object(*alpha, "large.bin", *large_);
   FaultyStorage r2(*beta);
   r2.limits = scaled_r2();
