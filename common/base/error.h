@@ -4,6 +4,7 @@
 #include <chrono>
 #include <stdexcept>
 #include <string>
+#include <utility>
 
 #include "common/base/failure_reason.h"
 
@@ -34,6 +35,13 @@ class Error : public std::runtime_error {
   std::string reason() const { return std::string(to_string(reason_)); }
   int http_status() const { return http_status_; }
   std::chrono::milliseconds retry_after() const { return retry_after_; }
+  // The storage.yml service the error is about, where that decides what a
+  // caller does (expired credentials stop only that service's jobs); empty otherwise.
+  const std::string& service() const { return service_; }
+  Error& about_service(std::string name) {
+    service_ = std::move(name);
+    return *this;
+  }
   bool retryable() const {
     return kind_ == ErrorKind::kTransient || kind_ == ErrorKind::kThrottled ||
            kind_ == ErrorKind::kIntegrity;
@@ -44,6 +52,7 @@ class Error : public std::runtime_error {
   FailureReason reason_;
   int http_status_;
   std::chrono::milliseconds retry_after_;
+  std::string service_;
 };
 
 // Shorthand for the configuration errors that end a command with exit code 2.

@@ -51,6 +51,7 @@ constexpr std::array kTable{
     FailureReasonInfo{R::kCancelled, "cancelled", "the worker stopped while the copy ran; its job went back to the queue", true},
     FailureReasonInfo{R::kSourceChanged, "source_changed", "the source object changed during a server-side copy", true},
     FailureReasonInfo{R::kCopyRefused, "copy_refused", "the service refused a server-side copy; the bytes are streamed instead", false},
+    FailureReasonInfo{R::kCredentialsExpired, "credentials_expired", "the service's session token expired and no newer one could be read: renew it in storage.yml or the environment", true},
     FailureReasonInfo{R::kUnknown, "unknown", "a failure record without a reason", false},
 };
 

@@ -48,6 +48,7 @@ enum class FailureReason {
   kCancelled,
   kSourceChanged,
   kCopyRefused,
+  kCredentialsExpired,
   kUnknown,
 };
 

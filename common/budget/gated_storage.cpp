@@ -94,6 +94,14 @@ void GatedStorage::abort_multipart(const std::string& key, const std::string& up
   gated([&] { inner_.capabilities().chunked_writer->abort_multipart(key, upload_id); });
 }
 
+// Asks no gate (no request is made): the wrapped service's limits are its own.
+SizeLimits GatedStorage::size_limits() const {
+  const StorageCapabilities inner = const_cast<Storage&>(inner_).capabilities();
+  if (inner.chunked_writer != nullptr) return inner.chunked_writer->size_limits();
+  if (inner.server_side_copier != nullptr) return inner.server_side_copier->size_limits();
+  return SizeLimits::unlimited();
+}
+
 bool GatedStorage::can_copy_from(const Storage& source) const {
   auto* copier = const_cast<Storage&>(inner_).capabilities().server_side_copier;
   return copier != nullptr && copier->can_copy_from(unwrap(source));

@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include "common/storage/size_limits.h"
 #include "common/storage/storage.h"
 
 namespace blobferry {
@@ -25,6 +26,10 @@ class ChunkedWriter {
   virtual std::string complete_multipart(const std::string& key, const std::string& upload_id,
                                          const std::vector<CompletedPart>& parts) = 0;
   virtual void abort_multipart(const std::string& key, const std::string& upload_id) = 0;
+  // The largest single PUT and part, and the most parts, this service takes:
+  // callers choose between one PUT and multipart, and size parts, by these.
+  // S3's figures unless overridden (S3Storage answers its provider's).
+  virtual SizeLimits size_limits() const { return {}; }
 };
 
 }  // namespace blobferry

@@ -4,6 +4,7 @@
 #include <optional>
 #include <string>
 
+#include "common/storage/size_limits.h"
 #include "common/storage/storage.h"
 
 namespace blobferry {
@@ -39,6 +40,9 @@ class ServerSideCopier {
   virtual std::string copy_part(const Storage& source, const std::string& source_key, const std::string& key,
                                 const std::string& upload_id, int part_number, ByteRange range,
                                 const CopyOptions& options = {}) = 0;
+  // max_single_copy is the largest copy_object source and copy_part range;
+  // S3's figures unless overridden (S3Storage answers its provider's).
+  virtual SizeLimits size_limits() const { return {}; }
 };
 
 }  // namespace blobferry

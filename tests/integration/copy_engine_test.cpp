@@ -128,6 +128,9 @@ class FaultyStorage final : public Storage, public ChunkedWriter, public ServerS
   std::function<void(ObjectInfo&)> on_head;
   std::function<void(int call)> before_complete;
   std::function<void(int call)> after_complete;
+  // A provider's limits (R2's, scaled down), reported as this target's and
+  // enforced as that provider would: 400 EntityTooLarge for a larger request.
+  std::optional<SizeLimits> limits;
 
   std::string describe() const override { return inner_.describe(); }
   void check(Access access = Access::kWrite) override { inner_.check(access); }
@@ -151,6 +154,7 @@ class FaultyStorage final : public Storage, public ChunkedWriter, public ServerS
   }
   std::string put(const std::string& key, ByteSource& body, const PutOptions& options) override {
     ++puts;
+    if (limits) refuse_over(body.size(), limits->max_single_put, "PUT");
     if (dynamic_cast<MemoryByteSource*>(&body) != nullptr) ++buffered_puts;
     return inner_.put(key, body, options);
   }
@@ -168,6 +172,10 @@ class FaultyStorage final : public Storage, public ChunkedWriter, public ServerS
                           ByteSource& body, const std::string& content_md5) override {
     if (on_upload_part) on_upload_part(part_number);
     ++parts;
+    if (limits) {
+      refuse_over(body.size(), limits->max_part_size, "UploadPart");
+      refuse_over(static_cast<std::uint64_t>(part_number), limits->max_parts, "UploadPart number");
+    }
     return inner_can_.chunked_writer->upload_part(key, upload_id, part_number, body, content_md5);
   }
   std::string complete_multipart(const std::string& key, const std::string& upload_id,
@@ -194,19 +202,43 @@ class FaultyStorage final : public Storage, public ChunkedWriter, public ServerS
   }
   std::string copy_object(const Storage& source, const std::string& source_key, const std::string& key,
                           const CopyOptions& options = {}) override {
+    ++copy_objects;
+    if (limits) {
+      // The source's size, as the provider would check it (a test-only HEAD).
+      const auto there = const_cast<Storage&>(source).head(source_key);
+      refuse_over(there ? there->size : 0, limits->max_single_copy, "CopyObject");
+    }
     return inner_can_.server_side_copier->copy_object(source, source_key, key, options);
   }
   std::string copy_part(const Storage& source, const std::string& source_key, const std::string& key,
                         const std::string& upload_id, int part_number, ByteRange range,
                         const CopyOptions& options = {}) override {
+    ++copy_parts;
+    if (limits) {
+      refuse_over(range.last - range.first + 1, std::min(limits->max_single_copy, limits->max_part_size), "UploadPartCopy");
+      refuse_over(static_cast<std::uint64_t>(part_number), limits->max_parts, "UploadPartCopy number");
+    }
     return inner_can_.server_side_copier->copy_part(source, source_key, key, upload_id, part_number, range,
                                                     options);
   }
 
-  std::atomic<int> gets{0}, puts{0}, buffered_puts{0}, parts{0}, completes{0};
+  SizeLimits size_limits() const override {
+    if (limits) return *limits;
+    return inner_can_.chunked_writer ? inner_can_.chunked_writer->size_limits() : SizeLimits{};
+  }
+
+  std::atomic<int> gets{0}, puts{0}, buffered_puts{0}, parts{0}, completes{0}, copy_objects{0}, copy_parts{0};
   std::vector<std::string> created, aborted;
 
  private:
+  static void refuse_over(std::uint64_t amount, std::uint64_t limit, const char* what) {
+    if (amount <= limit) return;
+    throw Error(ErrorKind::kPermanent, FailureReason::kTooLarge,
+                std::string(what) + ": " + std::to_string(amount) + " over the limit " + std::to_string(limit) +
+                    " (EntityTooLarge)",
+                400);
+  }
+
   Storage& inner_;
   const StorageCapabilities inner_can_;
   std::mutex mutex_;
@@ -277,6 +309,17 @@ void wait_until_ready(Storage& storage) {
   }
   storage.check();
 }
+
+// A private s3rver with buckets alpha and beta: one account, so copies
+// between them can be server-side.
+struct SameServerBuckets {
+  SameServerBuckets() { wait_until_ready(*alpha); }
+
+  TempDir dir{"blobferry-s3rver"};
+  S3rverProcess server{dir.path(), {"alpha", "beta"}};
+  std::unique_ptr<Storage> alpha = open_storage(s3rver_service("alpha", server.endpoint()));
+  std::unique_ptr<Storage> beta = open_storage(s3rver_service("beta", server.endpoint()));
+};
 
 // --- fixture -------------------------------------------------------------------
 
@@ -618,6 +661,48 @@ TEST_F(CopyEngineTest, LargeObjectWithKnownMd5StreamsAsOnePut) {
             CopyResult::Status::kSkipped);
 }
 
+// R2's limits, scaled to this test's 20 MiB object: 5 MiB less than 24 MiB
+// for a PUT, a part and a copy, as R2's are 5 MiB less than 5 GiB. The
+// object, 4 MiB less than 24 MiB, is over them as 5 GiB - 4 MiB is over R2's.
+SizeLimits scaled_r2(std::uint64_t max_parts = 10'000) {
+  return SizeLimits{19 * kMiB, 19 * kMiB, max_parts, 19 * kMiB};
+}
+
+TEST_F(CopyEngineTest, ObjectOverTheTargetsLargestPutGoesMultipartInPartsItAccepts) {
+  {  // Streamed otherwise (known MD5): multipart in the configured 5 MiB parts.
+    const CopyEngine engine(streaming_options());
+    FaultyStorage r2(*target_);
+    r2.limits = scaled_r2();
+    const std::string key = fresh_key("over-put.bin");
+    const CopyResult result = engine.copy({*source_, r2, kLargeKey, key, large_->size(), md5_base64(*large_), ""});
+    EXPECT_EQ(result.bytes, large_->size());
+    EXPECT_EQ(r2.puts, 0) << "one PUT over the target's largest";
+    EXPECT_EQ(r2.parts, 4);
+    EXPECT_EQ(read_object(*target_, key), *large_);
+  }
+  {  // Configured parts larger than the target's largest part are capped at it.
+    CopyEngineOptions options = fast_options();
+    options.part_size = 32 * kMiB;  // would take the 20 MiB object in one PUT
+    const CopyEngine engine(options);
+    FaultyStorage r2(*target_);
+    r2.limits = scaled_r2();
+    const std::string key = fresh_key("capped-parts.bin");
+    engine.copy({*source_, r2, kLargeKey, key, large_->size(), md5_base64(*large_), ""});
+    EXPECT_EQ(r2.puts, 0);
+    EXPECT_EQ(r2.parts, 2) << "19 MiB and 1 MiB";
+    EXPECT_EQ(read_object(*target_, key), *large_);
+  }
+  {  // A part count the target caps: the parts grow instead.
+    const CopyEngine engine(multipart_options());
+    FaultyStorage r2(*target_);
+    r2.limits = scaled_r2(3);
+    const std::string key = fresh_key("few-parts.bin");
+    engine.copy({*source_, r2, kLargeKey, key, large_->size(), md5_base64(*large_), ""});
+    EXPECT_EQ(r2.parts, 3) << "5 MiB parts would be 4";
+    EXPECT_EQ(read_object(*target_, key), *large_);
+  }
+}
+
 TEST_F(CopyEngineTest, StreamedCopyOfCorruptedBytesNeverLands) {
   TempDir root("blobferry-disk");
   auto disk = open_storage(disk_service(root.path()));  // Disk verifies Content-MD5 before renaming
@@ -751,11 +836,9 @@ TEST_F(CopyEngineTest, SourceChangingMidCopyIsIntegrity) {
 // --- server-side and Disk -----------------------------------------------------
 
 TEST_F(CopyEngineTest, ServerSideCopyBetweenBucketsOfOneServer) {
-  TempDir dir("blobferry-s3rver");
-  S3rverProcess server(dir.path(), {"alpha", "beta"});
-  auto alpha = open_storage(s3rver_service("alpha", server.endpoint()));
-  auto beta = open_storage(s3rver_service("beta", server.endpoint()));
-  wait_until_ready(*alpha);
+  SameServerBuckets buckets;
+  auto& alpha = buckets.alpha;
+  auto& beta = buckets.beta;
   ServerSideCopier* copier = beta->capabilities().server_side_copier;
   ASSERT_NE(copier, nullptr) << beta->describe();
   ASSERT_TRUE(copier->can_copy_from(*alpha)) << beta->describe() << " cannot read " << alpha->describe();
@@ -794,6 +877,31 @@ TEST_F(CopyEngineTest, ServerSideCopyBetweenBucketsOfOneServer) {
 
   // The stack's two servers are separate accounts: never server-side.
   EXPECT_FALSE(target_->capabilities().server_side_copier->can_copy_from(*source_));
+}
+
+// Over the target's CopyObject limit a server-side copy goes in parts
+// (UploadPartCopy) of at most that size; s3rver cannot copy parts, so it
+// refuses them and the bytes are streamed (in parts the target accepts).
+TEST_F(CopyEngineTest, ServerSideCopyOverTheTargetsCopyLimitIsNeverOneCopyObject) {
+  SameServerBuckets buckets;
+  auto& alpha = buckets.alpha;
+  auto& beta = buckets.beta;
+  put_object(*alpha, "large.bin", *large_);
+  FaultyStorage r2(*beta);
+  r2.limits = scaled_r2();
+  const CopyEngine engine(fast_options());
+  const CopyResult result = engine.copy({*alpha, r2, "large.bin", "large.bin", large_->size(), md5_base64(*large_), ""});
+  EXPECT_EQ(r2.copy_objects, 0);
+  EXPECT_GE(r2.copy_parts, 1) << "UploadPartCopy tried first";
+  EXPECT_EQ(result.bytes, large_->size());
+  EXPECT_EQ(read_object(*beta, "large.bin"), *large_);
+  // Under the limit the same object is one CopyObject.
+  FaultyStorage aws(*beta);
+  const CopyResult single =
+      engine.copy({*alpha, aws, "large.bin", "single.bin", large_->size(), md5_base64(*large_), ""});
+  EXPECT_TRUE(single.server_side);
+  EXPECT_EQ(aws.copy_objects, 1);
+  EXPECT_EQ(aws.copy_parts, 0);
 }
 
 TEST_F(CopyEngineTest, DiskToS3) {

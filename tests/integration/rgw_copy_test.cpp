@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -73,7 +74,10 @@ class WatchedTarget final : public Storage, public ChunkedWriter, public ServerS
   explicit WatchedTarget(Storage& inner) : inner_(inner), writer_(*inner.capabilities().chunked_writer),
                                            copier_(*inner.capabilities().server_side_copier) {}
   std::function<void(int part_number)> before_copy;  // 0 for copy_object
+  std::optional<SizeLimits> limits;                  // reported instead of RGW's own
   std::atomic<int> creates{0}, aborts{0}, copies{0};
+
+  SizeLimits size_limits() const override { return limits ? *limits : writer_.size_limits(); }
 
   std::string describe() const override { return inner_.describe(); }
   void check(Access access) override { inner_.check(access); }
@@ -287,6 +291,25 @@ TEST_F(RgwCopyTest, ServerSideUploadPartCopyOfSingleAndMultipartSources) {
     EXPECT_NE(head->etag.find("-3"), std::string::npos) << head->etag;
     EXPECT_EQ(metadata_value(head->metadata, kMd5Metadata), md5_base64(*large_));
   }
+}
+
+// With the engine's own thresholds (5 GiB) and a target whose CopyObject and
+// part limit is 1 MiB under the object, as R2's 5 GiB - 5 MiB is under a
+// 5 GiB - 4 MiB object: UploadPartCopy in ranges of at most that limit.
+TEST_F(RgwCopyTest, ObjectOverTheTargetsCopyLimitIsCopiedInRangesWithinIt) {
+  CopyEngineOptions options;
+  options.retry_policy = RetryPolicy({}, 42, [](std::chrono::milliseconds) {});
+  const CopyEngine engine(options);
+  const std::uint64_t limit = large_->size() - kMiB;
+  WatchedTarget watched(*target_);
+  watched.limits = SizeLimits{limit, limit, 10'000, limit};
+  const std::string key = fresh_key("over-copy-limit");
+  const CopyResult result =
+      engine.copy({*source_, watched, "fixture/large-single", key, large_->size(), md5_base64(*large_), ""});
+  EXPECT_TRUE(result.server_side);
+  EXPECT_EQ(watched.creates, 1) << "one CopyObject over the limit instead of a multipart upload";
+  EXPECT_EQ(watched.copies, 2) << "a range of the limit and the rest";
+  expect_landed(key, *large_);
 }
 
 // RGW ignores x-amz-copy-source-if-match on UploadPartCopy: without the HEAD

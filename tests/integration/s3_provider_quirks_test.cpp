@@ -8,6 +8,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "common/base/digest.h"
@@ -17,10 +18,15 @@
 #include "common/storage/service_registry.h"
 #include "common/storage/storage_config.h"
 #include "tests/support/fault_proxy.h"
+#include "tests/support/log_capture.h"
+#include "tests/support/redis_dump.h"
+#include "tests/support/seed_data.h"
 #include "tests/support/temp_dir.h"
 #include "tests/support/test_services.h"
 #include "tests/support/test_stack.h"
-#include "common/queue/memory_queue.h"
+#include "common/queue/redis_client.h"
+#include "common/queue/redis_queue.h"
+#include "common/queue/redis_url.h"
 #include "worker/copy/copy_engine.h"
 #include "worker/loop/worker_loop.h"
 
@@ -117,6 +123,7 @@ class S3ProviderQuirksTest : public QuirksFixture {
   static void SetUpTestSuite() {
     StackOptions servers;
     servers.s3 = true;
+    servers.redis = true;  // the expired-credentials worker test's queue
     stack_ = new TestStack(servers);
   }
   static void TearDownTestSuite() {
@@ -227,32 +234,47 @@ TEST_F(S3ProviderQuirksTest, ExpiredTokenReReadsStorageYmlOnceThenFailsNamingThe
   EXPECT_EQ(expired.load(), before + 1);
 }
 
-// 4c. A worker whose credentials expired for good stops taking jobs; they wait, none fails.
-TEST_F(S3ProviderQuirksTest, ExpiredCredentialsStopTheWorkerAndTheJobsWait) {
+// 4c / bad input. Credentials that expired for good stop only their service:
+// the other service's jobs are copied, its own wait in the queue (none failed,
+// no attempt counted) after one log line, and once storage.yml holds a renewed
+// token the worker, reading it again, copies them too.
+TEST_F(S3ProviderQuirksTest, ExpiredCredentialsStopOnlyThatServiceAndItsJobsWaitUntilRenewed) {
   proxy([](const InjectionRequest& request) -> std::optional<InjectedAnswer> {
     if (header_of(request, "x-amz-security-token") != "old-token") return std::nullopt;
     return InjectedAnswer{400, "Content-Type: application/xml\r\n", error_body("ExpiredToken")};
   });
+  S3Storage source(s3rver_service("source", stack_->env("S3_SOURCE_ENDPOINT")));
+  std::vector<Job> jobs;
+  for (const std::string service : {"expiring", "fine"}) {
+    for (int i = 1; i <= 3; ++i) {
+      const std::string key = service + "/" + std::to_string(i) + ".txt";
+      put(source, key, "bytes of " + key);
+      Job job;
+      job.migration = "expiry";
+      job.source = service;
+      job.target = "target";
+      job.objects.push_back(JobObject{});
+      job.objects.back().key = key;
+      jobs.push_back(job);
+    }
+  }
   TempDir folder("quirks-worker");
   const std::string path = folder.file("storage.yml");
-  std::ofstream(path) << "expiring:\n  service: S3\n  bucket: source\n  endpoint: " << proxy_->endpoint()
-                      << "\n  force_path_style: true\n  access_key_id: S3RVER\n  secret_access_key: S3RVER\n"
-                      << "  session_token: old-token\ntarget:\n  service: S3\n  bucket: target\n  endpoint: "
-                      << stack_->env("S3_TARGET_ENDPOINT")
-                      << "\n  force_path_style: true\n  access_key_id: S3RVER\n  secret_access_key: S3RVER\n";
+  const auto write_yaml = [&](const std::string& token) {
+    const std::string s3rver = "\n  force_path_style: true\n  access_key_id: S3RVER\n  secret_access_key: S3RVER\n";
+    std::ofstream(path) << "expiring:\n  service: S3\n  bucket: source\n  endpoint: " << proxy_->endpoint() << s3rver
+                        << "  session_token: " << token << "\nfine:\n  service: S3\n  bucket: source\n  endpoint: "
+                        << stack_->env("S3_SOURCE_ENDPOINT") << s3rver
+                        << "target:\n  service: S3\n  bucket: target\n  endpoint: " << stack_->env("S3_TARGET_ENDPOINT")
+                        << s3rver;
+  };
+  write_yaml("old-token");
   ServiceRegistry services(StorageConfig::load(path));
-  MemoryQueue queue("expiry");
-  std::vector<Job> jobs;
-  for (const char* key : {"a.txt", "b.txt", "c.txt"}) {
-    Job job;
-    job.migration = "expiry";
-    job.source = "expiring";
-    job.target = "target";
-    job.objects.push_back(JobObject{});
-    job.objects.back().key = key;
-    jobs.push_back(job);
-  }
+  auto redis = std::make_shared<RedisClient>(RedisUrl::parse(stack_->redis_url()));
+  RedisQueue queue(redis, "expiry");
   queue.push(jobs);
+  S3Storage target(s3rver_service("target", stack_->env("S3_TARGET_ENDPOINT")));
+
   CopyEngine engine;
   WorkerOptions options;
   options.migration = "expiry";
@@ -260,13 +282,44 @@ TEST_F(S3ProviderQuirksTest, ExpiredCredentialsStopTheWorkerAndTheJobsWait) {
   options.concurrency = 2;
   options.exit_when_empty = true;
   options.drain = 2s;
-  const WorkerSummary summary = WorkerLoop(queue, services, engine, nullptr, options).run();
+  options.credentials_recheck = 3s;
+  LogCapture log;
+  WorkerLoop loop(queue, services, engine, nullptr, options);
+  WorkerSummary summary;
+  std::thread worker([&] { summary = loop.run(); });
 
-  EXPECT_NE(summary.config_error.find("session token expired"), std::string::npos) << summary.config_error;
+  const bool waiting = wait_until([&] {
+    const Counts now = queue.counts();
+    return now.copied == 3 && now.scheduled == 3;
+  }, 30s);
+  const Counts while_out = queue.counts();
+  const auto redis_keys = dump_redis(*redis);
+  EXPECT_TRUE(waiting) << "copied " << while_out.copied << ", scheduled " << while_out.scheduled;
+  EXPECT_EQ(while_out.failed, 0u);
+  EXPECT_FALSE(loop.stopping()) << "the worker goes on serving the other service";
+  for (const auto& [key, value] : redis_keys) {
+    EXPECT_EQ(value.find("\"attempts\""), std::string::npos) << "an attempt was counted in " << key << ": " << value;
+  }
+  for (int i = 1; i <= 3; ++i) {
+    EXPECT_TRUE(target.head("fine/" + std::to_string(i) + ".txt")) << i;
+    EXPECT_FALSE(target.head("expiring/" + std::to_string(i) + ".txt")) << i;
+  }
+  EXPECT_EQ(log.count("service expiring stopped taking jobs"), 1);
+
+  write_yaml("new-token");
+  const bool renewed = wait_until([&] { return queue.counts().copied == 6; }, 60s);
+  if (!renewed) loop.request_stop();
+  worker.join();
+  EXPECT_TRUE(renewed) << "copied " << queue.counts().copied << " of 6 after the renewal";
+  EXPECT_TRUE(summary.config_error.empty()) << summary.config_error;
   EXPECT_EQ(summary.failed, 0u);
-  const Counts counts = queue.counts();
-  EXPECT_EQ(counts.failed, 0u);
-  EXPECT_EQ(counts.queued, 3u) << "every job back in the queue, waiting for renewed credentials";
+  EXPECT_EQ(queue.counts().failed, 0u);
+  for (int i = 1; i <= 3; ++i) EXPECT_TRUE(target.head("expiring/" + std::to_string(i) + ".txt")) << i;
+  EXPECT_EQ(log.count("service expiring stopped taking jobs"), 1) << "a probe that expired again logs nothing";
+  EXPECT_EQ(log.count("service expiring: its credentials work again"), 1);
+  for (const std::string& line : log.lines()) {
+    EXPECT_EQ(line.find("old-token"), std::string::npos) << "no credential in a log line: " << line;
+  }
 }
 
 // 4c. Redirects name where the bucket is.

@@ -14,6 +14,7 @@
 #include "common/budget/local_budget_store.h"
 #include "common/budget/rate_parser.h"
 #include "common/storage/disk/disk_storage.h"
+#include "common/storage/s3/s3_storage.h"
 #include "common/storage/storage_config.h"
 #include "tests/support/temp_dir.h"
 #include "tests/support/test_services.h"
@@ -384,6 +385,33 @@ TEST(GatedStorageTest, AsksTheGateBeforeEachRequestAndPerBodyByte) {
   EXPECT_EQ(gated.describe(), disk.describe());
   EXPECT_EQ(&GatedStorage::unwrap(gated), &disk);
   EXPECT_EQ(gated.capabilities().chunked_writer, nullptr);  // Disk has none, so the wrapper has none
+}
+
+// The copy engine sizes its requests by the target's limits: a budget must not hide R2's.
+TEST(GatedStorageTest, ForwardsTheWrappedServicesSizeLimits) {
+  ServiceConfig config;
+  config.name = "r2";
+  config.kind = ServiceKind::kS3;
+  config.bucket = "b";
+  config.endpoint = "https://x.r2.cloudflarestorage.com";
+  config.access_key_id = "AKIDEXAMPLE";
+  config.secret_access_key = "secret";
+  S3Storage r2(config);  // no I/O until a request
+  RecordingGate gate;
+  GatedStorage gated(r2, gate);
+  const StorageCapabilities can = gated.capabilities();
+  ASSERT_NE(can.chunked_writer, nullptr);
+  ASSERT_NE(can.server_side_copier, nullptr);
+  const std::uint64_t r2_limit = 5ULL * 1024 * 1024 * 1024 - 5ULL * 1024 * 1024;
+  EXPECT_EQ(can.chunked_writer->size_limits().max_single_put, r2_limit);
+  EXPECT_EQ(can.chunked_writer->size_limits().max_part_size, r2_limit);
+  EXPECT_EQ(can.server_side_copier->size_limits().max_single_copy, r2_limit);
+  EXPECT_EQ(can.chunked_writer->size_limits().max_parts, 10'000u);
+  EXPECT_EQ(gate.requests, 0) << "asking for limits makes no request";
+
+  testing::TempDir root("blobferry-gated-limits");
+  DiskStorage disk(testing::disk_service("disk", root.path(), DiskLayout::kPlain));
+  EXPECT_EQ(GatedStorage(disk, gate).size_limits().max_single_put, SizeLimits::kUnlimited);
 }
 
 TEST(GatedStorageTest, ReportsThrottlingWithItsRetryAfterAndRethrows) {

@@ -121,6 +121,16 @@ TEST(JobOutcome, JobErrorReschedulesOrFailsByThePolicy) {
   EXPECT_EQ(JobOutcome::of_job_error(batch(1), cancelled_error("LIST"), policy()).action, Action::kRelease);
 }
 
+TEST(JobOutcome, AJobWaitingForAServiceComesBackLaterWithItsAttemptsAndNothingCounted) {
+  const JobOutcome o = JobOutcome::waiting(batch(2, 1), milliseconds(30000));
+  EXPECT_EQ(o.action, Action::kRetryLater) << "not a release: that would spin every worker on it";
+  EXPECT_EQ(o.again.attempts, 1);
+  EXPECT_EQ(o.again.objects.size(), 2u);
+  EXPECT_EQ(o.delay, milliseconds(30000));
+  EXPECT_EQ(o.retries + o.failed + o.copied, 0u);
+  EXPECT_FALSE(o.stop_worker);
+}
+
 TEST(JobOutcome, ListingCompletesWithWhatItSkipped) {
   const JobOutcome o = JobOutcome::of_listing({{{"a", OutcomeKind::kSkipped, 5, {}, {}, 0},
                                                 {"b", OutcomeKind::kSkipped, 7, {}, {}, 0}}});

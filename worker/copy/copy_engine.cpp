@@ -17,15 +17,13 @@
 #include "common/base/encoding.h"
 #include "common/storage/chunked_writer.h"
 #include "common/storage/server_side_copier.h"
+#include "worker/copy/copy_sizing.h"
 #include "worker/copy/multipart_upload.h"
 #include "worker/copy/stream_pipe.h"
 
 namespace blobferry {
 namespace {
 
-constexpr std::uint64_t kMaxSingleCopy = 5ULL * 1024 * 1024 * 1024;  // S3's CopyObject limit
-constexpr std::uint64_t kMaxParts = 10'000;
-constexpr std::uint64_t kMaxSinglePut = 5ULL * 1024 * 1024 * 1024;  // S3's PutObject limit
 constexpr std::string_view kMd5Metadata = "x-amz-meta-blobferry-md5";
 
 bool preserved_header(const std::string& name) {
@@ -112,14 +110,27 @@ void check_expected_md5(const CopyTask& task) {
   }
 }
 
-std::uint64_t ceil_div(std::uint64_t a, std::uint64_t b) { return a / b + (a % b != 0); }
+// The target's limits as its capabilities state them; a target without
+// multipart takes any size in one put().
+SizeLimits upload_limits(const StorageCapabilities& can) {
+  return can.chunked_writer != nullptr ? can.chunked_writer->size_limits() : SizeLimits::unlimited();
+}
+
+SizeLimits copy_limits(const StorageCapabilities& can) {
+  return can.server_side_copier != nullptr ? can.server_side_copier->size_limits() : SizeLimits{};
+}
 
 }  // namespace
 
 // What one copy has learnt so far; lives on the calling thread's stack.
 struct CopyEngine::Run {
+  Run(const CopyTask& copy_task, StorageCapabilities can, const CopyEngineOptions& options)
+      : task(copy_task), target_can(can), sizing(options, upload_limits(can), copy_limits(can)),
+        size(copy_task.expected_size), md5(copy_task.expected_md5) {}
+
   const CopyTask& task;
   StorageCapabilities target_can;       // the target's optional capabilities, asked once
+  CopySizing sizing;                    // single request or parts, within the target's limits
   std::optional<std::uint64_t> size;    // expected bytes
   std::string md5;                      // expected base64 MD5; empty while unknown
   std::optional<ObjectInfo> source;     // the source's HEAD, once made
@@ -138,10 +149,6 @@ CopyEngine::CopyEngine(CopyEngineOptions options)
     : options_(std::move(options)),
       buffers_(std::max(options_.part_size, options_.multipart_threshold.value_or(options_.part_size))) {
   if (options_.part_size == 0) throw config_error("copy engine part size must be positive");
-}
-
-std::uint64_t CopyEngine::threshold() const {
-  return options_.multipart_threshold.value_or(options_.part_size);
 }
 
 template <typename Step>
@@ -180,7 +187,7 @@ CopyResult CopyEngine::copy(const CopyTask& task) const {
 }
 
 CopyResult CopyEngine::copy_once(const CopyTask& task) const {
-  Run run{task, task.target.capabilities(), task.expected_size, task.expected_md5, std::nullopt};
+  Run run(task, task.target.capabilities(), options_);
   if (!run.size) {
     if (auto copied = copy_unsized(run)) return *copied;
   }
@@ -197,7 +204,7 @@ CopyResult CopyEngine::copy_once(const CopyTask& task) const {
       spdlog::info("'{}': {}; streaming instead", task.source_key, error.what());
     }
   }
-  if (*run.size <= threshold()) return copy_small(run);
+  if (*run.size <= run.sizing.single_put_limit()) return copy_small(run);
   if (streams(run)) return copy_streamed(run);
   return copy_multipart(run);
 }
@@ -250,7 +257,7 @@ std::optional<CopyResult> CopyEngine::copy_unsized(Run& run) const {
   }
   PartBufferPool::Lease lease = buffers_.acquire();
   std::string& buffer = lease.buffer();
-  const std::uint64_t limit = threshold();
+  const std::uint64_t limit = run.sizing.single_put_limit();
   const std::optional<Fetched> fetched = with_retries(run, "GET source", [&]() -> std::optional<Fetched> {
     buffer.clear();
     Digest md5 = Digest::md5();
@@ -294,7 +301,7 @@ bool CopyEngine::server_side_applies(Run& run) const {
   const CopyTask& task = run.task;
   if (!can_copy_server_side(run)) return false;
   // Over CopyObject's limit the copy goes in parts, which need multipart too.
-  if (*run.size > options_.server_side_single_copy_limit && run.target_can.chunked_writer == nullptr) return false;
+  if (!run.sizing.fits_single_copy(*run.size) && run.target_can.chunked_writer == nullptr) return false;
   if (!run.source) head_source(run);
   // copy_object keeps the source's headers; a different content type from the
   // blob table can only be written by streaming.
@@ -375,7 +382,7 @@ std::string CopyEngine::put_proven(Run& run, const std::string& buffer, const Me
 // one with it streams what a single PUT can carry and prove.
 bool CopyEngine::streams(const Run& run) const {
   if (run.target_can.chunked_writer == nullptr) return true;
-  return options_.stream_large && !run.md5.empty() && *run.size <= kMaxSinglePut;
+  return options_.stream_large && !run.md5.empty() && run.sizing.fits_single_put(*run.size);
 }
 
 bool CopyEngine::target_withholds_md5(const Storage& target) const {
@@ -501,7 +508,7 @@ CopyResult CopyEngine::copy_multipart(Run& run) const {
   ChunkedWriter& writer = *run.target_can.chunked_writer;  // streams() sent every other target elsewhere
   if (!run.source) head_source(run);
   const std::uint64_t size = *run.size;
-  const std::uint64_t part_size = std::max(options_.part_size, ceil_div(size, kMaxParts));
+  const std::uint64_t part_size = run.sizing.part_size(size);
 
   // The whole-object MD5 goes into the metadata up front (S3 cannot add it
   // after completion), so it is only written when known and then enforced.
@@ -586,7 +593,7 @@ CopyResult CopyEngine::copy_server_side(Run& run) const {
     throw integrity_error("server-side copy of '" + task.source_key + "' from " + task.source.describe() +
                           ": source MD5 " + md5 + ", expected " + run.md5);
   }
-  if (size <= options_.server_side_single_copy_limit) {
+  if (run.sizing.fits_single_copy(size)) {
     CopyOptions copy_options{run.source->etag, std::nullopt};
     // A single-part source keeps its headers exactly; only what cannot be
     // proven from an ETag carries the MD5 along.
@@ -651,9 +658,7 @@ void CopyEngine::copy_parts_server_side(Run& run, const std::string& md5) const 
   ChunkedWriter& writer = *run.target_can.chunked_writer;  // server_side_applies() asked for it
   ServerSideCopier& copier = *run.target_can.server_side_copier;
   const std::uint64_t size = *run.size;
-  const std::uint64_t part_size =
-      std::clamp(std::max(options_.server_side_part_size, ceil_div(size, kMaxParts)),
-                 options_.part_size, kMaxSingleCopy);
+  const std::uint64_t part_size = run.sizing.copy_part_size(size);
   // The result is a "…-N" object: only the metadata can prove its MD5.
   const PutOptions create_options{"", target_metadata(run.source->metadata, task.content_type, md5)};
   std::string upload_id = with_retries(run, "create_multipart target", [&] {
@@ -693,7 +698,7 @@ void CopyEngine::confirm_source_unchanged(Run& run) const {
 void CopyEngine::store_md5_metadata(Run& run, const ObjectInfo& landed, const std::string& md5) const {
   const CopyTask& task = run.task;
   ServerSideCopier* copier = run.target_can.server_side_copier;
-  if (landed.size > kMaxSingleCopy || copier == nullptr || !copier->can_copy_from(task.target)) {
+  if (!run.sizing.copy_object_accepts(landed.size) || copier == nullptr || !copier->can_copy_from(task.target)) {
     spdlog::warn("'{}' on {} was copied and verified, but its MD5 cannot be stored with it: validate needs --deep",
                  task.target_key, task.target.describe());
     return;

@@ -46,17 +46,20 @@ struct CopyEngineOptions {
   static constexpr std::uint64_t kMiB = 1024 * 1024;
 
   // Bytes per part of a streamed multipart copy; S3's minimum is 5 MiB (except
-  // the last part). Raised per object when it would need more than 10,000 parts.
+  // the last part). Raised per object when it would need more than the
+  // target's most parts, capped at its largest part (copy_sizing.h).
   std::uint64_t part_size = 8 * kMiB;
-  // Objects larger than this go multipart; nullopt means part_size.
+  // Objects larger than this (or than the target's largest single PUT) go
+  // multipart; nullopt means part_size.
   std::optional<std::uint64_t> multipart_threshold;
   // copy_object/copy_part when the target has a ServerSideCopier that can
   // read the source itself.
   bool server_side_copy = true;
   // Bytes per copy_part range when a server-side copy exceeds the limit below.
   std::uint64_t server_side_part_size = 512 * kMiB;
-  // Larger objects are copied server-side part by part (UploadPartCopy); S3's
-  // CopyObject limit. Tests lower it rather than copy 5 GiB.
+  // Larger objects are copied server-side part by part (UploadPartCopy), and
+  // so are those over the target's own CopyObject limit (R2: 5 GiB - 5 MiB).
+  // Tests lower it rather than copy 5 GiB.
   std::uint64_t server_side_single_copy_limit = 5ULL * 1024 * kMiB;
   // Fresh starts of a copy whose source changed under it (reason
   // "source_changed"), before that failure goes to the job's own retries.
@@ -64,7 +67,8 @@ struct CopyEngineOptions {
   // Objects above the threshold whose MD5 is known up front (blob table or
   // single-part ETag) stream GET -> PUT through a pipe of stream_buffer bytes
   // as one PUT with Content-MD5: no part round trips, memory per copy is the
-  // pipe. Unknown MD5s, and objects over 5 GiB, go multipart when the target
+  // pipe. Unknown MD5s, and objects over the target's largest single PUT
+  // (ChunkedWriter::size_limits()), go multipart when the target
   // has a ChunkedWriter; a target without one (Disk) always streams, hashing
   // on the way when the MD5 is unknown, so memory stays the pipe.
   bool stream_large = true;
@@ -118,7 +122,6 @@ class CopyEngine {
   Fetched fetch(Run& run, std::string& buffer, std::optional<ByteRange> range,
                 std::uint64_t expected_bytes) const;
 
-  std::uint64_t threshold() const;
   struct Streamed {
     std::uint64_t received = 0;
     std::string etag;  // the PUT's answer

@@ -132,6 +132,16 @@ JobOutcome JobOutcome::bury(std::string error) {
   return decided;
 }
 
+JobOutcome JobOutcome::waiting(const Job& job, std::chrono::milliseconds delay) {
+  // retry_later rather than release: a released job is fetched again at
+  // once, and every worker would spin on the jobs of a service that is out.
+  JobOutcome decided;
+  decided.action = Action::kRetryLater;
+  decided.again = job;
+  decided.delay = delay;
+  return decided;
+}
+
 const char* to_string(JobOutcome::Action action) {
   switch (action) {
     case JobOutcome::Action::kComplete: return "complete";

@@ -54,6 +54,9 @@ class JobOutcome {
   // A listing job: the objects it found already on the target.
   static JobOutcome of_listing(Outcome skipped);
   static JobOutcome bury(std::string error);
+  // A job that cannot run now through no fault of its own (a service whose
+  // credentials expired): back after `delay`, its attempts unchanged, nothing counted.
+  static JobOutcome waiting(const Job& job, std::chrono::milliseconds delay);
 
   Action action = Action::kComplete;
   Outcome outcome;                     // kComplete, kPushAndComplete

@@ -212,6 +212,10 @@ void WorkerLoop::process(const ServedQueue& served, const Lease& lease) {
     return;
   }
   const RetryPolicy& policy = engine_.options().retry_policy;
+  if (!outages_.admits(job.source, job.target)) {
+    apply(served, lease, JobOutcome::waiting(job, outages_.recheck()));
+    return;
+  }
   try {
     if (job.type == JobType::kListing) {
       ListingRunner listing(*served.queue, budgeted(served, job.source, BudgetDirection::kRead),
@@ -220,8 +224,11 @@ void WorkerLoop::process(const ServedQueue& served, const Lease& lease) {
     } else {
       apply(served, lease, run_copy_job(served, job));
     }
+    outages_.ran(job.source, job.target);
   } catch (const Error& e) {
-    apply(served, lease, JobOutcome::of_job_error(job, e, policy));
+    // Expired credentials stop only their service: the job waits, the worker goes on.
+    apply(served, lease, outages_.took_out(e) ? JobOutcome::waiting(job, outages_.recheck())
+                                              : JobOutcome::of_job_error(job, e, policy));
   }
 }
 
@@ -244,7 +251,10 @@ JobOutcome WorkerLoop::run_copy_job(const ServedQueue& served, const Job& job) {
       task.cancel = &cancel_;
       results.push_back(ObjectResult::of(engine_.copy(task)));
     } catch (const Error& e) {
-      if (e.kind() == ErrorKind::kConfig && e.failure_reason() == FailureReason::kConfig) throw;
+      if (e.kind() == ErrorKind::kConfig && (e.failure_reason() == FailureReason::kConfig ||
+                                             e.failure_reason() == FailureReason::kCredentialsExpired)) {
+        throw;
+      }
       if (!is_cancellation(e)) {
         if (policy.should_reschedule(e, runs)) {
           spdlog::info("{}: will retry later ({}): {}", object.key, e.reason(), e.what());

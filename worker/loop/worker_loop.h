@@ -22,6 +22,7 @@
 #include "worker/copy/copy_engine.h"
 #include "worker/loop/lease_keeper.h"
 #include "worker/loop/migration_set.h"
+#include "worker/loop/service_outages.h"
 
 namespace blobferry {
 
@@ -42,6 +43,8 @@ struct WorkerOptions {
   std::chrono::milliseconds housekeeping{std::chrono::seconds(2)};  // recover, promote, heartbeat, gauges
   std::chrono::milliseconds rescan{std::chrono::seconds(3)};  // a worker of every migration lists them this often
   BudgetGates* budgets = nullptr;  // the shared request and bandwidth budgets (common/budget/); null: none
+  // A service whose credentials expired for good is probed this often (service_outages.h).
+  std::chrono::milliseconds credentials_recheck{std::chrono::seconds(30)};
 };
 
 struct WorkerSummary {
@@ -52,7 +55,7 @@ struct WorkerSummary {
   std::uint64_t rescheduled = 0;
   std::uint64_t buried = 0;
   bool drained_cleanly = true;  // false when the drain deadline cut copies short (they were cancelled)
-  std::string config_error;     // set when a job named a service this worker cannot open
+  std::string config_error;     // set when a job named a service this worker cannot open (not expired credentials)
 };
 
 class WorkerLoop {
@@ -113,6 +116,7 @@ class WorkerLoop {
   std::atomic<bool> stop_{false};
   CancellationToken cancel_;  // cancelled at the drain deadline: every copy in flight ends
   LeaseKeeper leases_;
+  ServiceOutages outages_{options_.credentials_recheck};
   std::mutex mutex_;
   std::condition_variable wake_;
   int running_threads_ = 0;

@@ -575,11 +575,14 @@ S3Storage::Response S3Storage::perform(Request& request) {
       const auto again = parse_s3_error(response.body);
       if (response.status < 400 || !again || !is_expired_token(again->code)) return response;
     }
-    throw Error(ErrorKind::kConfig, FailureReason::kConfig,
+    // kConfig: no retry helps until someone renews it; the worker stops
+    // taking this service's jobs and reads the credentials again now and then.
+    throw Error(ErrorKind::kConfig, FailureReason::kCredentialsExpired,
                 "service " + service_.name + ": session token expired (" + why +
                     ") and storage.yml and the environment hold no newer one: renew session_token "
-                    "(or AWS_SESSION_TOKEN) and restart",
-                static_cast<int>(response.status));
+                    "(or AWS_SESSION_TOKEN)",
+                static_cast<int>(response.status))
+        .about_service(service_.name);
   }
   return response;
 }
@@ -963,6 +966,16 @@ void S3Storage::abort_multipart(const std::string& key, const std::string& uploa
   const auto document = parse_s3_error(response.body);
   if (response.status == 404 && document && document->code == "NoSuchUpload") return;
   throw_failure(response, request.operation);
+}
+
+SizeLimits S3Storage::size_limits() const {
+  // A figure the provider's row leaves at 0 (none documented) keeps S3's.
+  const auto or_s3 = [](std::uint64_t figure, std::uint64_t s3) { return figure != 0 ? figure : s3; };
+  const SizeLimits s3;
+  return SizeLimits{or_s3(profile_->max_single_put, s3.max_single_put),
+                    or_s3(profile_->max_part_size, s3.max_part_size),
+                    or_s3(static_cast<std::uint64_t>(std::max(profile_->max_parts, 0)), s3.max_parts),
+                    or_s3(profile_->max_single_copy, s3.max_single_copy)};
 }
 
 bool S3Storage::can_copy_from(const Storage& source) const {

@@ -52,6 +52,9 @@ class S3Storage final : public Storage, public ChunkedWriter, public ServerSideC
                                  const std::vector<CompletedPart>& parts) override;
   // Succeeds too when the upload is already gone (404 NoSuchUpload).
   void abort_multipart(const std::string& key, const std::string& upload_id) override;
+  // The provider's documented limits (R2: 5 MiB less than 5 GiB for a PUT, a
+  // part and a copy); one answer for both capabilities.
+  SizeLimits size_limits() const override;
 
   // Same endpoint, region and credentials: then one request can read the
   // source and write here, and the bytes never leave the service.
