@@ -198,6 +198,7 @@ int MigrateCommand::run(const GlobalOptions& global) {
   options.housekeeping = std::chrono::seconds(1);
   options.drain = std::chrono::seconds(drain_seconds_);
   options.budgets = &budgets;
+  options.wait_for_renewed_credentials = false;  // exit 2 naming the service; a rerun resumes
   WorkerLoop loop(queue, services, engine, nullptr, options);
   running.store(&loop);
   if (stop.load()) loop.request_stop();

@@ -25,6 +25,7 @@
 #include "tests/support/test_services.h"
 #include "tests/support/test_stack.h"
 #include "common/queue/redis_client.h"
+#include "common/queue/memory_queue.h"
 #include "common/queue/redis_queue.h"
 #include "common/queue/redis_url.h"
 #include "worker/copy/copy_engine.h"
@@ -320,6 +321,50 @@ TEST_F(S3ProviderQuirksTest, ExpiredCredentialsStopOnlyThatServiceAndItsJobsWait
   for (const std::string& line : log.lines()) {
     EXPECT_EQ(line.find("old-token"), std::string::npos) << "no credential in a log line: " << line;
   }
+}
+
+// The embedded migrate has no queue that outlives it: expired credentials end
+// the run at once, naming the service (exit 2), and no job is failed for it.
+TEST_F(S3ProviderQuirksTest, EmbeddedRunStopsOnExpiredCredentialsAndNoJobFails) {
+  proxy([](const InjectionRequest& request) -> std::optional<InjectedAnswer> {
+    if (header_of(request, "x-amz-security-token") != "old-token") return std::nullopt;
+    return InjectedAnswer{400, "Content-Type: application/xml\r\n", error_body("ExpiredToken")};
+  });
+  TempDir folder("quirks-worker");
+  const std::string path = folder.file("storage.yml");
+  std::ofstream(path) << "expiring:\n  service: S3\n  bucket: source\n  endpoint: " << proxy_->endpoint()
+                      << "\n  force_path_style: true\n  access_key_id: S3RVER\n  secret_access_key: S3RVER\n"
+                      << "  session_token: old-token\ntarget:\n  service: S3\n  bucket: target\n  endpoint: "
+                      << stack_->env("S3_TARGET_ENDPOINT")
+                      << "\n  force_path_style: true\n  access_key_id: S3RVER\n  secret_access_key: S3RVER\n";
+  ServiceRegistry services(StorageConfig::load(path));
+  MemoryQueue queue("expiry");
+  std::vector<Job> jobs;
+  for (const char* key : {"a.txt", "b.txt", "c.txt"}) {
+    Job job;
+    job.migration = "expiry";
+    job.source = "expiring";
+    job.target = "target";
+    job.objects.push_back(JobObject{});
+    job.objects.back().key = key;
+    jobs.push_back(job);
+  }
+  queue.push(jobs);
+  CopyEngine engine;
+  WorkerOptions options;
+  options.migration = "expiry";
+  options.worker_id = "quirks-test";
+  options.concurrency = 2;
+  options.exit_when_empty = true;
+  options.drain = 2s;
+  options.wait_for_renewed_credentials = false;
+  const WorkerSummary summary = WorkerLoop(queue, services, engine, nullptr, options).run();
+
+  EXPECT_NE(summary.config_error.find("session token expired"), std::string::npos) << summary.config_error;
+  EXPECT_EQ(summary.failed, 0u);
+  const Counts counts = queue.counts();
+  EXPECT_EQ(counts.failed, 0u);
+  EXPECT_EQ(counts.queued, 3u) << "every job back in the queue for the rerun";
 }
 
 // 4c. Redirects name where the bucket is.

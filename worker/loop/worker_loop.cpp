@@ -227,8 +227,8 @@ void WorkerLoop::process(const ServedQueue& served, const Lease& lease) {
     outages_.ran(job.source, job.target);
   } catch (const Error& e) {
     // Expired credentials stop only their service: the job waits, the worker goes on.
-    apply(served, lease, outages_.took_out(e) ? JobOutcome::waiting(job, outages_.recheck())
-                                              : JobOutcome::of_job_error(job, e, policy));
+    const bool waits = options_.wait_for_renewed_credentials && outages_.took_out(e);
+    apply(served, lease, waits ? JobOutcome::waiting(job, outages_.recheck()) : JobOutcome::of_job_error(job, e, policy));
   }
 }
 

@@ -45,6 +45,10 @@ struct WorkerOptions {
   BudgetGates* budgets = nullptr;  // the shared request and bandwidth budgets (common/budget/); null: none
   // A service whose credentials expired for good is probed this often (service_outages.h).
   std::chrono::milliseconds credentials_recheck{std::chrono::seconds(30)};
+  // false (the embedded migrate, whose queue dies with it): expired
+  // credentials stop the run with summary.config_error instead, so a person
+  // at the terminal learns it at once rather than from a waiting process.
+  bool wait_for_renewed_credentials = true;
 };
 
 struct WorkerSummary {
@@ -55,7 +59,8 @@ struct WorkerSummary {
   std::uint64_t rescheduled = 0;
   std::uint64_t buried = 0;
   bool drained_cleanly = true;  // false when the drain deadline cut copies short (they were cancelled)
-  std::string config_error;     // set when a job named a service this worker cannot open (not expired credentials)
+  std::string config_error;     // set when a job named a service this worker cannot open (expired credentials: only
+                                // without wait_for_renewed_credentials)
 };
 
 class WorkerLoop {
