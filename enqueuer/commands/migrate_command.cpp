@@ -145,6 +145,10 @@ int MigrateCommand::run(const GlobalOptions& global) {
   // In one process the queue is only a hand-off: keep it short so memory stays flat.
   enqueue_options.max_queued = std::min<std::uint64_t>(enqueue_options.max_queued, 4096);
   enqueue_options.backpressure_poll = std::chrono::milliseconds(20);
+  // Before anything is counted or copied: a Paperclip plan's columns, a blob filter the table refuses.
+  SourceContext checked{queue, source, global.database_url, enqueue_options, plan_options_.delimiter_depth()};
+  migration_source->check_before_store(checked);
+
   // The planner's listing and the copies' reads share the source's budget
   // (one gate per service and direction), so a listing migration's pages
   // count against the provider's limit like every other request.
@@ -152,9 +156,6 @@ int MigrateCommand::run(const GlobalOptions& global) {
   BudgetGates budgets([](const std::string&) { return std::make_unique<LocalBudgetStore>(); }, services.config());
   Storage& listed = budgets.wrap(queue, migration, plan.from, BudgetDirection::kRead, source);
   SourceContext context{queue, listed, global.database_url, enqueue_options, plan_options_.delimiter_depth()};
-
-  // Before anything is counted or copied: a Paperclip plan's columns, a blob filter the table refuses.
-  migration_source->check_before_store(context);
   if (dry_run_) {
     const PlanTotals totals = migration_source->count(context, stop);
     std::printf("dry run: %s, %s would be copied from %s to %s; nothing copied\n",

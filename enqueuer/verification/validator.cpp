@@ -50,8 +50,7 @@ Verdict judge(std::uint64_t expected_size, const std::string& expected_md5, cons
   if (expected_md5.empty()) return Verdict::kVerified;
   const auto expected_hex = base64_md5_to_hex(expected_md5);
   if (!expected_hex) return Verdict::kChecksumMismatch;  // a checksum that is no MD5 cannot match
-  std::string etag = found->etag;
-  for (char& c : etag) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  const std::string etag = lowercase(found->etag);
   if (etag == *expected_hex) return Verdict::kVerified;
   const std::string stored = metadata_value(found->metadata, kStoredMd5);
   if (!stored.empty()) return stored == expected_md5 ? Verdict::kVerified : Verdict::kChecksumMismatch;

@@ -5,6 +5,8 @@
 #include <cctype>
 #include <charconv>
 
+#include "common/base/encoding.h"
+
 namespace blobferry {
 namespace {
 
@@ -19,12 +21,6 @@ std::string_view trim(std::string_view text) {
   while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) text.remove_prefix(1);
   while (!text.empty() && (text.back() == ' ' || text.back() == '\t' || text.back() == '\r')) text.remove_suffix(1);
   return text;
-}
-
-std::string lower(std::string_view text) {
-  std::string out(text);
-  std::transform(out.begin(), out.end(), out.begin(), [](unsigned char c) { return std::tolower(c); });
-  return out;
 }
 
 }  // namespace
@@ -112,7 +108,7 @@ std::optional<HttpRequest> HttpRequest::parse_head(std::string_view head, std::s
     if (line.empty()) continue;
     const std::size_t colon = line.find(':');
     if (colon == std::string_view::npos || colon == 0) return fail("malformed header line");
-    request.headers[lower(trim(line.substr(0, colon)))] = std::string(trim(line.substr(colon + 1)));
+    request.headers[lowercase(trim(line.substr(0, colon)))] = std::string(trim(line.substr(colon + 1)));
   }
   return request;
 }

@@ -58,8 +58,7 @@ std::size_t on_header(char* data, std::size_t size, std::size_t count, void* out
   if (line.rfind("HTTP/", 0) == 0) headers.clear();  // a 100 Continue came first
   auto colon = line.find(':');
   if (colon != std::string::npos) {
-    std::string name = line.substr(0, colon);
-    for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    std::string name = lowercase(line.substr(0, colon));
     std::string value = line.substr(colon + 1);
     value.erase(0, value.find_first_not_of(' '));
     value.erase(value.find_last_not_of("\r\n ") + 1);

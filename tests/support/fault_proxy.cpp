@@ -20,9 +20,17 @@
 #include "common/base/error.h"
 
 namespace blobferry::testing {
-namespace {
 
 using Headers = std::vector<std::pair<std::string, std::string>>;
+
+// The first line and the headers of a request or response. Outside the
+// anonymous namespace: FaultProxy::Request and ::Response hold one.
+struct Head {
+  std::string start_line;
+  Headers headers;
+};
+
+namespace {
 
 constexpr std::size_t kMaxHead = 64 * 1024;
 constexpr int kUpstreamTimeoutSeconds = 60;
@@ -32,18 +40,6 @@ struct Buffered {
   int fd = -1;
   std::string pending;
 };
-
-// The first line and the headers of a request or response.
-struct Head {
-  std::string start_line;
-  Headers headers;
-};
-
-std::string lowercase(std::string_view text) {
-  std::string out(text);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
 
 std::string_view trim(std::string_view text) {
   while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) text.remove_prefix(1);

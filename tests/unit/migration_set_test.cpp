@@ -17,7 +17,10 @@ Job copy_job(const std::string& migration) {
   job.migration = migration;
   job.source = "a";
   job.target = "b";
-  job.objects.push_back(JobObject{.key = "k", .size = 1});
+  JobObject object;
+  object.key = "k";
+  object.size = 1;
+  job.objects.push_back(object);
   return job;
 }
 

@@ -11,11 +11,6 @@
 namespace blobferry {
 namespace {
 
-std::string lower(std::string s) {
-  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::tolower(c); });
-  return s;
-}
-
 std::string trim(const std::string& s) {
   const auto first = s.find_first_not_of(" \t\r");
   if (first == std::string::npos) return "";
@@ -179,12 +174,12 @@ std::optional<ManifestEntry> ManifestReader::next() {
     if (fields.empty() || (fields.size() == 1 && trim(fields[0]).empty())) continue;
     if (!header_checked_) {
       header_checked_ = true;
-      if (lower(trim(fields[0])) == "key" || std::find_if(fields.begin(), fields.end(), [](const std::string& f) {
-                                               return lower(trim(f)) == "key";
+      if (lowercase(trim(fields[0])) == "key" || std::find_if(fields.begin(), fields.end(), [](const std::string& f) {
+                                               return lowercase(trim(f)) == "key";
                                              }) != fields.end()) {
         key_col_ = size_col_ = checksum_col_ = content_type_col_ = -1;
         for (int i = 0; i < static_cast<int>(fields.size()); ++i) {
-          const std::string name = lower(trim(fields[i]));
+          const std::string name = lowercase(trim(fields[i]));
           if (name == "key") key_col_ = i;
           else if (name == "size" || name == "byte_size") size_col_ = i;
           else if (name == "checksum" || name == "md5") checksum_col_ = i;

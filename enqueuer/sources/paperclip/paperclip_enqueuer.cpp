@@ -25,9 +25,7 @@ PaperclipPathOptions paperclip_path_options(const PaperclipSpec& spec) {
 
 std::string fingerprint_to_checksum(const std::string& fingerprint) {
   if (fingerprint.size() != 32) return "";
-  std::string hex = fingerprint;
-  for (char& c : hex) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return hex_md5_to_base64(hex).value_or("");
+  return hex_md5_to_base64(lowercase(fingerprint)).value_or("");
 }
 
 PaperclipEnqueuer::PaperclipEnqueuer(PgConnection& db, JobQueue& queue, MigrationPlan plan, EnqueueOptions options)

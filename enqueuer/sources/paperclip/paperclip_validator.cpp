@@ -23,10 +23,9 @@ std::string stored_md5(const Metadata& metadata) {
 }
 
 // A single-part ETag is the hex MD5 of the bytes; anything else proves nothing.
-std::optional<std::string> etag_as_md5(std::string etag) {
+std::optional<std::string> etag_as_md5(const std::string& etag) {
   if (etag.size() != 32) return std::nullopt;
-  for (char& c : etag) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return hex_md5_to_base64(etag);
+  return hex_md5_to_base64(lowercase(etag));
 }
 
 }  // namespace
