@@ -13,14 +13,18 @@
 #include <optional>
 #include <stop_token>
 #include <string>
+#include <vector>
 
 #include "common/base/cancellation.h"
+#include "common/base/retry_policy.h"
 #include "common/metrics/metrics.h"
 #include "common/queue/job_queue.h"
 #include "common/storage/service_registry.h"
 #include "worker/copy/copy_engine.h"
+#include "worker/loop/lease_feed.h"
 #include "worker/loop/lease_keeper.h"
 #include "worker/loop/migration_set.h"
+#include "worker/loop/settle_batcher.h"
 
 namespace blobferry {
 
@@ -41,6 +45,11 @@ struct WorkerOptions {
   std::chrono::milliseconds housekeeping{std::chrono::seconds(2)};  // recover, promote, heartbeat, gauges
   std::chrono::milliseconds rescan{std::chrono::seconds(3)};  // a worker of every migration lists them this often
   BudgetGates* budgets = nullptr;  // the shared request and bandwidth budgets (common/budget/); null: none
+  // Jobs leased per queue round trip, never more than threads are free.
+  std::size_t fetch_batch = 16;
+  // Results recorded per queue round trip, and the longest one waits for others.
+  std::size_t settle_batch = 64;
+  std::chrono::milliseconds settle_delay{20};
 };
 
 struct WorkerSummary {
@@ -78,21 +87,27 @@ class WorkerLoop {
 
  private:
   struct Metered;
-  struct Fetched {
-    ServedQueue served;
-    Lease lease;
-  };
 
   void job_thread();
   void housekeeping_thread(const std::stop_token& stop);
-  std::optional<Fetched> fetch();
+  // Up to max leases of one migration, each tracked for renewal.
+  std::vector<FedLease> fetch(std::size_t max);
   bool all_idle();
-  void process(const ServedQueue& served, const Lease& lease);
+  // process() and apply() return true when the lease went to the settle
+  // batcher, which untracks it once its result is recorded.
+  bool process(const ServedQueue& served, const Lease& lease);
   JobOutcome run_copy_job(const ServedQueue& served, const Job& job);
-  void apply(const ServedQueue& served, const Lease& lease, const JobOutcome& decided);
-  // Retries a queue call through Redis outages until it answers or the drain deadline passes.
+  bool apply(const ServedQueue& served, const Lease& lease, const JobOutcome& decided);
+  void hand_over(JobQueue& queue, const Lease& lease, const Outcome& outcome);
+  void record_completions(JobQueue& queue, const std::vector<Completion>& completions);
+  // Retries a queue call (SettleBatcher::retry_options) through Redis outages
+  // until it answers or the drain deadline passes.
   template <typename Call>
   bool settle(const char* what, Call&& call);
+  RetryPolicy make_settle_policy();
+  std::unique_ptr<LeaseFeed> make_feed();
+  // Job threads running, or results not yet recorded (mutex_ held).
+  bool busy() const { return running_threads_ > 0 || unsettled_ > 0; }
   void housekeep(const std::string& info);
   void refresh_gauges(const ServedQueue& served);
   Metered* metered(const std::string& migration);
@@ -109,9 +124,13 @@ class WorkerLoop {
   std::atomic<bool> stop_{false};
   CancellationToken cancel_;  // cancelled at the drain deadline: every copy in flight ends
   LeaseKeeper leases_;
+  RetryPolicy settle_policy_ = make_settle_policy();
+  std::unique_ptr<LeaseFeed> feed_ = make_feed();
+  std::unique_ptr<SettleBatcher> settles_;  // exists while run() runs
   std::mutex mutex_;
   std::condition_variable wake_;
   int running_threads_ = 0;
+  std::size_t unsettled_ = 0;  // results handed to settles_, not yet recorded
   WorkerSummary summary_;
   std::mutex metered_mutex_;
   std::map<std::string, std::unique_ptr<Metered>> metered_;
