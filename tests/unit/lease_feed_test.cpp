@@ -43,7 +43,7 @@ TEST(LeaseFeed, LeasesGoOnlyToWaitingThreadsAndNoBatchExceedsThem) {
   std::vector<Job> jobs;
   for (int i = 0; i < 20; ++i) jobs.push_back(testing::copy_job("k" + std::to_string(i)));
   f.queue->push(jobs);
-  LeaseFeed feed(8, f.fetch(100ms));
+  LeaseFeed feed(8, 0ms, f.fetch(100ms));
   // Five threads each take one lease and hold it (a copy in flight).
   std::vector<std::optional<FedLease>> held(5);
   std::vector<std::thread> threads;
@@ -73,7 +73,7 @@ TEST(LeaseFeed, ABatchIsCappedAtMaxBatch) {
   std::atomic<int> entered{0};
   std::atomic<bool> go{false};
   LeaseFeed::Fetch inner = f.fetch(0ms);
-  LeaseFeed feed(4, [&](std::size_t max) {
+  LeaseFeed feed(4, 0ms, [&](std::size_t max) {
     if (entered++ == 0) {
       while (!go.load()) std::this_thread::sleep_for(1ms);
       return std::vector<FedLease>{};
@@ -102,9 +102,28 @@ TEST(LeaseFeed, ABatchIsCappedAtMaxBatch) {
   EXPECT_EQ(f.queue->counts().in_flight, 6u);
 }
 
+TEST(LeaseFeed, AFetcherLingersUntilABatchOfThreadsIsFree) {
+  Fixture f;
+  std::vector<Job> jobs;
+  for (int i = 0; i < 10; ++i) jobs.push_back(testing::copy_job("k" + std::to_string(i)));
+  f.queue->push(jobs);
+  // The linger ends as soon as four threads wait; an hour would fail the suite's timeout, not pass.
+  LeaseFeed feed(4, std::chrono::hours(1), f.fetch(0ms));
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 4; ++i) {
+    threads.emplace_back([&] {
+      while (!feed.next()) {
+      }
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  EXPECT_EQ(f.asked, (std::vector<std::size_t>{4})) << "one round trip for the four";
+  EXPECT_EQ(f.queue->counts().in_flight, 4u);
+}
+
 TEST(LeaseFeed, StopWakesWaitingThreadsAndErrorsReachOnlyTheFetcher) {
   std::atomic<int> fetches{0};
-  LeaseFeed feed(8, [&](std::size_t) -> std::vector<FedLease> {
+  LeaseFeed feed(8, 0ms, [&](std::size_t) -> std::vector<FedLease> {
     if (fetches++ == 0) throw Error(ErrorKind::kTransient, FailureReason::kNetwork, "redis EVALSHA: connection refused");
     std::this_thread::sleep_for(5ms);
     return {};

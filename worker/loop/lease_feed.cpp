@@ -7,12 +7,13 @@
 
 namespace blobferry {
 
-LeaseFeed::LeaseFeed(std::size_t max_batch, Fetch fetch)
-    : max_batch_(std::max<std::size_t>(max_batch, 1)), fetch_(std::move(fetch)) {}
+LeaseFeed::LeaseFeed(std::size_t max_batch, std::chrono::milliseconds linger, Fetch fetch)
+    : max_batch_(std::max<std::size_t>(max_batch, 1)), linger_(linger), fetch_(std::move(fetch)) {}
 
 std::optional<FedLease> LeaseFeed::next() {
   std::unique_lock lock(mutex_);
   ++waiting_;
+  if (fetching_) changed_.notify_all();  // a lingering fetcher may have its batch now
   for (;;) {
     if (!ready_.empty()) {
       FedLease fed = std::move(ready_.front());
@@ -30,6 +31,15 @@ std::optional<FedLease> LeaseFeed::next() {
   // Threads that arrive while this fetch runs wait for the next one: the
   // longer a round trip, the larger the batch that follows it.
   fetching_ = true;
+  if (waiting_ < max_batch_ && linger_.count() > 0) {
+    changed_.wait_for(lock, linger_, [this] { return stopped_ || waiting_ >= max_batch_; });
+  }
+  if (stopped_) {
+    fetching_ = false;
+    --waiting_;
+    changed_.notify_all();
+    return std::nullopt;
+  }
   const std::size_t max = std::min(max_batch_, waiting_);
   lock.unlock();
   std::vector<FedLease> fetched;

@@ -2,6 +2,7 @@
 // idle thread fetches for all of them, never more than are idle.
 #pragma once
 
+#include <chrono>
 #include <condition_variable>
 #include <cstddef>
 #include <deque>
@@ -28,7 +29,10 @@ class LeaseFeed {
   // Up to `max` leases (one queue's, in its order); empty when none came. May throw.
   using Fetch = std::function<std::vector<FedLease>(std::size_t max)>;
 
-  LeaseFeed(std::size_t max_batch, Fetch fetch);
+  // A thread about to fetch first waits up to `linger` for max_batch threads
+  // to be free: under load threads free up one at a time, and a few
+  // milliseconds turn a round trip per job into one per batch.
+  LeaseFeed(std::size_t max_batch, std::chrono::milliseconds linger, Fetch fetch);
 
   // The calling thread's next lease. nullopt when stopped with none left to
   // hand out, or when this thread fetched and none came (its caller decides
@@ -41,6 +45,7 @@ class LeaseFeed {
 
  private:
   std::size_t max_batch_;
+  std::chrono::milliseconds linger_;
   Fetch fetch_;
   std::mutex mutex_;
   std::condition_variable changed_;

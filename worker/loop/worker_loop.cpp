@@ -87,7 +87,8 @@ RetryPolicy WorkerLoop::make_settle_policy() {
 }
 
 std::unique_ptr<LeaseFeed> WorkerLoop::make_feed() {
-  return std::make_unique<LeaseFeed>(options_.fetch_batch, [this](std::size_t max) { return fetch(max); });
+  const auto batch = std::min(options_.fetch_batch, static_cast<std::size_t>(std::max(options_.concurrency, 1)));
+  return std::make_unique<LeaseFeed>(batch, options_.fetch_linger, [this](std::size_t max) { return fetch(max); });
 }
 
 void WorkerLoop::request_stop() {

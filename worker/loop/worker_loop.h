@@ -45,8 +45,10 @@ struct WorkerOptions {
   std::chrono::milliseconds housekeeping{std::chrono::seconds(2)};  // recover, promote, heartbeat, gauges
   std::chrono::milliseconds rescan{std::chrono::seconds(3)};  // a worker of every migration lists them this often
   BudgetGates* budgets = nullptr;  // the shared request and bandwidth budgets (common/budget/); null: none
-  // Jobs leased per queue round trip, never more than threads are free.
+  // Jobs leased per queue round trip, never more than threads are free; a
+  // thread about to fetch waits up to fetch_linger for more to be free.
   std::size_t fetch_batch = 16;
+  std::chrono::milliseconds fetch_linger{2};
   // Results recorded per queue round trip, and the longest one waits for others.
   std::size_t settle_batch = 64;
   std::chrono::milliseconds settle_delay{20};
