@@ -154,7 +154,6 @@ WorkerSummary WorkerLoop::run() {
 void WorkerLoop::job_thread() {
   // Storage calls made by this thread (listing jobs too) see the loop's token.
   const CancellationToken::Scope cancellation(&cancel_);
-  int idle_checks = 0;
   for (;;) {
     std::optional<FedLease> fed;
     try {
@@ -167,7 +166,9 @@ void WorkerLoop::job_thread() {
     }
     if (!fed) {
       if (stop_.load()) break;
-      if (options_.exit_when_empty && ++idle_checks >= 2) {
+      // Counted for the whole loop: one thread fetches at a time, so a
+      // count per thread would take a round of every thread's fetch.
+      if (options_.exit_when_empty && ++empty_fetches_ >= 2) {
         try {
           const bool planned = !options_.planning_done || options_.planning_done();
           if (planned && all_idle()) request_stop();
@@ -177,7 +178,7 @@ void WorkerLoop::job_thread() {
       }
       continue;
     }
-    idle_checks = 0;
+    empty_fetches_ = 0;
     // A lease fetched for this thread is run even when a stop came meanwhile,
     // as a fetch that returned one always was: the drain covers it.
     JobQueue& queue = *fed->served.queue;

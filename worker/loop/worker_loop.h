@@ -133,6 +133,7 @@ class WorkerLoop {
   std::condition_variable wake_;
   int running_threads_ = 0;
   std::size_t unsettled_ = 0;  // results handed to settles_, not yet recorded
+  std::atomic<int> empty_fetches_{0};  // in a row, by any thread (exit_when_empty)
   WorkerSummary summary_;
   std::mutex metered_mutex_;
   std::map<std::string, std::unique_ptr<Metered>> metered_;
