@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Engine ceiling: CPU per object of one blobferry worker copying between two near-free servers (nginx GET + WebDAV PUT).
+# Engine ceiling: CPU per object of one blobferry worker copying between two near-free servers (nginx GET + WebDAV PUT),
+# and the queue's cost: Redis commands and Redis CPU per job of two workers (queue.csv beside the ceiling's CSV).
 # Called by bench/run.sh with the dev stack's environment (REDIS_URL), BIN and WORK set.
 #
 # What works against nginx: GET (static files), HEAD (404 when missing, so the
@@ -114,9 +115,10 @@ EOF
 
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 
-# One data set: seed src/NAME, a manifest with sizes and MD5s, one worker.
-measure() {
-  local name="$1" count="$2" size="$3" migration="ceiling-$1" before after wall user sys rss ticks
+# Seeds src/NAME with COUNT random objects of SIZE, writes their manifest
+# (sizes and MD5s) and enqueues it as migration MIGRATION.
+seed_and_enqueue() {
+  local name="$1" count="$2" size="$3" migration="$4"
   local dir="$DIR/www/src/$name"
   mkdir -p "$dir"
   head -c "$((count * size))" /dev/urandom | split -b "$size" -a 5 -d - "$dir/obj-"
@@ -124,6 +126,22 @@ measure() {
   rm -rf "$DIR/www/dst/$name"
   BLOBFERRY_STORAGE_CONFIG="$DIR/storage.yml" "$BIN" enqueue --migration "$migration" --from nginx_source \
     --to nginx_target --source manifest --manifest "$DIR/$name.csv" --log-level warn >&2
+}
+
+# How many objects of set NAME are on the target with the source's MD5 (0 when any differs).
+copied_intact() {
+  local name="$1" copied
+  copied="$(find "$DIR/www/dst/$name" -type f | wc -l)"
+  (cd "$DIR/www/dst/$name" && md5sum -c --quiet <(awk -F, '{ sub(/^[^\/]*\//, "", $1); print $3 "  " $1 }' "$DIR/$name.csv")) >&2 ||
+    { log "$name: target differs from the source"; copied=0; }
+  echo "$copied"
+}
+
+# One data set: seed src/NAME, a manifest with sizes and MD5s, one worker.
+measure() {
+  local name="$1" count="$2" size="$3" migration="ceiling-$1" before after wall user sys rss ticks
+  local dir="$DIR/www/src/$name"
+  seed_and_enqueue "$name" "$count" "$size" "$migration"
   before="$(cpu_ticks "$NGINX_PID")"
   # WORKER_WRAPPER (say "perf record -g -o /tmp/worker.perf --") profiles the worker.
   # shellcheck disable=SC2086
@@ -132,9 +150,7 @@ measure() {
   after="$(cpu_ticks "$NGINX_PID")"
   read -r wall user sys rss < <(tail -n 1 "$DIR/time")
   local copied
-  copied="$(find "$DIR/www/dst/$name" -type f | wc -l)"
-  (cd "$DIR/www/dst/$name" && md5sum -c --quiet <(awk -F, '{ sub(/^[^\/]*\//, "", $1); print $3 "  " $1 }' "$DIR/$name.csv")) >&2 ||
-    { log "$name: target differs from the source"; copied=0; }
+  copied="$(copied_intact "$name")"
   awk -v n="$name" -v c="$count" -v got="$copied" -v s="$size" -v w="$wall" -v u="$user" -v y="$sys" -v r="$rss" \
     -v t="$((after - before))" -v hz="$(getconf CLK_TCK)" -v conc="$CONCURRENCY" 'BEGIN {
       cpu = u + y
@@ -144,16 +160,46 @@ measure() {
   rm -rf "$dir" "$DIR/www/dst/$name"
 }
 
+# Redis's own counters, read before and after a run: commands executed
+# (INFO commandstats, those run by its Lua scripts included) and CPU seconds
+# (INFO cpu, user + sys of the server).
+redis_calls() { redis-cli -u "$REDIS_URL" info commandstats | tr -d '\r' | awk -F'[=,:]' '/^cmdstat_/ { s += $3 } END { print s + 0 }'; }
+redis_cpu() { redis-cli -u "$REDIS_URL" info cpu | tr -d '\r' | awk -F: '/^used_cpu_(sys|user):/ { s += $2 } END { printf "%.6f\n", s }'; }
+
+# Queue cost: Redis commands and Redis CPU per job while WORKERS workers
+# (CONCURRENCY in all) copy COUNT objects of SIZE; the enqueue is left out.
+measure_queue() {
+  local count="$1" size="$2" workers="$3" name="queue" migration="ceiling-queue" calls0 cpu0 calls1 cpu1 start end
+  local pids=()
+  seed_and_enqueue "$name" "$count" "$size" "$migration"
+  calls0="$(redis_calls)" cpu0="$(redis_cpu)" start="$(date +%s.%N)"
+  for ((i = 0; i < workers; i++)); do
+    BLOBFERRY_STORAGE_CONFIG="$DIR/storage.yml" "$BIN" worker --migration "$migration" \
+      --concurrency "$((CONCURRENCY / workers))" --exit-when-empty --log-level warn >&2 &
+    pids+=($!)
+  done
+  wait "${pids[@]}"
+  end="$(date +%s.%N)" calls1="$(redis_calls)" cpu1="$(redis_cpu)"
+  awk -v c="$count" -v got="$(copied_intact "$name")" -v w="$workers" -v conc="$CONCURRENCY" -v wall="$(echo "$end - $start" | bc)" \
+    -v calls="$((calls1 - calls0))" -v cpu0="$cpu0" -v cpu1="$cpu1" 'BEGIN {
+      printf "%d,%d,%d,%d,%.2f,%.2f,%.1f\n", c, got, w, conc, wall, calls / c, (cpu1 - cpu0) * 1e6 / c
+    }' | tee -a "$QUEUE_CSV"
+  rm -rf "$DIR/www/src/$name" "$DIR/www/dst/$name"
+}
+
 mkdir -p "$DIR"
 find_nginx
 start_nginx
 write_services
 echo "set,objects,copied,bytes_each,concurrency,wall_s,user_s,sys_s,cpu_us_per_object,cpu_ms_per_MiB,rss_MiB,nginx_cpu_s" | tee "$CSV"
-for set in ${CEILING_SETS:-small tiny large}; do
+QUEUE_CSV="$(dirname "$CSV")/queue.csv"
+echo "objects,copied,workers,concurrency,wall_s,redis_commands_per_job,redis_cpu_us_per_job" >"$QUEUE_CSV"
+for set in ${CEILING_SETS:-small tiny large queue}; do
   case "$set" in
     small) measure small 2000 32768 ;;
     tiny) measure tiny 5000 1024 ;;
     large) measure large 8 $((64 * 1024 * 1024)) ;;
+    queue) head -n 1 "$QUEUE_CSV"; measure_queue "${QUEUE_JOBS:-20000}" 1024 2 ;;
   esac
 done
 stop_nginx

@@ -46,6 +46,7 @@ std::chrono::milliseconds exponential_ceiling(std::chrono::milliseconds base,
 }
 
 int in_place_limit(const RetryOptions& options, ErrorKind kind) {
+  if (options.retry_every_kind && kind != ErrorKind::kIntegrity) return options.retries;
   switch (kind) {
     case ErrorKind::kTransient:
     case ErrorKind::kThrottled:

@@ -33,6 +33,10 @@ struct RetryOptions {
   double reschedule_jitter = 0.2;
   // Runs of one job (first run included) before it is recorded as failed.
   int max_job_attempts = 5;
+  // Permanent and config errors get `retries` too: for a call that must land
+  // sooner or later whatever Redis answers meanwhile (a worker recording a
+  // result, which gives up only at its drain deadline).
+  bool retry_every_kind = false;
 };
 
 // Where one run() is: tries made, and integrity failures among them.

@@ -55,6 +55,12 @@ struct Outcome {
   }
 };
 
+// One complete() of a batch: the lease it ends and what the job did.
+struct Completion {
+  Lease lease;
+  Outcome outcome;
+};
+
 // One failed key as recorded for reports and `requeue`.
 struct FailureRecord {
   std::string key;
@@ -128,13 +134,29 @@ class JobQueue {
   virtual std::optional<Lease> fetch(const std::string& worker_id,
                                      std::chrono::milliseconds wait) = 0;
 
+  // Up to `max` jobs in queue order, each with its own lease, in one step:
+  // waits up to `wait` for the first, then takes what is there (never waits
+  // to fill the batch). Empty when none came or max is 0. A worker asks for no
+  // more than it has free slots for: every lease runs at once, so a worker
+  // that dies holds at most that many, and recovery returns them all.
+  virtual std::vector<Lease> fetch_batch(const std::string& worker_id, std::size_t max,
+                                         std::chrono::milliseconds wait) = 0;
+
   // Extends the lease by the queue's lease duration from now.
   virtual bool renew(const Lease& lease) = 0;
+  // renew() of every lease in one step; one flag per lease, in order, false
+  // where it is stale.
+  virtual std::vector<bool> renew_all(const std::vector<Lease>& leases) = 0;
 
   // Ends the lease and records the outcome: copied/skipped counters and bytes;
   // a failure record per failed key (replacing an older one); a success of a
   // key that had a failure record removes it and its counters.
   virtual bool complete(const Lease& lease, const Outcome& outcome) = 0;
+  // complete() of each, in order, in one step, each exactly as complete()
+  // would record it (atomic per completion: a stale lease among them records
+  // nothing of its own and changes nothing of the others). One flag per
+  // completion, false where its lease was stale.
+  virtual std::vector<bool> complete_batch(const std::vector<Completion>& completions) = 0;
 
   // Ends the lease and schedules `job` (the caller incremented its attempts)
   // to come back after `delay`.

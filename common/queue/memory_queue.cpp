@@ -62,29 +62,56 @@ void MemoryQueue::push_with_cursor(const std::vector<Job>& jobs, const std::stri
 }
 
 std::optional<Lease> MemoryQueue::fetch(const std::string& worker_id, std::chrono::milliseconds wait) {
+  std::vector<Lease> leases = fetch_batch(worker_id, 1, wait);
+  if (leases.empty()) return std::nullopt;
+  return std::move(leases.front());
+}
+
+std::vector<Lease> MemoryQueue::fetch_batch(const std::string& worker_id, std::size_t max,
+                                            std::chrono::milliseconds wait) {
+  std::vector<Lease> leases;
+  if (max == 0) return leases;
   const auto deadline = Clock::now() + wait;
   std::unique_lock lock(mutex_);
   while (true) {
     auto now = Clock::now();
     promote_due_locked(now);
     if (!paused_ && !queue_.empty()) break;
-    if (now >= deadline) return std::nullopt;
+    if (now >= deadline) return leases;
     // Wake for a push or release (notify), or when the earliest retry is due.
     auto wake = retry_.empty() ? deadline : std::min(deadline, retry_.begin()->first);
     changed_.wait_until(lock, wake);
   }
-  Lease lease;
-  lease.token = std::to_string(++next_token_);
-  lease.payload = std::move(queue_.front());
-  queue_.pop_front();
-  in_flight_[lease.token] = {lease.payload, worker_id, Clock::now() + options_.lease_duration};
+  const auto expires = Clock::now() + options_.lease_duration;
+  while (leases.size() < max && !queue_.empty()) {
+    Lease lease;
+    lease.token = std::to_string(++next_token_);
+    lease.payload = std::move(queue_.front());
+    queue_.pop_front();
+    in_flight_[lease.token] = {lease.payload, worker_id, expires};
+    leases.push_back(std::move(lease));
+  }
   lock.unlock();
-  if (auto job = try_decode(lease.payload)) lease.job_id = job->id;
-  return lease;
+  for (Lease& lease : leases) {
+    if (auto job = try_decode(lease.payload)) lease.job_id = job->id;
+  }
+  return leases;
 }
 
 bool MemoryQueue::renew(const Lease& lease) {
   std::lock_guard lock(mutex_);
+  return renew_locked(lease);
+}
+
+std::vector<bool> MemoryQueue::renew_all(const std::vector<Lease>& leases) {
+  std::vector<bool> renewed;
+  renewed.reserve(leases.size());
+  std::lock_guard lock(mutex_);
+  for (const Lease& lease : leases) renewed.push_back(renew_locked(lease));
+  return renewed;
+}
+
+bool MemoryQueue::renew_locked(const Lease& lease) {
   auto it = in_flight_.find(lease.token);
   if (it == in_flight_.end()) return false;
   it->second.expires = Clock::now() + options_.lease_duration;
@@ -92,8 +119,24 @@ bool MemoryQueue::renew(const Lease& lease) {
 }
 
 bool MemoryQueue::complete(const Lease& lease, const Outcome& outcome) {
-  std::optional<Job> job = try_decode(lease.payload);
+  return complete_batch({Completion{lease, outcome}}).front();
+}
+
+std::vector<bool> MemoryQueue::complete_batch(const std::vector<Completion>& completions) {
+  // Decoded before the lock: the JSON work need not hold up other threads.
+  std::vector<std::optional<Job>> jobs;
+  jobs.reserve(completions.size());
+  for (const Completion& completion : completions) jobs.push_back(try_decode(completion.lease.payload));
+  std::vector<bool> recorded;
+  recorded.reserve(completions.size());
   std::lock_guard lock(mutex_);
+  for (std::size_t i = 0; i < completions.size(); ++i) {
+    recorded.push_back(complete_locked(completions[i].lease, completions[i].outcome, jobs[i]));
+  }
+  return recorded;
+}
+
+bool MemoryQueue::complete_locked(const Lease& lease, const Outcome& outcome, const std::optional<Job>& job) {
   auto payload = end_lease_locked(lease.token);
   if (!payload) return false;
   for (const auto& object : outcome.objects) {

@@ -8,6 +8,7 @@
 #include <deque>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -32,8 +33,12 @@ class MemoryQueue : public JobQueue {
   void push_with_cursor(const std::vector<Job>& jobs, const std::string& cursor,
                         const std::string& value) override;
   std::optional<Lease> fetch(const std::string& worker_id, std::chrono::milliseconds wait) override;
+  std::vector<Lease> fetch_batch(const std::string& worker_id, std::size_t max,
+                                 std::chrono::milliseconds wait) override;
   bool renew(const Lease& lease) override;
+  std::vector<bool> renew_all(const std::vector<Lease>& leases) override;
   bool complete(const Lease& lease, const Outcome& outcome) override;
+  std::vector<bool> complete_batch(const std::vector<Completion>& completions) override;
   bool retry_later(const Lease& lease, const Job& job, std::chrono::milliseconds delay) override;
   bool release(const Lease& lease) override;
   bool bury(const Lease& lease, const std::string& error) override;
@@ -71,6 +76,8 @@ class MemoryQueue : public JobQueue {
   // Each *_locked helper expects mutex_ held.
   std::size_t promote_due_locked(Clock::time_point now);
   std::optional<std::string> end_lease_locked(const std::string& token);
+  bool renew_locked(const Lease& lease);
+  bool complete_locked(const Lease& lease, const Outcome& outcome, const std::optional<Job>& job);
   void drop_failure_locked(const std::string& key);
   void record_failure_locked(FailureRecord record);
   void record_outcome_failure_locked(const std::optional<Job>& job, const std::string& payload,

@@ -32,6 +32,9 @@ constexpr std::size_t kPromoteBatch = 100;
 constexpr std::size_t kRecoverBatch = 100;
 constexpr int kMaxRecoverBatches = 10;
 constexpr std::size_t kScanCount = 500;
+// Jobs, leases or completions per script call: Lua's unpack() takes a few
+// thousand values at most, and a short script keeps Redis responsive.
+constexpr std::size_t kScriptBatch = 1000;
 constexpr std::chrono::hours kForgetWorkersAfter{1};
 
 // Shared by every script: key names, Redis's clock, and the failure-record
@@ -85,41 +88,94 @@ local function promote(now, limit)
 end
 )lua";
 
-// ARGV: worker id, lease ms, token nonce, promote limit. Returns {token, payload} or nil.
+// ARGV: worker id, lease ms, token nonce, promote limit, max jobs. Returns
+// {token, payload, …} or nil. One LPOP, HSET, HSET and ZADD whatever the
+// number of jobs, so a batch costs Redis about what one job did.
 // Paused: nil, read in the same script as the LPOP, so no job starts after
 // the SET of `pause` returned.
 constexpr std::string_view kFetch = R"lua(
 if redis.call('EXISTS', PZ) == 1 then return false end
 local now = now_ms()
 promote(now, tonumber(ARGV[4]))
-local payload = redis.call('LPOP', Q)
-if not payload then return false end
-local token = redis.call('INCR', SEQ) .. '.' .. ARGV[3]
-redis.call('HSET', P, token, payload)
-redis.call('HSET', O, token, ARGV[1])
-redis.call('ZADD', L, ms(now + tonumber(ARGV[2])), token)
-return {token, payload}
-)lua";
-
-// ARGV: token, lease ms.
-constexpr std::string_view kRenew = R"lua(
-if redis.call('HEXISTS', P, ARGV[1]) == 0 then return 0 end
-redis.call('ZADD', L, ms(now_ms() + tonumber(ARGV[2])), ARGV[1])
-return 1
-)lua";
-
-// ARGV: token, copied, skipped, bytes copied, bytes skipped, n, n succeeded
-// keys, then (key, reason, record) per failure.
-constexpr std::string_view kComplete = R"lua(
-if not end_lease(ARGV[1]) then return 0 end
-local fields = {'copied', 'skipped', 'bytes_copied', 'bytes_skipped'}
-for i, field in ipairs(fields) do
-  if ARGV[i + 1] ~= '0' then redis.call('HINCRBY', S, field, ARGV[i + 1]) end
+local payloads = redis.call('LPOP', Q, tonumber(ARGV[5]))
+if not payloads then return false end
+local last = redis.call('INCRBY', SEQ, #payloads)
+local expiry = ms(now + tonumber(ARGV[2]))
+local processing, owners, leases, out = {}, {}, {}, {}
+for i, payload in ipairs(payloads) do
+  local token = (last - #payloads + i) .. '.' .. ARGV[3]
+  table.insert(processing, token)
+  table.insert(processing, payload)
+  table.insert(owners, token)
+  table.insert(owners, ARGV[1])
+  table.insert(leases, expiry)
+  table.insert(leases, token)
+  table.insert(out, token)
+  table.insert(out, payload)
 end
-local n = tonumber(ARGV[6])
-for i = 7, 6 + n do drop_failure(ARGV[i]) end
-record_failures(7 + n)
-return 1
+redis.call('HSET', P, unpack(processing))
+redis.call('HSET', O, unpack(owners))
+redis.call('ZADD', L, unpack(leases))
+return out
+)lua";
+
+// ARGV: lease ms, then tokens. Returns 1 (renewed) or 0 (stale) per token.
+constexpr std::string_view kRenew = R"lua(
+local expiry = ms(now_ms() + tonumber(ARGV[1]))
+local leases, out = {}, {}
+for i = 2, #ARGV do
+  if redis.call('HEXISTS', P, ARGV[i]) == 1 then
+    table.insert(leases, expiry)
+    table.insert(leases, ARGV[i])
+    out[i - 1] = 1
+  else
+    out[i - 1] = 0
+  end
+end
+if #leases > 0 then redis.call('ZADD', L, unpack(leases)) end
+return out
+)lua";
+
+// ARGV, per completion: token, copied, skipped, bytes copied, bytes skipped,
+// n succeeded keys, n failures, the succeeded keys, then (key, reason,
+// record) per failure. Returns 1 (recorded) or 0 (stale) per completion.
+// Each completion is applied in order as a single complete would be; the
+// counters are added once at the end, and a batch that meets no failure
+// record skips the per-key look-ups (HDEL of the lease tells it is ours).
+constexpr std::string_view kComplete = R"lua(
+local fields = {'copied', 'skipped', 'bytes_copied', 'bytes_skipped'}
+local totals = {0, 0, 0, 0}
+local ended, out = {}, {}
+local any_failure = redis.call('EXISTS', F) == 1
+local i = 1
+while i <= #ARGV do
+  local succeeded, failures = tonumber(ARGV[i + 5]), tonumber(ARGV[i + 6])
+  local first = i + 7
+  local after = first + succeeded + 3 * failures
+  if redis.call('HDEL', P, ARGV[i]) == 1 then
+    table.insert(ended, ARGV[i])
+    for f = 1, 4 do totals[f] = totals[f] + tonumber(ARGV[i + f]) end
+    if any_failure then
+      for k = first, first + succeeded - 1 do drop_failure(ARGV[k]) end
+    end
+    for k = first + succeeded, after - 1, 3 do
+      record_failure(ARGV[k], ARGV[k + 1], ARGV[k + 2])
+      any_failure = true
+    end
+    table.insert(out, 1)
+  else
+    table.insert(out, 0)
+  end
+  i = after
+end
+if #ended > 0 then
+  redis.call('HDEL', O, unpack(ended))
+  redis.call('ZREM', L, unpack(ended))
+end
+for f = 1, 4 do
+  if totals[f] > 0 then redis.call('HINCRBY', S, fields[f], ms(totals[f])) end
+end
+return out
 )lua";
 
 // ARGV: token, new payload, delay ms.
@@ -301,6 +357,44 @@ void append_failure(RedisArgs& args, const std::optional<Job>& job, const std::s
                                      outcome.attempts, retry_payload));
 }
 
+// One completion's arguments of kComplete.
+void append_completion(RedisArgs& args, const Lease& lease, const Outcome& outcome) {
+  std::uint64_t copied = 0, skipped = 0, bytes_copied = 0, bytes_skipped = 0;
+  RedisArgs succeeded;
+  RedisArgs failures;
+  std::optional<Job> job = try_decode(lease.payload);
+  for (const auto& object : outcome.objects) {
+    switch (object.kind) {
+      case OutcomeKind::kCopied:
+        ++copied;
+        bytes_copied += object.bytes;
+        succeeded.push_back(object.key);
+        break;
+      case OutcomeKind::kSkipped:
+        ++skipped;
+        bytes_skipped += object.bytes;
+        succeeded.push_back(object.key);
+        break;
+      case OutcomeKind::kFailed:
+        append_failure(failures, job, lease.payload, object);
+        break;
+    }
+  }
+  args.insert(args.end(), {lease.token, std::to_string(copied), std::to_string(skipped), std::to_string(bytes_copied),
+                           std::to_string(bytes_skipped), std::to_string(succeeded.size()),
+                           std::to_string(failures.size() / 3)});
+  args.insert(args.end(), succeeded.begin(), succeeded.end());
+  args.insert(args.end(), failures.begin(), failures.end());
+}
+
+// A script's reply of one 1/0 flag per item, appended to flags.
+void append_flags(const redisReply& reply, std::size_t expected, const char* what, std::vector<bool>& flags) {
+  if (reply.type != REDIS_REPLY_ARRAY || reply.elements != expected) {
+    throw Error(ErrorKind::kPermanent, FailureReason::kRedisReply, std::string("redis ") + what + ": unexpected reply");
+  }
+  for (std::size_t i = 0; i < reply.elements; ++i) flags.push_back(reply_integer(*reply.element[i]) == 1);
+}
+
 std::string string_field(const Json& json, const char* name) {
   auto it = json.find(name);
   return it != json.end() && it->is_string() ? it->get<std::string>() : std::string();
@@ -437,28 +531,42 @@ void RedisQueue::push_transaction(const std::vector<Job>& jobs, std::size_t begi
 }
 
 std::optional<Lease> RedisQueue::fetch(const std::string& worker_id, std::chrono::milliseconds wait) {
+  std::vector<Lease> leases = fetch_batch(worker_id, 1, wait);
+  if (leases.empty()) return std::nullopt;
+  return std::move(leases.front());
+}
+
+std::vector<Lease> RedisQueue::fetch_batch(const std::string& worker_id, std::size_t max,
+                                           std::chrono::milliseconds wait) {
+  if (max == 0) return {};
+  max = std::min(max, kScriptBatch);
   auto deadline = std::chrono::steady_clock::now() + wait;
   auto poll = options_.first_poll;
   while (true) {
     recover_if_due();
-    if (auto lease = try_fetch(worker_id)) return lease;
+    if (auto leases = try_fetch(worker_id, max); !leases.empty()) return leases;
     auto now = std::chrono::steady_clock::now();
-    if (now >= deadline) return std::nullopt;
+    if (now >= deadline) return {};
     std::this_thread::sleep_for(std::min<std::chrono::steady_clock::duration>(poll, deadline - now));
     poll = std::min(poll * 2, options_.max_poll);
   }
 }
 
-std::optional<Lease> RedisQueue::try_fetch(const std::string& worker_id) {
+std::vector<Lease> RedisQueue::try_fetch(const std::string& worker_id, std::size_t max) {
   auto reply = run(kFetch, {worker_id, std::to_string(options_.lease_duration.count()), new_job_id(),
-                            std::to_string(kPromoteBatch)});
-  if (reply_is_nil(*reply)) return std::nullopt;
-  if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 2) {
+                            std::to_string(kPromoteBatch), std::to_string(max)});
+  std::vector<Lease> leases;
+  if (reply_is_nil(*reply)) return leases;
+  if (reply->type != REDIS_REPLY_ARRAY || reply->elements == 0 || reply->elements % 2 != 0) {
     throw Error(ErrorKind::kPermanent, FailureReason::kRedisReply, "redis fetch from " + key("queue") + ": unexpected reply");
   }
-  Lease lease{reply_string(*reply->element[0]), reply_string(*reply->element[1]), {}};
-  if (auto job = try_decode(lease.payload)) lease.job_id = job->id;
-  return lease;
+  leases.reserve(reply->elements / 2);
+  for (std::size_t i = 0; i < reply->elements; i += 2) {
+    Lease lease{reply_string(*reply->element[i]), reply_string(*reply->element[i + 1]), {}};
+    if (auto job = try_decode(lease.payload)) lease.job_id = job->id;
+    leases.push_back(std::move(lease));
+  }
+  return leases;
 }
 
 void RedisQueue::recover_if_due() {
@@ -469,41 +577,33 @@ void RedisQueue::recover_if_due() {
   if (last_recovery_ms_.compare_exchange_strong(last, now)) recover_expired();
 }
 
-bool RedisQueue::renew(const Lease& lease) {
-  return run_flag(kRenew, {lease.token, std::to_string(options_.lease_duration.count())});
+bool RedisQueue::renew(const Lease& lease) { return renew_all({lease}).front(); }
+
+std::vector<bool> RedisQueue::renew_all(const std::vector<Lease>& leases) {
+  std::vector<bool> renewed;
+  renewed.reserve(leases.size());
+  for (std::size_t start = 0; start < leases.size(); start += kScriptBatch) {
+    RedisArgs args{std::to_string(options_.lease_duration.count())};
+    for (std::size_t i = start; i < std::min(leases.size(), start + kScriptBatch); ++i) args.push_back(leases[i].token);
+    append_flags(*run(kRenew, args), args.size() - 1, "renew", renewed);
+  }
+  return renewed;
 }
 
 bool RedisQueue::complete(const Lease& lease, const Outcome& outcome) {
-  std::uint64_t copied = 0, skipped = 0, bytes_copied = 0, bytes_skipped = 0;
-  RedisArgs succeeded;
-  RedisArgs failures;
-  std::optional<Job> job = try_decode(lease.payload);
-  for (const auto& object : outcome.objects) {
-    switch (object.kind) {
-      case OutcomeKind::kCopied:
-        ++copied;
-        bytes_copied += object.bytes;
-        succeeded.push_back(object.key);
-        break;
-      case OutcomeKind::kSkipped:
-        ++skipped;
-        bytes_skipped += object.bytes;
-        succeeded.push_back(object.key);
-        break;
-      case OutcomeKind::kFailed:
-        append_failure(failures, job, lease.payload, object);
-        break;
-    }
+  return complete_batch({Completion{lease, outcome}}).front();
+}
+
+std::vector<bool> RedisQueue::complete_batch(const std::vector<Completion>& completions) {
+  std::vector<bool> recorded;
+  recorded.reserve(completions.size());
+  for (std::size_t start = 0; start < completions.size(); start += kScriptBatch) {
+    const std::size_t end = std::min(completions.size(), start + kScriptBatch);
+    RedisArgs args;
+    for (std::size_t i = start; i < end; ++i) append_completion(args, completions[i].lease, completions[i].outcome);
+    append_flags(*run(kComplete, args), end - start, "complete", recorded);
   }
-  RedisArgs args{lease.token,
-                 std::to_string(copied),
-                 std::to_string(skipped),
-                 std::to_string(bytes_copied),
-                 std::to_string(bytes_skipped),
-                 std::to_string(succeeded.size())};
-  args.insert(args.end(), succeeded.begin(), succeeded.end());
-  args.insert(args.end(), failures.begin(), failures.end());
-  return run_flag(kComplete, args);
+  return recorded;
 }
 
 bool RedisQueue::retry_later(const Lease& lease, const Job& job, std::chrono::milliseconds delay) {

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstddef>
 #include <map>
+#include <optional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -53,8 +54,16 @@ class RedisQueue : public JobQueue {
   void push_with_cursor(const std::vector<Job>& jobs, const std::string& cursor,
                         const std::string& value) override;
   std::optional<Lease> fetch(const std::string& worker_id, std::chrono::milliseconds wait) override;
+  // One script call per try: LPOP with a count, the leases set with one HSET
+  // and one ZADD whatever their number.
+  std::vector<Lease> fetch_batch(const std::string& worker_id, std::size_t max,
+                                 std::chrono::milliseconds wait) override;
   bool renew(const Lease& lease) override;
+  // One script call per 1,000 leases.
+  std::vector<bool> renew_all(const std::vector<Lease>& leases) override;
   bool complete(const Lease& lease, const Outcome& outcome) override;
+  // One script call per 1,000 completions; counters are added once per call.
+  std::vector<bool> complete_batch(const std::vector<Completion>& completions) override;
   bool retry_later(const Lease& lease, const Job& job, std::chrono::milliseconds delay) override;
   bool release(const Lease& lease) override;
   bool bury(const Lease& lease, const std::string& error) override;
@@ -89,7 +98,7 @@ class RedisQueue : public JobQueue {
  private:
   void push_transaction(const std::vector<Job>& jobs, std::size_t begin, std::size_t end,
                         const std::pair<std::string, std::string>* cursor);
-  std::optional<Lease> try_fetch(const std::string& worker_id);
+  std::vector<Lease> try_fetch(const std::string& worker_id, std::size_t max);
   void recover_if_due();
   std::pair<std::size_t, std::size_t> recover_batch();  // (expired leases found, leases ended)
   RedisReplyPtr run(std::string_view script, const RedisArgs& args);

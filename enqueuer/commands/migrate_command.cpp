@@ -200,6 +200,9 @@ int MigrateCommand::run(const GlobalOptions& global) {
   options.drain = std::chrono::seconds(drain_seconds_);
   options.budgets = &budgets;
   options.wait_for_renewed_credentials = false;  // exit 2 naming the service; a rerun resumes
+  // An in-process queue has no round trip to save: no waiting to fill a batch.
+  options.fetch_linger = std::chrono::milliseconds(0);
+  options.settle_delay = std::chrono::milliseconds(0);
   WorkerLoop loop(queue, services, engine, nullptr, options);
   running.store(&loop);
   if (stop.load()) loop.request_stop();

@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
@@ -48,6 +49,8 @@ using testing::FaultProxy;
 using testing::FaultProxyOptions;
 using testing::FaultProxyStats;
 using testing::FaultRule;
+using testing::InjectedAnswer;
+using testing::InjectionRequest;
 using testing::TempDir;
 using testing::TestStack;
 using testing::SeedObject;
@@ -163,12 +166,14 @@ struct Shared {
   DataSet every_a = make_data_set("every-a/", 40, 0, 32 * kKiB, {}, 606);
   DataSet every_b = make_data_set("every-b/", 20, 0, 32 * kKiB, {}, 607);
   DataSet every_c = make_data_set("every-c/", 15, 0, 32 * kKiB, {}, 608);
+  // Three batches' worth for a worker of concurrency 8 killed holding one.
+  DataSet batch = make_data_set("batch/", 24, 1, 64 * kKiB, {}, 709);
 
   std::map<std::string, std::string> source_digest;
   int runs = 0;
 
   Shared() {
-    for (DataSet* data : {&killed, &faults, &malformed, &missing, &drain, &every_a, &every_b, &every_c}) {
+    for (DataSet* data : {&killed, &faults, &malformed, &missing, &drain, &every_a, &every_b, &every_c, &batch}) {
       put_seed_objects(*data, source);
     }
     source_digest = hash_tree(stack.env("S3_SOURCE_DIR"));
@@ -402,6 +407,75 @@ TEST_F(WorkerDistributedTest, SurvivesTwoWorkersKilledMidRun) {
               after_second_kill["copied"].dump().c_str(), lost_first, lost_second,
               static_cast<unsigned long long>(counts.recovered), status["copied"].dump().c_str(),
               status["skipped"].dump().c_str());
+}
+
+// 1b. A worker leases jobs in batches: SIGKILLed holding a full batch (its
+// concurrency) mid-copy, every job of that batch returns through recovery
+// and is copied exactly once by the worker that finishes: counters exact,
+// nothing failed, nothing skipped (no copy of the dead worker reached the
+// target), and it never held more leases than it had threads.
+TEST_F(WorkerDistributedTest, AWorkerKilledHoldingAFullBatchOfLeasesLosesNoJobAndCountsNoneTwice) {
+  const std::string migration = "batch-kill";
+  const DataSet& data = shared().batch;
+  constexpr std::size_t kBatch = 8;
+
+  // The target behind a proxy that holds each object request while `holding`
+  // (bucket checks pass): the victim's copies all stall mid-way. Once it is
+  // dead a held request is answered with a reset, never forwarded, so none of
+  // its copies lands and the finisher must copy every job itself.
+  std::atomic<bool> holding{true};
+  std::atomic<int> held{0};
+  FaultProxyOptions hold;
+  hold.upstream = stack().env("S3_TARGET_ENDPOINT");
+  hold.inject = [&](const InjectionRequest& request) -> std::optional<InjectedAnswer> {
+    if (!holding.load() || request.target.find("/batch/") == std::string::npos) return std::nullopt;
+    ++held;
+    while (holding.load()) std::this_thread::sleep_for(10ms);
+    InjectedAnswer reset;
+    reset.reset = true;
+    return reset;
+  };
+  FaultProxy proxy(hold);
+  enqueue_manifest(migration, manifest_csv(data), direct_config(migration));
+  const std::string proxied = shared().scratch.file("batch-kill-proxied.storage.yml");
+  write_text_file(proxied, s3_service_yaml("source", "source", stack().env("S3_SOURCE_ENDPOINT")) +
+                               s3_service_yaml("target", "target", proxy.endpoint()));
+
+  WorkerFlags flags;
+  flags.concurrency = static_cast<int>(kBatch);
+  ChildProcess victim = start_worker(migration, proxied, flags);
+  const bool full = wait_until([&] { return held.load() >= static_cast<int>(kBatch); }, 30s);
+  ASSERT_TRUE(full) << "only " << held.load() << " copies reached the target\n" << last_lines(victim.stderr_text(), 20);
+  // Every thread is stuck in its copy: what it holds now is all it fetched.
+  std::this_thread::sleep_for(300ms);
+  const std::size_t leases = leases_held_by(migration, victim.pid());
+  const Counts before_kill = queue(migration).counts();
+  victim.send_signal(SIGKILL);
+  const ChildExit exit = victim.wait();
+  EXPECT_EQ(exit.term_signal, SIGKILL) << exit.describe();
+  EXPECT_EQ(leases, kBatch) << "a worker leases no more jobs than it has threads free";
+  EXPECT_EQ(held.load(), static_cast<int>(kBatch));
+  EXPECT_EQ(before_kill.in_flight, kBatch);
+  EXPECT_EQ(before_kill.queued, data.size() - kBatch);
+  EXPECT_EQ(before_kill.copied + before_kill.skipped, 0u);
+  holding = false;
+
+  WorkerFlags finishing;
+  finishing.concurrency = static_cast<int>(kBatch);
+  finishing.exit_when_empty = true;
+  ChildProcess finisher = start_worker(migration, proxied, finishing);
+  const ChildExit finished = finish_worker(finisher, 120s);
+  EXPECT_TRUE(finished.success()) << finished.describe() << "\n" << last_lines(finisher.stderr_text(), 20);
+
+  const Json status = status_of(migration, direct_config(migration));
+  EXPECT_EQ(status["copied"], data.size()) << "each job copied exactly once: " << status.dump();
+  EXPECT_EQ(status["skipped"], 0) << status.dump();
+  expect_counted_once(status, data.size());
+  EXPECT_EQ(status["dead"], 0) << status.dump();
+  const Counts counts = queue(migration).counts();
+  EXPECT_EQ(counts.recovered, kBatch) << "the killed worker's batch, and only it, came back through recovery";
+  const auto problems = not_intact_on_target(data);
+  EXPECT_TRUE(problems.empty()) << problems.size() << " objects not intact, first: " << problems.front();
 }
 
 FaultProxyOptions fault_options(const std::string& upstream, std::uint64_t seed) {

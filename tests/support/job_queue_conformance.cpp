@@ -431,6 +431,144 @@ TEST_P(JobQueueConformance, PoisonJobGoesDeadAfterMaxRecoveriesWithAFailurePerOb
   EXPECT_EQ(keys, (std::set<std::string>{"p1", "p2"}));
 }
 
+// --- batches: fetch_batch, renew_all, complete_batch ---------------------------------
+
+std::vector<std::string> keys_of(const std::vector<Lease>& leases) {
+  std::vector<std::string> keys;
+  for (const Lease& lease : leases) keys.push_back(key_of(lease));
+  return keys;
+}
+
+TEST_P(JobQueueConformance, FetchBatchLeasesUpToMaxInQueueOrder) {
+  auto q = open();
+  q->push({copy_job("a"), copy_job("b"), copy_job("c"), copy_job("d"), copy_job("e")});
+  EXPECT_TRUE(q->fetch_batch("w1", 0, 0ms).empty()) << "max 0 takes nothing";
+  std::vector<Lease> first = q->fetch_batch("w1", 3, 0ms);
+  EXPECT_EQ(keys_of(first), (std::vector<std::string>{"a", "b", "c"}));
+  std::set<std::string> tokens;
+  for (const Lease& lease : first) {
+    tokens.insert(lease.token);
+    EXPECT_EQ(lease.job_id, decode_job(lease.payload).id);
+  }
+  EXPECT_EQ(tokens.size(), 3u) << "a lease per job";
+  Counts counts = q->counts();
+  EXPECT_EQ(counts.in_flight, 3u);
+  EXPECT_EQ(counts.queued, 2u);
+  std::vector<Lease> rest = q->fetch_batch("w2", 10, 0ms);
+  EXPECT_EQ(keys_of(rest), (std::vector<std::string>{"d", "e"})) << "what is there, without waiting to fill the batch";
+  EXPECT_TRUE(q->fetch_batch("w1", 10, 0ms).empty());
+  // Each lease of a batch is a lease of its own.
+  EXPECT_TRUE(q->complete(first[1], Outcome::copied("b", 1)));
+  EXPECT_TRUE(q->release(rest[0]));
+  EXPECT_EQ(q->counts().in_flight, 3u);
+  EXPECT_EQ(key_of(must_fetch(*q)), "d");
+}
+
+TEST_P(JobQueueConformance, FetchBatchWaitsForTheFirstJobAndHandsOutNoneWhilePaused) {
+  auto q = open();
+  std::thread producer([&] {
+    std::this_thread::sleep_for(200ms);
+    q->push({copy_job("late1"), copy_job("late2")});
+  });
+  std::vector<Lease> leases = q->fetch_batch("w1", 5, 5s);
+  producer.join();
+  ASSERT_FALSE(leases.empty());
+  EXPECT_EQ(key_of(leases.front()), "late1");
+  q->push({copy_job("held")});
+  q->set_paused(true);
+  EXPECT_TRUE(q->fetch_batch("w1", 5, 100ms).empty()) << "a paused migration hands out no job";
+  q->set_paused(false);
+  const std::size_t left = 3 - leases.size();
+  EXPECT_EQ(q->fetch_batch("w1", 5, 1s).size(), left);
+}
+
+TEST_P(JobQueueConformance, RenewAllKeepsEveryOwnedLeaseAndNamesTheStaleOnes) {
+  auto q = open({.lease_duration = 400ms});
+  q->push({copy_job("r1"), copy_job("r2"), copy_job("r3")});
+  std::vector<Lease> leases = q->fetch_batch("w1", 3, 0ms);
+  ASSERT_EQ(leases.size(), 3u);
+  EXPECT_TRUE(q->complete(leases[1], Outcome::copied("r2", 1)));
+  EXPECT_TRUE(q->renew_all({}).empty());
+  for (int i = 0; i < 5; ++i) {
+    std::this_thread::sleep_for(200ms);
+    EXPECT_EQ(q->renew_all(leases), (std::vector<bool>{true, false, true})) << "renewal " << i;
+    EXPECT_EQ(q->recover_expired(), 0u) << "renewal " << i;
+  }
+  // Without renewals they expire and go back; their renewals are then stale.
+  std::this_thread::sleep_for(500ms);
+  EXPECT_EQ(q->recover_expired(), 2u);
+  EXPECT_EQ(q->renew_all(leases), (std::vector<bool>{false, false, false}));
+  EXPECT_EQ(q->counts().recovered, 2u);
+}
+
+TEST_P(JobQueueConformance, CompleteBatchRecordsEachAsCompleteWouldAndRefusesStaleOnes) {
+  auto q = open();
+  q->push({copy_job("was-failing"), copy_job("f")});
+  ASSERT_TRUE(q->complete(must_fetch(*q), Outcome::failed("was-failing", "network", "reset", 5)));
+  Lease done = must_fetch(*q);
+  ASSERT_TRUE(q->complete(done, Outcome::copied("f", 1)));
+  q->push({copy_job("a"), copy_job("b"), copy_job("c", 7), batch_job({"d1", "d2", "d3"}), copy_job("was-failing"),
+           copy_job("x"), copy_job("x")});
+  std::vector<Lease> leases = q->fetch_batch("w1", 10, 0ms);
+  ASSERT_EQ(leases.size(), 7u);
+  Outcome batch;
+  batch.objects = {{"d1", OutcomeKind::kCopied, 10, {}, {}, 0},
+                   {"d2", OutcomeKind::kFailed, 0, "not_found", "GET d2: 404", 1},
+                   {"d3", OutcomeKind::kSkipped, 30, {}, {}, 0}};
+  const std::vector<Completion> completions{
+      {leases[0], Outcome::copied("a", 1000)},
+      {done, Outcome::copied("f", 1)},  // stale: completed before
+      {leases[1], Outcome::skipped("b", 700)},
+      {leases[2], Outcome::failed("c", "access_denied", "PUT c: 403", 1)},
+      {leases[3], batch},
+      {leases[0], Outcome::copied("a", 1000)},  // stale: the same lease again, earlier in this batch
+      {leases[4], Outcome::skipped("was-failing", 5)},
+      {leases[5], Outcome::failed("x", "network", "reset", 5)},
+      {leases[6], Outcome::copied("x", 2)},  // a later success of a key failed earlier in this batch
+  };
+  EXPECT_EQ(q->complete_batch(completions),
+            (std::vector<bool>{true, false, true, true, true, false, true, true, true}));
+  EXPECT_TRUE(q->complete_batch({}).empty());
+  Counts counts = q->counts();
+  EXPECT_EQ(counts.copied, 4u) << "f before, then a, d1, x";
+  EXPECT_EQ(counts.skipped, 3u) << "b, d3, was-failing";
+  EXPECT_EQ(counts.bytes_copied, 1u + 1000u + 10u + 2u);
+  EXPECT_EQ(counts.bytes_skipped, 700u + 30u + 5u);
+  EXPECT_EQ(counts.failed, 2u) << "c and d2; was-failing and x succeeded since";
+  EXPECT_EQ(counts.failed_by_reason["access_denied"], 1u);
+  EXPECT_EQ(counts.failed_by_reason["not_found"], 1u);
+  EXPECT_EQ(counts.failed_by_reason.count("network"), 0u);
+  EXPECT_EQ(counts.in_flight, 0u);
+  EXPECT_TRUE(counts.idle());
+  std::set<std::string> failed;
+  for (const FailureRecord& record : failures_of(*q)) {
+    failed.insert(record.key);
+    EXPECT_EQ(decode_job(record.job_payload).objects.at(0).key, record.key) << "the job that retries exactly this key";
+  }
+  EXPECT_EQ(failed, (std::set<std::string>{"c", "d2"}));
+}
+
+TEST_P(JobQueueConformance, CompleteBatchOfARecoveredLeaseLeavesTheNewOwnersResult) {
+  auto q = open({.lease_duration = 300ms});
+  q->push({copy_job("contested"), copy_job("mine")});
+  std::vector<Lease> stale = q->fetch_batch("slow-worker", 1, 0ms);
+  ASSERT_EQ(stale.size(), 1u);
+  std::this_thread::sleep_for(450ms);
+  ASSERT_EQ(q->recover_expired(), 1u);
+  std::vector<Lease> fresh = q->fetch_batch("fast-worker", 2, 0ms);
+  ASSERT_EQ(keys_of(fresh), (std::vector<std::string>{"mine", "contested"}));
+  EXPECT_EQ(q->complete_batch({{stale[0], Outcome::failed("contested", "network", "timeout", 3)},
+                               {fresh[0], Outcome::copied("mine", 1)}}),
+            (std::vector<bool>{false, true}));
+  Counts counts = q->counts();
+  EXPECT_EQ(counts.failed, 0u) << "the stale failure was ignored";
+  EXPECT_EQ(counts.in_flight, 1u) << "the new owner's lease is untouched";
+  EXPECT_TRUE(q->complete_batch({{fresh[1], Outcome::copied("contested", 1000)}}).front());
+  counts = q->counts();
+  EXPECT_EQ(counts.copied, 2u);
+  EXPECT_TRUE(counts.idle());
+}
+
 // --- idle, workers, cursors, purge ----------------------------------------------
 
 TEST_P(JobQueueConformance, IdleMeansNothingQueuedScheduledOrInFlight) {

@@ -24,28 +24,33 @@ std::size_t LeaseKeeper::size() const {
 }
 
 void LeaseKeeper::renew_all() {
-  std::vector<Entry> entries;
+  // One call per queue renews all of its leases: one round trip per
+  // migration served, however many copies are in flight.
+  std::map<JobQueue*, std::vector<Lease>> by_queue;
   {
     std::lock_guard lock(mutex_);
     for (const auto& [id, entry] : in_flight_) {
-      if (!entry.lost) entries.push_back(entry);
+      if (!entry.lost) by_queue[entry.queue].push_back(entry.lease);
     }
   }
-  for (const Entry& entry : entries) {
+  for (const auto& [queue, leases] : by_queue) {
     if (released_.load()) return;
+    std::vector<bool> renewed;
     try {
-      if (!entry.queue->renew(entry.lease)) {
-        // Mostly a job that completed since the snapshot above (its lease is
-        // gone from Redis before it is untracked here). A lease really lost
-        // is warned about when its result is refused.
-        spdlog::debug("lease of job {} is no longer ours (completed or recovered); not renewing it", entry.lease.job_id);
-        std::lock_guard lock(mutex_);
-        auto found = in_flight_.find({entry.queue, entry.lease.token});
-        if (found != in_flight_.end()) found->second.lost = true;
-      }
+      renewed = queue->renew_all(leases);
     } catch (const std::exception& e) {
       on_queue_error_("renew", e);
       return;
+    }
+    std::lock_guard lock(mutex_);
+    for (std::size_t i = 0; i < leases.size() && i < renewed.size(); ++i) {
+      if (renewed[i]) continue;
+      // Mostly a job that completed since the snapshot above (its lease is
+      // gone from Redis before it is untracked here). A lease really lost
+      // is warned about when its result is refused.
+      spdlog::debug("lease of job {} is no longer ours (completed or recovered); not renewing it", leases[i].job_id);
+      auto found = in_flight_.find({queue, leases[i].token});
+      if (found != in_flight_.end()) found->second.lost = true;
     }
   }
 }

@@ -26,7 +26,8 @@ class LeaseKeeper {
   void untrack(JobQueue& queue, const Lease& lease);
   std::size_t size() const;
 
-  // One renewal of every lease not known to be lost. A queue error ends the
+  // One renewal of every lease not known to be lost, one renew_all() per
+  // queue. A queue error ends the
   // pass (the next one retries); a refused renewal marks the lease lost.
   void renew_all();
 

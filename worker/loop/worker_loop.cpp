@@ -3,6 +3,7 @@
 #include "worker/loop/worker_loop.h"
 
 #include <algorithm>
+#include <random>
 #include <thread>
 #include <vector>
 
@@ -77,11 +78,25 @@ WorkerLoop::WorkerLoop(MigrationSet& migrations, ServiceRegistry& services, cons
 
 WorkerLoop::~WorkerLoop() = default;
 
+RetryPolicy WorkerLoop::make_settle_policy() {
+  // Its pauses end early at the drain deadline, when the result will not be recorded anyway.
+  return RetryPolicy(SettleBatcher::retry_options(), std::random_device()(), [this](std::chrono::milliseconds pause) {
+    std::unique_lock lock(mutex_);
+    wake_.wait_for(lock, pause, [this] { return leases_.released(); });
+  });
+}
+
+std::unique_ptr<LeaseFeed> WorkerLoop::make_feed() {
+  const auto batch = std::min(options_.fetch_batch, static_cast<std::size_t>(std::max(options_.concurrency, 1)));
+  return std::make_unique<LeaseFeed>(batch, options_.fetch_linger, [this](std::size_t max) { return fetch(max); });
+}
+
 void WorkerLoop::request_stop() {
   {
     std::lock_guard lock(mutex_);
     stop_.store(true);
   }
+  feed_->stop();
   wake_.notify_all();
 }
 
@@ -96,6 +111,9 @@ WorkerSummary WorkerLoop::run() {
     std::lock_guard lock(mutex_);
     running_threads_ = options_.concurrency;
   }
+  settles_ = std::make_unique<SettleBatcher>(
+      SettleBatcherOptions{options_.settle_batch, options_.settle_delay},
+      [this](JobQueue& queue, const std::vector<Completion>& completions) { record_completions(queue, completions); });
   {
     // Declared in this block so that, whatever happens below, every thread is
     // joined (std::jthread) before the loop's members can go away.
@@ -107,7 +125,7 @@ WorkerSummary WorkerLoop::run() {
     std::unique_lock lock(mutex_);
     wake_.wait(lock, [this] { return stop_.load() || running_threads_ == 0; });
     const auto deadline = Clock::now() + options_.drain;
-    if (!wake_.wait_until(lock, deadline, [this] { return running_threads_ == 0; })) {
+    if (!wake_.wait_until(lock, deadline, [this] { return !busy(); })) {
       lock.unlock();
       // Hand the jobs back first, so nothing a cancelled copy says is recorded;
       // then cancel: each copy ends at its next chunk or progress callback.
@@ -125,7 +143,9 @@ WorkerSummary WorkerLoop::run() {
     wake_.notify_all();
     housekeeper.join();
     for (auto& t : copiers) t.join();
+    settles_->close();
   }
+  settles_.reset();
   std::lock_guard guard(mutex_);
   summary_.drained_cleanly = !cut_short;
   return summary_;
@@ -134,19 +154,21 @@ WorkerSummary WorkerLoop::run() {
 void WorkerLoop::job_thread() {
   // Storage calls made by this thread (listing jobs too) see the loop's token.
   const CancellationToken::Scope cancellation(&cancel_);
-  int idle_checks = 0;
-  while (!stop_.load()) {
-    std::optional<Fetched> fetched;
+  for (;;) {
+    std::optional<FedLease> fed;
     try {
-      fetched = fetch();
+      fed = feed_->next();
     } catch (const std::exception& e) {
       note_queue_error("fetch", e);
       std::unique_lock lock(mutex_);
       wake_.wait_for(lock, std::chrono::seconds(1), [this] { return stop_.load(); });
       continue;
     }
-    if (!fetched) {
-      if (options_.exit_when_empty && ++idle_checks >= 2) {
+    if (!fed) {
+      if (stop_.load()) break;
+      // Counted for the whole loop: one thread fetches at a time, so a
+      // count per thread would take a round of every thread's fetch.
+      if (options_.exit_when_empty && ++empty_fetches_ >= 2) {
         try {
           const bool planned = !options_.planning_done || options_.planning_done();
           if (planned && all_idle()) request_stop();
@@ -156,38 +178,45 @@ void WorkerLoop::job_thread() {
       }
       continue;
     }
-    idle_checks = 0;
-    JobQueue& queue = *fetched->served.queue;
-    leases_.track(queue, fetched->lease);
-    note_in_flight(fetched->served.migration, +1);
-    process(fetched->served, fetched->lease);
-    note_in_flight(fetched->served.migration, -1);
-    leases_.untrack(queue, fetched->lease);
+    empty_fetches_ = 0;
+    // A lease fetched for this thread is run even when a stop came meanwhile,
+    // as a fetch that returned one always was: the drain covers it.
+    JobQueue& queue = *fed->served.queue;
+    note_in_flight(fed->served.migration, +1);
+    const bool handed_over = process(fed->served, fed->lease);
+    note_in_flight(fed->served.migration, -1);
+    if (!handed_over) leases_.untrack(queue, fed->lease);
   }
   std::lock_guard lock(mutex_);
   if (--running_threads_ == 0) wake_.notify_all();
 }
 
-std::optional<WorkerLoop::Fetched> WorkerLoop::fetch() {
+std::vector<FedLease> WorkerLoop::fetch(std::size_t max) {
   std::vector<ServedQueue> rotation = migrations_.rotation();
+  const auto leased = [&](ServedQueue& served, std::vector<Lease> leases) {
+    std::vector<FedLease> fed;
+    fed.reserve(leases.size());
+    for (Lease& lease : leases) {
+      leases_.track(*served.queue, lease);  // renewed from now, while it waits for its thread too
+      fed.push_back({served, std::move(lease)});
+    }
+    return fed;
+  };
   if (migrations_.fixed() && rotation.size() == 1) {
     // One queue: let it wait for a job itself (no busy polling).
-    if (auto lease = rotation.front().queue->fetch(options_.worker_id, options_.poll_wait)) {
-      return Fetched{std::move(rotation.front()), std::move(*lease)};
-    }
-    return std::nullopt;
+    ServedQueue& served = rotation.front();
+    return leased(served, served.queue->fetch_batch(options_.worker_id, max, options_.poll_wait));
   }
   // Several: one try each, starting at a different migration every call, so
   // a migration with a deep queue cannot starve the others.
   for (ServedQueue& served : rotation) {
-    if (stop_.load()) return std::nullopt;
-    if (auto lease = served.queue->fetch(options_.worker_id, std::chrono::milliseconds(0))) {
-      return Fetched{std::move(served), std::move(*lease)};
-    }
+    if (stop_.load()) return {};
+    std::vector<Lease> leases = served.queue->fetch_batch(options_.worker_id, max, std::chrono::milliseconds(0));
+    if (!leases.empty()) return leased(served, std::move(leases));
   }
   std::unique_lock lock(mutex_);
   wake_.wait_for(lock, options_.poll_wait, [this] { return stop_.load(); });
-  return std::nullopt;
+  return {};
 }
 
 bool WorkerLoop::all_idle() {
@@ -197,38 +226,38 @@ bool WorkerLoop::all_idle() {
   return true;
 }
 
-void WorkerLoop::process(const ServedQueue& served, const Lease& lease) {
+bool WorkerLoop::process(const ServedQueue& served, const Lease& lease) {
   Job job;
   try {
     job = decode_job(lease.payload);
   } catch (const Error& e) {
     spdlog::warn("moving a malformed job aside: {}", e.what());
-    apply(served, lease, JobOutcome::bury(e.what()));
-    return;
+    return apply(served, lease, JobOutcome::bury(e.what()));
   }
   if (job.migration != served.migration) {
-    apply(served, lease,
-          JobOutcome::bury("job of migration '" + job.migration + "' in the queue of '" + served.migration + "'"));
-    return;
+    return apply(served, lease,
+                 JobOutcome::bury("job of migration '" + job.migration + "' in the queue of '" + served.migration + "'"));
   }
   const RetryPolicy& policy = engine_.options().retry_policy;
   if (!outages_.admits(job.source, job.target)) {
-    apply(served, lease, JobOutcome::waiting(job, outages_.recheck()));
-    return;
+    return apply(served, lease, JobOutcome::waiting(job, outages_.recheck()));
   }
   try {
+    bool handed_over = false;
     if (job.type == JobType::kListing) {
       ListingRunner listing(*served.queue, budgeted(served, job.source, BudgetDirection::kRead),
                             budgeted(served, job.target, BudgetDirection::kWrite));
-      apply(served, lease, JobOutcome::of_listing(listing.run(job)));
+      handed_over = apply(served, lease, JobOutcome::of_listing(listing.run(job)));
     } else {
-      apply(served, lease, run_copy_job(served, job));
+      handed_over = apply(served, lease, run_copy_job(served, job));
     }
     outages_.ran(job.source, job.target);
+    return handed_over;
   } catch (const Error& e) {
     // Expired credentials stop only their service: the job waits, the worker goes on.
     const bool waits = options_.wait_for_renewed_credentials && outages_.took_out(e);
-    apply(served, lease, waits ? JobOutcome::waiting(job, outages_.recheck()) : JobOutcome::of_job_error(job, e, policy));
+    return apply(served, lease,
+                 waits ? JobOutcome::waiting(job, outages_.recheck()) : JobOutcome::of_job_error(job, e, policy));
   }
 }
 
@@ -277,18 +306,21 @@ Storage& WorkerLoop::budgeted(const ServedQueue& served, const std::string& serv
                               services_.checked_once(service, access));
 }
 
-void WorkerLoop::apply(const ServedQueue& served, const Lease& lease, const JobOutcome& decided) {
+bool WorkerLoop::apply(const ServedQueue& served, const Lease& lease, const JobOutcome& decided) {
   JobQueue& queue = *served.queue;
+  bool handed_over = false;
   switch (decided.action) {
     case JobOutcome::Action::kComplete:
-      settle("complete", [&] { return queue.complete(lease, decided.outcome); });
+      hand_over(queue, lease, decided.outcome);
+      handed_over = true;
       break;
     case JobOutcome::Action::kRetryLater:
       settle("retry_later", [&] { return queue.retry_later(lease, decided.again, decided.delay); });
       break;
     case JobOutcome::Action::kPushAndComplete:
       settle("push", [&] { queue.push({decided.again}); return true; });
-      settle("complete", [&] { return queue.complete(lease, decided.outcome); });
+      hand_over(queue, lease, decided.outcome);
+      handed_over = true;
       break;
     case JobOutcome::Action::kBury:
       settle("bury", [&] { return queue.bury(lease, decided.error); });
@@ -309,7 +341,7 @@ void WorkerLoop::apply(const ServedQueue& served, const Lease& lease, const JobO
     }
     if (first) spdlog::error("{}", decided.error);
     request_stop();
-    return;
+    return handed_over;
   }
   {
     std::lock_guard lock(mutex_);
@@ -329,24 +361,55 @@ void WorkerLoop::apply(const ServedQueue& served, const Lease& lease, const JobO
     meter->retries.inc(decided.retries);
     for (const std::string& reason : decided.failure_reasons) meter->failures(reason).inc();
   }
+  return handed_over;
+}
+
+void WorkerLoop::hand_over(JobQueue& queue, const Lease& lease, const Outcome& outcome) {
+  {
+    std::lock_guard lock(mutex_);
+    ++unsettled_;
+  }
+  settles_->add(queue, Completion{lease, outcome});
+}
+
+void WorkerLoop::record_completions(JobQueue& queue, const std::vector<Completion>& completions) {
+  std::vector<bool> recorded;
+  settle("complete", [&] {
+    recorded = queue.complete_batch(completions);
+    return true;
+  });
+  for (std::size_t i = 0; i < completions.size(); ++i) {
+    if (i < recorded.size() && !recorded[i]) {
+      spdlog::warn("complete: lease of job {} expired and the job went back to the queue; result not recorded",
+                   completions[i].lease.job_id);
+    }
+    leases_.untrack(queue, completions[i].lease);
+  }
+  {
+    std::lock_guard lock(mutex_);
+    unsettled_ -= completions.size();
+  }
+  wake_.notify_all();
 }
 
 template <typename Call>
 bool WorkerLoop::settle(const char* what, Call&& call) {
-  auto pause = std::chrono::milliseconds(100);
-  for (;;) {
-    if (leases_.released()) return false;  // the lease was released at the drain deadline
-    try {
-      const bool owned = call();
-      if (!owned) spdlog::warn("{}: lease expired and the job went back to the queue; result not recorded", what);
-      return owned;
-    } catch (const std::exception& e) {
-      note_queue_error(what, e);
-      std::unique_lock lock(mutex_);
-      wake_.wait_for(lock, pause, [this] { return leases_.released(); });
-      pause = std::min(pause * 2, std::chrono::milliseconds(5000));
-    }
-  }
+  return settle_policy_.run(
+      [&] {
+        if (leases_.released()) return false;  // the lease was released at the drain deadline
+        bool owned = false;
+        try {
+          owned = call();
+        } catch (const Error&) {
+          throw;
+        } catch (const std::exception& e) {
+          // Retried as any queue error was before: the policy retries Errors only.
+          throw Error(ErrorKind::kTransient, FailureReason::kRedis, e.what());
+        }
+        if (!owned) spdlog::warn("{}: lease expired and the job went back to the queue; result not recorded", what);
+        return owned;
+      },
+      [&](const Error& e, int, std::chrono::milliseconds) { note_queue_error(what, e); });
 }
 
 void WorkerLoop::housekeeping_thread(const std::stop_token& stop) {
@@ -358,7 +421,7 @@ void WorkerLoop::housekeeping_thread(const std::stop_token& stop) {
     {
       std::unique_lock lock(mutex_);
       if (wake_.wait_for(lock, std::min(renew_every, options_.housekeeping), [&] {
-            return stop.stop_requested() || running_threads_ == 0 || leases_.released();
+            return stop.stop_requested() || !busy() || leases_.released();
           })) {
         break;
       }

@@ -13,16 +13,20 @@
 #include <optional>
 #include <stop_token>
 #include <string>
+#include <vector>
 
 #include "common/base/cancellation.h"
 #include "common/budget/budget_limits.h"
+#include "common/base/retry_policy.h"
 #include "common/metrics/metrics.h"
 #include "common/queue/job_queue.h"
 #include "common/storage/service_registry.h"
 #include "worker/copy/copy_engine.h"
+#include "worker/loop/lease_feed.h"
 #include "worker/loop/lease_keeper.h"
 #include "worker/loop/migration_set.h"
 #include "worker/loop/service_outages.h"
+#include "worker/loop/settle_batcher.h"
 
 namespace blobferry {
 
@@ -49,6 +53,13 @@ struct WorkerOptions {
   // credentials stop the run with summary.config_error instead, so a person
   // at the terminal learns it at once rather than from a waiting process.
   bool wait_for_renewed_credentials = true;
+  // Jobs leased per queue round trip, never more than threads are free; a
+  // thread about to fetch waits up to fetch_linger for more to be free.
+  std::size_t fetch_batch = 16;
+  std::chrono::milliseconds fetch_linger{2};
+  // Results recorded per queue round trip, and the longest one waits for others.
+  std::size_t settle_batch = 64;
+  std::chrono::milliseconds settle_delay{20};
 };
 
 struct WorkerSummary {
@@ -87,24 +98,30 @@ class WorkerLoop {
 
  private:
   struct Metered;
-  struct Fetched {
-    ServedQueue served;
-    Lease lease;
-  };
 
   void job_thread();
   void housekeeping_thread(const std::stop_token& stop);
-  std::optional<Fetched> fetch();
+  // Up to max leases of one migration, each tracked for renewal.
+  std::vector<FedLease> fetch(std::size_t max);
   bool all_idle();
-  void process(const ServedQueue& served, const Lease& lease);
+  // process() and apply() return true when the lease went to the settle
+  // batcher, which untracks it once its result is recorded.
+  bool process(const ServedQueue& served, const Lease& lease);
   JobOutcome run_copy_job(const ServedQueue& served, const Job& job);
   // `service` opened (checked once per process) and seen through the
   // migration's request budget for `direction`.
   Storage& budgeted(const ServedQueue& served, const std::string& service, BudgetDirection direction);
-  void apply(const ServedQueue& served, const Lease& lease, const JobOutcome& decided);
-  // Retries a queue call through Redis outages until it answers or the drain deadline passes.
+  bool apply(const ServedQueue& served, const Lease& lease, const JobOutcome& decided);
+  void hand_over(JobQueue& queue, const Lease& lease, const Outcome& outcome);
+  void record_completions(JobQueue& queue, const std::vector<Completion>& completions);
+  // Retries a queue call (SettleBatcher::retry_options) through Redis outages
+  // until it answers or the drain deadline passes.
   template <typename Call>
   bool settle(const char* what, Call&& call);
+  RetryPolicy make_settle_policy();
+  std::unique_ptr<LeaseFeed> make_feed();
+  // Job threads running, or results not yet recorded (mutex_ held).
+  bool busy() const { return running_threads_ > 0 || unsettled_ > 0; }
   void housekeep(const std::string& info);
   void refresh_gauges(const ServedQueue& served);
   Metered* metered(const std::string& migration);
@@ -122,9 +139,14 @@ class WorkerLoop {
   CancellationToken cancel_;  // cancelled at the drain deadline: every copy in flight ends
   LeaseKeeper leases_;
   ServiceOutages outages_{options_.credentials_recheck};
+  RetryPolicy settle_policy_ = make_settle_policy();
+  std::unique_ptr<LeaseFeed> feed_ = make_feed();
+  std::unique_ptr<SettleBatcher> settles_;  // exists while run() runs
   std::mutex mutex_;
   std::condition_variable wake_;
   int running_threads_ = 0;
+  std::size_t unsettled_ = 0;  // results handed to settles_, not yet recorded
+  std::atomic<int> empty_fetches_{0};  // in a row, by any thread (exit_when_empty)
   WorkerSummary summary_;
   std::mutex metered_mutex_;
   std::map<std::string, std::unique_ptr<Metered>> metered_;
