@@ -30,7 +30,12 @@ Job batch(int objects, int attempts = 0) {
   job.source = "a";
   job.target = "b";
   job.attempts = attempts;
-  for (int i = 0; i < objects; ++i) job.objects.push_back(JobObject{.key = "k" + std::to_string(i), .size = 10});
+  for (int i = 0; i < objects; ++i) {
+    JobObject object;
+    object.key = "k" + std::to_string(i);
+    object.size = 10;
+    job.objects.push_back(object);
+  }
   return job;
 }
 

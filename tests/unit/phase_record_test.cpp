@@ -97,8 +97,8 @@ TEST(PhaseRecord, StatusJsonCarriesVerifiedRowsAndBothPasses) {
     verified_line |= line.find("30 rows verified of 33") != std::string::npos;
     switch_line |= line.find("30 rows switched, 3 not verified yet") != std::string::npos;
   }
-  EXPECT_TRUE(verified_line) << testing::PrintToString(lines);
-  EXPECT_TRUE(switch_line) << testing::PrintToString(lines);
+  EXPECT_TRUE(verified_line) << ::testing::PrintToString(lines);
+  EXPECT_TRUE(switch_line) << ::testing::PrintToString(lines);
 }
 
 TEST(PhaseRecord, OnlyBlobsMigrationsCountVerifiedRows) {
