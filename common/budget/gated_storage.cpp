@@ -94,6 +94,10 @@ void GatedStorage::abort_multipart(const std::string& key, const std::string& up
   gated([&] { inner_.capabilities().chunked_writer->abort_multipart(key, upload_id); });
 }
 
+std::vector<CompletedPart> GatedStorage::list_parts(const std::string& key, const std::string& upload_id) {
+  return gated([&] { return inner_.capabilities().chunked_writer->list_parts(key, upload_id); });
+}
+
 bool GatedStorage::can_copy_from(const Storage& source) const {
   auto* copier = const_cast<Storage&>(inner_).capabilities().server_side_copier;
   return copier != nullptr && copier->can_copy_from(unwrap(source));

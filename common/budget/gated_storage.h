@@ -35,6 +35,7 @@ class GatedStorage final : public Storage, public ChunkedWriter, public ServerSi
   std::string complete_multipart(const std::string& key, const std::string& upload_id,
                                  const std::vector<CompletedPart>& parts) override;
   void abort_multipart(const std::string& key, const std::string& upload_id) override;
+  std::vector<CompletedPart> list_parts(const std::string& key, const std::string& upload_id) override;
 
   bool can_copy_from(const Storage& source) const override;
   std::string copy_object(const Storage& source, const std::string& source_key, const std::string& key,

@@ -25,6 +25,11 @@ class ChunkedWriter {
   virtual std::string complete_multipart(const std::string& key, const std::string& upload_id,
                                          const std::vector<CompletedPart>& parts) = 0;
   virtual void abort_multipart(const std::string& key, const std::string& upload_id) = 0;
+  // The parts the server holds for an open upload, by ascending number (S3's
+  // ListParts, every page): what a resumed upload need not send again. Throws
+  // Error of reason "not_found" or "no_such_upload" when the upload is gone
+  // (aborted, expired by a lifecycle rule).
+  virtual std::vector<CompletedPart> list_parts(const std::string& key, const std::string& upload_id) = 0;
 };
 
 }  // namespace blobferry

@@ -62,6 +62,7 @@ WorkerLoop::WorkerLoop(JobQueue& queue, ServiceRegistry& services, const CopyEng
       engine_(engine),
       metrics_(metrics),
       options_(std::move(options)),
+      parts_(options_.parts, engine.options().retry_policy),
       leases_(&WorkerLoop::note_queue_error) {
   metered(options_.migration);  // the series exist (at zero) before the first job
 }
@@ -73,6 +74,7 @@ WorkerLoop::WorkerLoop(MigrationSet& migrations, ServiceRegistry& services, cons
       engine_(engine),
       metrics_(metrics),
       options_(std::move(options)),
+      parts_(options_.parts, engine.options().retry_policy),
       leases_(&WorkerLoop::note_queue_error) {}
 
 WorkerLoop::~WorkerLoop() = default;
@@ -231,6 +233,10 @@ JobOutcome WorkerLoop::run_copy_job(const ServedQueue& served, const Job& job) {
                                          services_.checked_once(job.source, Storage::Access::kRead));
   Storage& target = BudgetGates::wrap_if(options_.budgets, *served.queue, served.migration, job.target, BudgetDirection::kWrite,
                                          services_.checked_once(job.target, Storage::Access::kWrite));
+  if (job.type == JobType::kPart) return parts_.run_part(*served.queue, job, source, target);
+  if (parts_.splits(*served.queue, job, source, target)) {
+    if (auto split = parts_.split(*served.queue, job, source, target)) return *std::move(split);
+  }
   const RetryPolicy& policy = engine_.options().retry_policy;
   const int runs = job.attempts + 1;
   Metered* meter = metered(served.migration);

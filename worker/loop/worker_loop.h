@@ -21,6 +21,7 @@
 #include "worker/copy/copy_engine.h"
 #include "worker/loop/lease_keeper.h"
 #include "worker/loop/migration_set.h"
+#include "worker/parts/part_job_runner.h"
 
 namespace blobferry {
 
@@ -41,6 +42,7 @@ struct WorkerOptions {
   std::chrono::milliseconds housekeeping{std::chrono::seconds(2)};  // recover, promote, heartbeat, gauges
   std::chrono::milliseconds rescan{std::chrono::seconds(3)};  // a worker of every migration lists them this often
   BudgetGates* budgets = nullptr;  // the shared request and bandwidth budgets (common/budget/); null: none
+  PartJobOptions parts{};  // giant objects as part jobs (worker/parts/); only with a Redis queue
 };
 
 struct WorkerSummary {
@@ -105,6 +107,7 @@ class WorkerLoop {
   const CopyEngine& engine_;
   Metrics* metrics_;
   WorkerOptions options_;
+  PartJobRunner parts_;
 
   std::atomic<bool> stop_{false};
   CancellationToken cancel_;  // cancelled at the drain deadline: every copy in flight ends

@@ -52,6 +52,7 @@ class S3Storage final : public Storage, public ChunkedWriter, public ServerSideC
                                  const std::vector<CompletedPart>& parts) override;
   // Succeeds too when the upload is already gone (404 NoSuchUpload).
   void abort_multipart(const std::string& key, const std::string& upload_id) override;
+  std::vector<CompletedPart> list_parts(const std::string& key, const std::string& upload_id) override;
 
   // Same endpoint, region and credentials: then one request can read the
   // source and write here, and the bytes never leave the service.
