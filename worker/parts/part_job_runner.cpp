@@ -228,6 +228,11 @@ JobOutcome PartJobRunner::run_part(JobQueue& queue, const Job& job, Storage& sou
     } catch (const Error& error) {
       if (error.failure_reason() == FailureReason::kSourceChanged) return start_over(*records, record, job, target, error.what());
       if (upload_gone(error)) return start_over(*records, record, job, target, "upload gone: " + std::string(error.what()));
+      // An upload aborted or completed meanwhile may fail its parts in other
+      // ways (a reset, a 5xx): a job whose upload is no longer recorded is
+      // over, not worth a retry.
+      const std::optional<UploadRecord> now = records->find(record.target_key);
+      if (!now || now->upload_id != record.upload_id) return nothing();
       throw;
     }
   }
