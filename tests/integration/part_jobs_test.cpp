@@ -25,6 +25,7 @@
 #include "common/queue/redis_url.h"
 #include "common/queue/upload_records.h"
 #include "common/storage/byte_source.h"
+#include "common/storage/chunked_writer.h"
 #include "common/storage/s3/s3_storage.h"
 #include "tests/support/blobferry_cli.h"
 #include "tests/support/fault_proxy.h"
@@ -309,6 +310,74 @@ TEST_F(PartJobsTest, VanishedUploadStartsOverAndEndsProven) {
   expect_proven(key, size, md5);
   EXPECT_TRUE(open_uploads("vanished-").empty()) << "an upload was left open";
   EXPECT_TRUE(UploadRecords(shared().redis, migration).all().empty());
+}
+
+// A coordinator killed after creating and recording its upload, before
+// queuing the part jobs (three parts already on the server): the job run again
+// lists the upload's parts and uploads only the seven missing ones.
+TEST_F(PartJobsTest, ARestartedCoordinatorUploadsOnlyThePartsListPartsLacks) {
+  const std::string migration = "parts-resumed";
+  const std::string key = "resumed-big.bin";
+  const std::uint64_t size = 50 * kMiB;
+  const std::uint64_t part_size = 5 * kMiB;
+  const std::string md5 = put_source(key, size);
+  const std::optional<ObjectInfo> head = shared().source->head(key);
+  ASSERT_TRUE(head);
+
+  ChunkedWriter& writer = *shared().target->capabilities().chunked_writer;
+  UploadRecord record;
+  record.target_key = key;
+  record.upload_id = writer.create_multipart(key, PutOptions{"", {{"x-amz-meta-blobferry-md5", md5}}});
+  record.source = "local";
+  record.target = "rgw_target";
+  record.source_key = key;
+  record.size = size;
+  record.part_size = part_size;
+  record.part_count = 10;
+  record.source_etag = head->etag;
+  record.md5 = md5;
+  for (int n = 1; n <= 3; ++n) {
+    std::string part;
+    shared().source->get(key, [&](std::string_view chunk) { part.append(chunk); },
+                         ByteRange{(n - 1) * part_size, n * part_size - 1});
+    MemoryByteSource body(part);
+    writer.upload_part(key, record.upload_id, n, body, testing::md5_base64(part));
+  }
+  UploadRecords records(shared().redis, migration);
+  ASSERT_TRUE(records.open(record));
+
+  PartRequests requests;
+  testing::FaultProxyOptions proxy_options;
+  proxy_options.upstream = shared().stack.env("RGW_ENDPOINT");
+  proxy_options.check_content_md5 = false;
+  proxy_options.inject = [&](const testing::InjectionRequest& request) -> std::optional<testing::InjectedAnswer> {
+    if (auto part = PartRequests::parse(request)) requests.note(part->first, part->second);
+    return std::nullopt;
+  };
+  testing::FaultProxy proxy(proxy_options);
+  enqueue(migration, key, size, md5);
+  testing::WorkerFleet fleet(fleet_options(migration, proxied_config(migration, proxy.endpoint()), 5));
+  fleet.start();
+  const std::vector<std::string> unclean = fleet.wait_all(300s);
+  EXPECT_TRUE(unclean.empty()) << unclean.front();
+  const std::string logs = fleet.logs();
+  EXPECT_FALSE(testing::lines_containing(logs, "resumed, 7 of 10 parts to upload").empty()) << testing::last_lines(logs, 30);
+
+  {
+    std::lock_guard lock(requests.mutex);
+    ASSERT_EQ(requests.by_upload.size(), 1u) << "the recorded upload is resumed, not replaced";
+    const std::map<int, int>& uploads = requests.by_upload.begin()->second;
+    EXPECT_EQ(requests.by_upload.begin()->first, record.upload_id);
+    for (int n = 1; n <= 10; ++n) {
+      const auto found = uploads.find(n);
+      EXPECT_EQ(found == uploads.end() ? 0 : found->second, n <= 3 ? 0 : 1) << "UploadPart requests for part " << n;
+    }
+  }
+  const Counts counts = RedisQueue(shared().redis, migration).counts();
+  EXPECT_EQ(counts.copied, 1u) << testing::last_lines(logs, 30);
+  expect_proven(key, size, md5);
+  EXPECT_TRUE(open_uploads("resumed-").empty()) << "an upload was left open";
+  EXPECT_TRUE(records.all().empty());
 }
 
 TEST_F(PartJobsTest, StatusListsAnOpenUploadAndCancelAbortsIt) {
