@@ -102,6 +102,10 @@ SizeLimits GatedStorage::size_limits() const {
   return SizeLimits::unlimited();
 }
 
+std::vector<CompletedPart> GatedStorage::list_parts(const std::string& key, const std::string& upload_id) {
+  return gated([&] { return inner_.capabilities().chunked_writer->list_parts(key, upload_id); });
+}
+
 bool GatedStorage::can_copy_from(const Storage& source) const {
   auto* copier = const_cast<Storage&>(inner_).capabilities().server_side_copier;
   return copier != nullptr && copier->can_copy_from(unwrap(source));

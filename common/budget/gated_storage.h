@@ -36,6 +36,7 @@ class GatedStorage final : public Storage, public ChunkedWriter, public ServerSi
                                  const std::vector<CompletedPart>& parts) override;
   void abort_multipart(const std::string& key, const std::string& upload_id) override;
   SizeLimits size_limits() const override;
+  std::vector<CompletedPart> list_parts(const std::string& key, const std::string& upload_id) override;
 
   bool can_copy_from(const Storage& source) const override;
   std::string copy_object(const Storage& source, const std::string& source_key, const std::string& key,

@@ -1,4 +1,4 @@
-// The unit of work a queue carries: copy one object or a batch, or list a prefix.
+// The unit of work a queue carries: copy one object or a batch, list a prefix, or copy one part of a giant object.
 #include "common/queue/job.h"
 
 #include <ctime>
@@ -41,6 +41,12 @@ constexpr const char* kBlobId = "b";
 constexpr const char* kRecord = "r";
 constexpr const char* kTargetAbsent = "ta";
 constexpr const char* kListingType = "list";
+constexpr const char* kPartType = "part";
+constexpr const char* kUploadId = "u";
+constexpr const char* kPartNumber = "pn";
+constexpr const char* kPartCount = "pc";
+constexpr const char* kPartSize = "ps";
+constexpr const char* kSourceEtag = "e";
 // A full batch of long keys stays far below this; anything bigger is garbage.
 constexpr std::size_t kMaxPayloadBytes = 4 << 20;
 
@@ -141,10 +147,43 @@ void decode_listing(const Json& in, Job& job) {
   }
 }
 
+std::uint64_t read_size(const Json& in, const char* name) {
+  auto it = in.find(name);
+  if (it == in.end()) malformed(std::string("part job without field \"") + name + "\"");
+  if (!it->is_number_unsigned()) malformed(std::string("field \"") + name + "\" must be a non-negative integer");
+  return it->get<std::uint64_t>();
+}
+
+// A part job must describe a range inside its object: a bad one would upload
+// the wrong bytes under a valid part number.
+void decode_part(const Json& in, Job& job) {
+  decode_objects(in, job);
+  if (job.objects.size() != 1) malformed("part job with " + std::to_string(job.objects.size()) + " objects");
+  if (!job.objects[0].size) malformed("part job without the object's size");
+  job.part.upload_id = read_string(in, kUploadId, "", true);
+  job.part.number = read_count(in, kPartNumber);
+  job.part.count = read_count(in, kPartCount);
+  job.part.part_size = read_size(in, kPartSize);
+  job.part.source_etag = read_string(in, kSourceEtag, "", false);
+  const PartSpec& part = job.part;
+  if (part.count < 1 || part.count > kMaxUploadParts) {
+    malformed("field \"pc\" (part count) must be 1 to " + std::to_string(kMaxUploadParts));
+  }
+  if (part.number < 1 || part.number > part.count) malformed("field \"pn\" (part number) must be 1 to the part count");
+  const std::uint64_t size = *job.objects[0].size;
+  const auto count = static_cast<std::uint64_t>(part.count);
+  if (part.part_size == 0 || part.part_size > size || (count - 1) * part.part_size >= size ||
+      size > count * part.part_size) {
+    malformed("part size " + std::to_string(part.part_size) + " times " + std::to_string(part.count) +
+              " parts does not cover an object of " + std::to_string(size) + " bytes");
+  }
+}
+
 JobType decode_type(const Json& in) {
   auto type = read_string(in, kType, "", false);
   if (type.empty()) return JobType::kCopy;
   if (type == kListingType) return JobType::kListing;
+  if (type == kPartType) return JobType::kPart;
   malformed("unknown job type \"" + type + "\"");
 }
 
@@ -160,14 +199,22 @@ std::string encode_job(const Job& job) {
   OrderedJson out;
   out[kId] = job.id;
   if (job.type == JobType::kListing) out[kType] = kListingType;
+  if (job.type == JobType::kPart) out[kType] = kPartType;
   out[kMigration] = job.migration;
   out[kSource] = job.source;
   out[kTarget] = job.target;
-  if (job.type == JobType::kCopy) {
+  if (job.type != JobType::kListing) {
     auto objects = OrderedJson::array();
     for (const auto& object : job.objects) objects.push_back(encode_object(object));
     out[kObjects] = std::move(objects);
-  } else {
+  }
+  if (job.type == JobType::kPart) {
+    out[kUploadId] = job.part.upload_id;
+    out[kPartNumber] = job.part.number;
+    out[kPartCount] = job.part.count;
+    out[kPartSize] = job.part.part_size;
+    put_if_set(out, kSourceEtag, job.part.source_etag);
+  } else if (job.type == JobType::kListing) {
     put_if_set(out, kPrefix, job.listing.prefix);
     put_if_set(out, kStartAfter, job.listing.start_after);
     put_if_set(out, kEndAt, job.listing.end_at);
@@ -197,6 +244,8 @@ Job decode_job(std::string_view payload) {
   job.target = read_string(in, kTarget, "", true);
   if (job.type == JobType::kCopy) {
     decode_objects(in, job);
+  } else if (job.type == JobType::kPart) {
+    decode_part(in, job);
   } else {
     decode_listing(in, job);
   }

@@ -1,4 +1,4 @@
-// The unit of work a queue carries: copy one object or a batch, or list a prefix.
+// The unit of work a queue carries: copy one object or a batch, list a prefix, or copy one part of a giant object.
 #pragma once
 
 #include <chrono>
@@ -14,6 +14,7 @@ namespace blobferry {
 enum class JobType {
   kCopy,     // copy `objects` from source to target
   kListing,  // list `listing` on the source and enqueue copy jobs for what it finds
+  kPart,     // copy one part range of `objects[0]` into the open multipart upload `part`
 };
 
 // One object of a copy job and what the planner already knows about it; every
@@ -44,6 +45,19 @@ struct ListingSpec {
   bool operator==(const ListingSpec&) const = default;
 };
 
+// One part of a giant object's multipart upload: any worker may run it. The
+// range follows from the number and part_size; the source ETag pins every
+// part to one version of the source.
+struct PartSpec {
+  std::string upload_id;
+  int number = 0;               // 1-based
+  int count = 0;                // parts of the upload
+  std::uint64_t part_size = 0;  // bytes of every part but the last
+  std::string source_etag;      // empty when the source reports none
+
+  bool operator==(const PartSpec&) const = default;
+};
+
 // Jobs name services only: credentials never travel through the queue.
 struct Job {
   std::string id;  // unique; assigned at enqueue when empty (see new_job_id)
@@ -53,6 +67,7 @@ struct Job {
   std::string target;
   std::vector<JobObject> objects;  // copy jobs: one object or a batch of small ones
   ListingSpec listing;             // listing jobs
+  PartSpec part;                   // part jobs (objects then holds the one object, its size known)
   int attempts = 0;    // failed tries so far (retry_later increments it)
   int recoveries = 0;  // times a dead worker's lease expired on it (the queue increments it)
 
@@ -61,6 +76,8 @@ struct Job {
 
 // A copy job holds at most this many objects; decode_job rejects bigger batches.
 inline constexpr std::size_t kMaxBatchObjects = 1000;
+// S3's limit on the parts of one multipart upload.
+inline constexpr int kMaxUploadParts = 10'000;
 // Deepest delimiter split a listing job may ask for.
 inline constexpr int kMaxDelimiterDepth = 16;
 
@@ -69,7 +86,8 @@ std::string encode_job(const Job& job);
 
 // Throws Error(kPermanent, "malformed_job", …) naming what is wrong: not JSON,
 // wrong types, missing fields, an empty key, an unknown type, a batch over
-// kMaxBatchObjects. Unknown fields are ignored so newer enqueuers can add some.
+// kMaxBatchObjects, a part job whose number, count, part size and object
+// size do not fit together. Unknown fields are ignored so newer enqueuers can add some.
 Job decode_job(std::string_view payload);
 
 // 16 lowercase hex digits from a random 64-bit number.

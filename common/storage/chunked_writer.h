@@ -30,6 +30,11 @@ class ChunkedWriter {
   // callers choose between one PUT and multipart, and size parts, by these.
   // S3's figures unless overridden (S3Storage answers its provider's).
   virtual SizeLimits size_limits() const { return {}; }
+  // The parts the server holds for an open upload, by ascending number (S3's
+  // ListParts, every page): what a resumed upload need not send again. Throws
+  // Error of reason "not_found" or "no_such_upload" when the upload is gone
+  // (aborted, expired by a lifecycle rule).
+  virtual std::vector<CompletedPart> list_parts(const std::string& key, const std::string& upload_id) = 0;
 };
 
 }  // namespace blobferry

@@ -279,6 +279,18 @@ std::optional<long long> read_verified_rows(std::unique_ptr<PgConnection>& db, c
 
 namespace {
 
+Json uploads_json(const std::vector<UploadProgress>& uploads) {
+  Json list = Json::array();
+  for (const UploadProgress& upload : uploads) {
+    list.push_back({{"key", upload.record.target_key},
+                    {"parts_done", upload.parts_done},
+                    {"parts", upload.record.part_count},
+                    {"part_uploads", upload.part_uploads},
+                    {"bytes", upload.record.size}});
+  }
+  return list;
+}
+
 Json budgets_json(const std::vector<BudgetStatus>& budgets) {
   Json list = Json::array();
   for (const BudgetStatus& budget : budgets) {
@@ -341,6 +353,7 @@ Json status_json(const StatusView& view) {
               {"eta_seconds", nullable(view.eta_seconds)},
               {"workers", view.workers},
               {"budgets", budgets_json(view.budgets)},
+              {"open_uploads", uploads_json(view.uploads)},
               {"paused", c.paused},
               {"state", migration_state(view)},
               {"done", migration_done(c)},
@@ -373,6 +386,11 @@ std::vector<std::string> status_lines(const StatusView& view, std::size_t bar_wi
                     std::to_string(count_of(s, "unverified")) + " not verified yet");
   }
   for (const BudgetStatus& budget : view.budgets) lines.push_back("  budget   " + budget_text(budget));
+  for (const UploadProgress& upload : view.uploads) {
+    lines.push_back("  upload   " + upload.record.target_key + " (" + human_bytes(upload.record.size) + "): " +
+                    std::to_string(upload.parts_done) + " of " + std::to_string(upload.record.part_count) +
+                    " parts done, open multipart upload");
+  }
   return lines;
 }
 
@@ -455,6 +473,7 @@ StatusView StatusCommand::snapshot(RedisQueue& queue, const std::optional<Status
   std::sort(view.workers.begin(), view.workers.end());
   if (baseline) view.rates = rates_between(*baseline, sample_of(view.counts, now));
   if (plan_) view.budgets = budgets_of(queue, *plan_);
+  view.uploads = UploadRecords(queue.client(), migration_).all();
   view.eta_seconds = eta_seconds(view.counts, view.rates);
   load_phases(queue, now, view);
   view.verified_rows = read_verified_rows(db_, database_url_, migration_);

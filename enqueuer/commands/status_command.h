@@ -15,6 +15,7 @@
 #include "common/cli/command.h"
 #include "common/queue/job_queue.h"
 #include "common/queue/redis_queue.h"
+#include "common/queue/upload_records.h"
 #include "enqueuer/verification/phase_record.h"
 
 namespace blobferry {
@@ -55,6 +56,7 @@ struct StatusView {
   // when one is configured and the migration is of --source blobs.
   std::optional<long long> verified_rows;
   std::vector<BudgetStatus> budgets;  // the shared rates workers use (common/budget/)
+  std::vector<UploadProgress> uploads;  // giant objects' open multipart uploads (part jobs)
 };
 
 // Pure helpers (no I/O), public so tests can pin them with fixed values.

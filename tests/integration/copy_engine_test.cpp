@@ -197,6 +197,9 @@ class FaultyStorage final : public Storage, public ChunkedWriter, public ServerS
     } catch (const Error&) {
     }
   }
+  std::vector<CompletedPart> list_parts(const std::string& key, const std::string& upload_id) override {
+    return inner_can_.chunked_writer->list_parts(key, upload_id);
+  }
   bool can_copy_from(const Storage& source) const override {
     return inner_can_.server_side_copier->can_copy_from(source);
   }

@@ -107,6 +107,9 @@ class WatchedTarget final : public Storage, public ChunkedWriter, public ServerS
     ++aborts;
     writer_.abort_multipart(key, upload_id);
   }
+  std::vector<CompletedPart> list_parts(const std::string& key, const std::string& upload_id) override {
+    return writer_.list_parts(key, upload_id);
+  }
   bool can_copy_from(const Storage& source) const override { return copier_.can_copy_from(peer(source)); }
   std::string copy_object(const Storage& source, const std::string& source_key, const std::string& key,
                           const CopyOptions& options) override {

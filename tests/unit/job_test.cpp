@@ -242,3 +242,54 @@ TEST(Job, MigrationNamesAreValidatedAtTheBoundary) {
 
 }  // namespace
 }  // namespace blobferry
+
+namespace blobferry {
+namespace {
+
+Job part_job() {
+  Job job = realistic_copy_job();
+  job.type = JobType::kPart;
+  job.objects[0].size = 100;
+  job.part = PartSpec{"2~upload/id+=", 3, 4, 30, "0123456789abcdef0123456789abcdef"};
+  return job;
+}
+
+TEST(Job, PartJobRoundTrips) {
+  const Job job = part_job();
+  const std::string payload = encode_job(job);
+  EXPECT_NE(payload.find(R"("ty":"part")"), std::string::npos) << payload;
+  EXPECT_EQ(decode_job(payload), job);
+}
+
+TEST(Job, PartJobFieldsAreOnlyWrittenForPartJobs) {
+  const std::string payload = encode_job(realistic_copy_job());
+  EXPECT_EQ(payload.find("\"pn\""), std::string::npos) << payload;
+  EXPECT_EQ(payload.find("\"u\""), std::string::npos) << payload;
+}
+
+TEST(Job, RejectsPartJobsThatDoNotDescribeARangeOfTheirObject) {
+  const std::string head = R"({"i":"1","ty":"part","m":"x","s":"a","t":"b",)";
+  const std::string one = R"("o":[{"k":"k","n":100}],)";
+  expect_malformed(head + one + R"("pn":1,"pc":4,"ps":30})", "missing field \"u\"");
+  expect_malformed(head + one + R"("u":"id","pn":5,"pc":4,"ps":30})", "part number");
+  expect_malformed(head + one + R"("u":"id","pn":0,"pc":4,"ps":30})", "part number");
+  expect_malformed(head + one + R"("u":"id","pn":1,"pc":0,"ps":30})", "part count");
+  expect_malformed(head + one + R"("u":"id","pn":1,"pc":10001,"ps":30})", "part count");
+  // 3 parts of 30 bytes cover 90 of 100; 5 parts of 30 leave the fifth empty.
+  expect_malformed(head + one + R"("u":"id","pn":1,"pc":3,"ps":30})", "does not cover");
+  expect_malformed(head + one + R"("u":"id","pn":1,"pc":5,"ps":30})", "does not cover");
+  expect_malformed(head + one + R"("u":"id","pn":1,"pc":4,"ps":0})", "does not cover");
+  expect_malformed(head + one + R"("u":"id","pn":1,"pc":4})", "without field \"ps\"");
+  expect_malformed(head + R"("o":[{"k":"k"}],"u":"id","pn":1,"pc":4,"ps":30})", "without the object's size");
+  expect_malformed(head + R"("o":[{"k":"k","n":100},{"k":"l","n":1}],"u":"id","pn":1,"pc":4,"ps":30})",
+                   "part job with 2 objects");
+}
+
+TEST(Job, FailureKeyOfAPartJobIsItsObjectsKey) {
+  const Job job = part_job();
+  EXPECT_EQ(failure_key(job, 0), job.objects[0].key);
+  EXPECT_EQ(retry_job_for(job, 0).part, job.part);
+}
+
+}  // namespace
+}  // namespace blobferry

@@ -360,3 +360,29 @@ TEST(CurlFailure, TlsTrustAndBadUrlsAreConfiguration) {
   EXPECT_NE(std::string(tls.what()).find("ssl_ca_bundle"), std::string::npos);
   EXPECT_EQ(blobferry::curl_failure(CURLE_URL_MALFORMAT, "GET k", "").kind(), ErrorKind::kConfig);
 }
+
+TEST(S3Xml, ListPartsPagesAndUnquotesEtags) {
+  const auto page = blobferry::parse_list_parts(R"(<ListPartsResult>
+  <Bucket>b</Bucket><Key>k</Key><UploadId>u</UploadId><PartNumberMarker>0</PartNumberMarker>
+  <NextPartNumberMarker>3</NextPartNumberMarker><MaxParts>2</MaxParts><IsTruncated>true</IsTruncated>
+  <Part><PartNumber>1</PartNumber><ETag>"7778aef83f66abc1fa1e8477f296d394"</ETag><Size>5242880</Size></Part>
+  <Part><PartNumber>3</PartNumber><ETag>&quot;aaa&quot;</ETag><Size>10</Size></Part>
+</ListPartsResult>)");
+  ASSERT_EQ(page.parts.size(), 2u);
+  EXPECT_EQ(page.parts[0].number, 1);
+  EXPECT_EQ(page.parts[0].etag, "7778aef83f66abc1fa1e8477f296d394");
+  EXPECT_EQ(page.parts[1].number, 3);
+  EXPECT_EQ(page.parts[1].etag, "aaa");
+  EXPECT_EQ(page.next_part_number_marker, 3);
+  const auto last = blobferry::parse_list_parts("<ListPartsResult><IsTruncated>false</IsTruncated></ListPartsResult>");
+  EXPECT_TRUE(last.parts.empty());
+  EXPECT_EQ(last.next_part_number_marker, 0);
+  EXPECT_EQ(kind_of_bad_response([] {
+              blobferry::parse_list_parts("<ListPartsResult><IsTruncated>true</IsTruncated></ListPartsResult>");
+            }),
+            ErrorKind::kTransient);
+  EXPECT_EQ(kind_of_bad_response([] {
+              blobferry::parse_list_parts("<ListPartsResult><Part><ETag>x</ETag></Part></ListPartsResult>");
+            }),
+            ErrorKind::kTransient);
+}

@@ -39,6 +39,8 @@ void WorkerCommand::define(CLI::App& sub) {
   sub.add_option("--retries", retries_, "in-place retries of a transient failure")->check(CLI::Range(0, 100))->capture_default_str();
   sub.add_option("--max-attempts", max_attempts_, "runs of a job before it is recorded as failed")->check(CLI::Range(1, 100))->capture_default_str();
   sub.add_option("--part-size-mib", part_size_mib_, "multipart part size; memory is about concurrency x part size")->check(CLI::Range(5, 5120))->capture_default_str();
+  sub.add_option("--part-job-threshold-mib", part_job_threshold_mib_, "objects larger than this become one job per part that any worker may take (0: never)")->check(CLI::Range(0, 5 * 1024 * 1024))->capture_default_str();
+  sub.add_option("--part-job-size-mib", part_job_size_mib_, "bytes per part job; memory is about concurrency x this")->check(CLI::Range(5, 5120))->capture_default_str();
   budget_options_.define(sub, "taking these too (the lower of these and the migration's applies)");
 }
 
@@ -97,6 +99,9 @@ int WorkerCommand::run(const GlobalOptions& global) {
   options.exit_when_empty = exit_when_empty_;
   options.lease = queue_options.lease_duration;
   options.drain = std::chrono::seconds(drain_seconds_);
+  options.parts.threshold = static_cast<std::uint64_t>(part_job_threshold_mib_) * PartJobOptions::kMiB;
+  options.parts.part_size = static_cast<std::uint64_t>(part_job_size_mib_) * PartJobOptions::kMiB;
+  options.parts.server_side_copy = engine_options.server_side_copy;
   auto loop = queue ? std::make_unique<WorkerLoop>(*queue, services, engine, &metrics, options)
                     : std::make_unique<WorkerLoop>(*migrations, services, engine, &metrics, options);
 

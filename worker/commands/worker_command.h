@@ -24,6 +24,8 @@ class WorkerCommand : public Command {
   int retries_ = 5;
   int max_attempts_ = 5;
   int part_size_mib_ = 8;
+  int part_job_threshold_mib_ = 1024;
+  int part_job_size_mib_ = 64;
 };
 
 }  // namespace blobferry

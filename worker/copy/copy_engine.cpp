@@ -19,69 +19,17 @@
 #include "common/storage/server_side_copier.h"
 #include "worker/copy/copy_sizing.h"
 #include "worker/copy/multipart_upload.h"
+#include "worker/copy/object_proof.h"
 #include "worker/copy/stream_pipe.h"
 
 namespace blobferry {
 namespace {
-
-constexpr std::string_view kMd5Metadata = "x-amz-meta-blobferry-md5";
-
-bool preserved_header(const std::string& name) {
-  if (name == kMd5Metadata) return false;  // ours, rewritten for what lands
-  return is_preserved_header(name);
-}
-
-// What the target stores: the source's preserved headers, the blob table's
-// content type over the source's, and the whole-object MD5 when known, which
-// is what proves a multipart (or non-MD5 ETag) object equal on a later run.
-Metadata target_metadata(const Metadata& source, const std::string& content_type,
-                         const std::string& md5) {
-  Metadata out;
-  for (const auto& [name, value] : source) {
-    std::string lower = lowercase(name);
-    if (!preserved_header(lower)) continue;
-    if (lower == "content-type" && !content_type.empty()) continue;
-    out.emplace_back(std::move(lower), value);
-  }
-  if (!content_type.empty()) out.emplace(out.begin(), "content-type", content_type);
-  if (!md5.empty()) out.emplace_back(std::string(kMd5Metadata), md5);
-  return out;
-}
-
-std::string metadata_value(const Metadata& metadata, std::string_view name) {
-  for (const auto& [key, value] : metadata) {
-    if (lowercase(key) == name) return value;
-  }
-  return {};
-}
-
-// The base64 MD5 an ETag proves, or empty: only a single-part upload's ETag is
-// the hex MD5 of the bytes (a multipart one has a '-' and fails to decode).
-std::string etag_md5(const std::string& etag) {
-  return hex_md5_to_base64(etag).value_or(std::string{});
-}
-
-// The MD5 an object's ETag proves: none under SSE-KMS or SSE-C, whose
-// 32-hex ETags are not MD5s, nor for a multipart "…-N".
-std::string proven_etag_md5(const ObjectInfo& info) {
-  return info.etag_is_md5 ? etag_md5(info.etag) : std::string{};
-}
-
-// Whether what the target reports proves it holds bytes of this base64 MD5.
-bool proves_md5(const ObjectInfo& info, const std::string& md5) {
-  return !md5.empty() && (proven_etag_md5(info) == md5 || metadata_value(info.metadata, kMd5Metadata) == md5);
-}
 
 Error source_changed(const Storage& source, const std::string& key, const std::string& now,
                      const std::string& was) {
   return Error(ErrorKind::kTransient, FailureReason::kSourceChanged,
                "source object '" + key + "' on " + source.describe() + " changed during the copy (ETag " + now +
                    ", was " + was + ")");
-}
-
-// How backends say an upload id is unknown (S3's NoSuchUpload, Disk's).
-bool upload_gone(const Error& error) {
-  return error.failure_reason() == FailureReason::kNotFound || error.failure_reason() == FailureReason::kNoSuchUpload;
 }
 
 Error integrity_error(const std::string& message) {

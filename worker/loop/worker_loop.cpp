@@ -63,6 +63,7 @@ WorkerLoop::WorkerLoop(JobQueue& queue, ServiceRegistry& services, const CopyEng
       engine_(engine),
       metrics_(metrics),
       options_(std::move(options)),
+      parts_(options_.parts, engine.options().retry_policy),
       leases_(&WorkerLoop::note_queue_error) {
   metered(options_.migration);  // the series exist (at zero) before the first job
 }
@@ -74,6 +75,7 @@ WorkerLoop::WorkerLoop(MigrationSet& migrations, ServiceRegistry& services, cons
       engine_(engine),
       metrics_(metrics),
       options_(std::move(options)),
+      parts_(options_.parts, engine.options().retry_policy),
       leases_(&WorkerLoop::note_queue_error) {}
 
 WorkerLoop::~WorkerLoop() = default;
@@ -264,6 +266,10 @@ bool WorkerLoop::process(const ServedQueue& served, const Lease& lease) {
 JobOutcome WorkerLoop::run_copy_job(const ServedQueue& served, const Job& job) {
   Storage& source = budgeted(served, job.source, BudgetDirection::kRead);
   Storage& target = budgeted(served, job.target, BudgetDirection::kWrite);
+  if (job.type == JobType::kPart) return parts_.run_part(*served.queue, job, source, target);
+  if (parts_.splits(*served.queue, job, source, target)) {
+    if (auto split = parts_.split(*served.queue, job, source, target)) return *std::move(split);
+  }
   const RetryPolicy& policy = engine_.options().retry_policy;
   const int runs = job.attempts + 1;
   Metered* meter = metered(served.migration);

@@ -27,6 +27,7 @@
 #include "worker/loop/migration_set.h"
 #include "worker/loop/service_outages.h"
 #include "worker/loop/settle_batcher.h"
+#include "worker/parts/part_job_runner.h"
 
 namespace blobferry {
 
@@ -60,6 +61,7 @@ struct WorkerOptions {
   // Results recorded per queue round trip, and the longest one waits for others.
   std::size_t settle_batch = 64;
   std::chrono::milliseconds settle_delay{20};
+  PartJobOptions parts{};  // giant objects as part jobs (worker/parts/); only with a Redis queue
 };
 
 struct WorkerSummary {
@@ -134,6 +136,7 @@ class WorkerLoop {
   const CopyEngine& engine_;
   Metrics* metrics_;
   WorkerOptions options_;
+  PartJobRunner parts_;
 
   std::atomic<bool> stop_{false};
   CancellationToken cancel_;  // cancelled at the drain deadline: every copy in flight ends

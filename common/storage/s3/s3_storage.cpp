@@ -978,6 +978,27 @@ SizeLimits S3Storage::size_limits() const {
                     or_s3(profile_->max_single_copy, s3.max_single_copy)};
 }
 
+std::vector<CompletedPart> S3Storage::list_parts(const std::string& key, const std::string& upload_id) {
+  std::vector<CompletedPart> parts;
+  PartsPage page;
+  do {
+    Request request;
+    request.method = "GET";
+    request.key = key;
+    request.query = {{"uploadId", upload_id}};
+    if (page.next_part_number_marker > 0) {
+      request.query.emplace_back("part-number-marker", std::to_string(page.next_part_number_marker));
+    }
+    request.operation = operation_name("ListParts", key);
+    const Response response = perform(request);
+    if (!is_success(response.status)) throw_failure(response, request.operation);
+    page = parse_document(response.body, request.operation, parse_list_parts);
+    parts.insert(parts.end(), page.parts.begin(), page.parts.end());
+  } while (page.next_part_number_marker > 0);
+  std::sort(parts.begin(), parts.end(), [](const CompletedPart& a, const CompletedPart& b) { return a.number < b.number; });
+  return parts;
+}
+
 bool S3Storage::can_copy_from(const Storage& source) const {
   const auto* peer = dynamic_cast<const S3Storage*>(&source);
   return peer != nullptr && peer->scheme_ == scheme_ && peer->host_ == host_ && peer->port_ == port_ &&

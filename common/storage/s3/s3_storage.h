@@ -55,6 +55,7 @@ class S3Storage final : public Storage, public ChunkedWriter, public ServerSideC
   // The provider's documented limits (R2: 5 MiB less than 5 GiB for a PUT, a
   // part and a copy); one answer for both capabilities.
   SizeLimits size_limits() const override;
+  std::vector<CompletedPart> list_parts(const std::string& key, const std::string& upload_id) override;
 
   // Same endpoint, region and credentials: then one request can read the
   // source and write here, and the bytes never leave the service.

@@ -132,6 +132,24 @@ MultipartUploadsPage parse_list_multipart_uploads(std::string_view xml) {
   return page;
 }
 
+PartsPage parse_list_parts(std::string_view xml) {
+  pugi::xml_document document;
+  const pugi::xml_node root = parse_root(document, xml, "ListPartsResult");
+  PartsPage page;
+  for (pugi::xml_node part : root.children("Part")) {
+    const int number = part.child("PartNumber").text().as_int(0);
+    if (number <= 0) throw_bad_response("ListPartsResult with a Part without a valid PartNumber");
+    page.parts.push_back(CompletedPart{number, unquote_etag(child_text(part, "ETag"))});
+  }
+  if (child_text(root, "IsTruncated") == "true") {
+    page.next_part_number_marker = root.child("NextPartNumberMarker").text().as_int(0);
+    if (page.next_part_number_marker <= 0) {
+      throw_bad_response("ListParts page is truncated but has no NextPartNumberMarker");
+    }
+  }
+  return page;
+}
+
 std::string parse_copy_result(std::string_view xml) {
   pugi::xml_document document;
   if (!document.load_buffer(xml.data(), xml.size())) throw_bad_response("copy result is not XML");

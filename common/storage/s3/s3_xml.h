@@ -49,6 +49,13 @@ struct MultipartUploadsPage {
 };
 MultipartUploadsPage parse_list_multipart_uploads(std::string_view xml);
 
+// One ListParts page (ListPartsResult): part numbers and unquoted ETags.
+struct PartsPage {
+  std::vector<CompletedPart> parts;
+  int next_part_number_marker = 0;  // where the next page starts; 0 on the last
+};
+PartsPage parse_list_parts(std::string_view xml);
+
 // CopyObjectResult or CopyPartResult -> ETag, unquoted.
 std::string parse_copy_result(std::string_view xml);
 
