@@ -58,6 +58,28 @@ measure_enqueue() {
   redis DEL 'bf:{enqueue-rate}:queue' >/dev/null
 }
 
+# Redis bytes per queued job as the queue grows (issue 14: flat from 100k to
+# 1M): the first N rows of the same table enqueued as their own migration,
+# for each N of SCALE_ROWS not above ROWS; the queue is dropped after each.
+measure_queue_scale() {
+  local n before after queued rss
+  for n in ${SCALE_ROWS:-100000 300000 1000000}; do
+    [[ "$n" -le "$ROWS" ]] || continue
+    redis FLUSHDB >/dev/null
+    before="$(used_memory)"
+    /usr/bin/time -f "%e %U %S %M" -o "$WORK/time.scale" "$BIN" enqueue --migration "scale-$n" \
+      --from source --to target --source blobs --id-range "1-$n" --max-queued "$((n + 1))" --log-level warn >&2
+    after="$(used_memory)"
+    queued="$(redis LLEN "bf:{scale-$n}:queue")"
+    read -r _ _ _ rss <"$WORK/time.scale"
+    record "scale_${n}_queued" "$queued" jobs "--id-range 1-$n"
+    record "scale_${n}_redis_bytes_per_job" "$(per "$((after - before))" "$queued")" bytes "used_memory delta / queued jobs"
+    record "scale_${n}_redis_used" "$((after / 1024 / 1024))" MiB "used_memory with the queue full"
+    record "scale_${n}_enqueue_rss" "$((rss / 1024))" MiB "peak RSS of the enqueuer"
+    redis DEL "bf:{scale-$n}:queue" >/dev/null
+  done
+}
+
 # The first OBJECTS blobs as s3rver files on the target: KEY._S3rver_object
 # (+ .md5), straight from SQL, since uploading 100k objects takes far longer.
 seed_target() {
@@ -93,6 +115,7 @@ measure_validate() {
 log "blob table of $ROWS rows"
 create_table
 measure_enqueue
+measure_queue_scale
 seed_target
 # By the blob table: one listing per 1,000 keys of the target.
 measure_validate listing --source blobs --id-range "1-$OBJECTS"

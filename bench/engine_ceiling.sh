@@ -121,11 +121,13 @@ seed_and_enqueue() {
   local name="$1" count="$2" size="$3" migration="$4"
   local dir="$DIR/www/src/$name"
   mkdir -p "$dir"
-  head -c "$((count * size))" /dev/urandom | split -b "$size" -a 5 -d - "$dir/obj-"
-  (cd "$dir" && md5sum -- obj-*) | awk -v n="$name" -v s="$size" '{ print n "/" $2 "," s "," $1 }' >"$DIR/$name.csv"
+  # Seven digits and xargs: a scale run's 1,000,000 names fit neither five
+  # digits nor one command line.
+  head -c "$((count * size))" /dev/urandom | split -b "$size" -a 7 -d - "$dir/obj-"
+  (cd "$dir" && find . -maxdepth 1 -name 'obj-*' -printf '%f\0' | sort -z | xargs -0 md5sum --) | awk -v n="$name" -v s="$size" '{ print n "/" $2 "," s "," $1 }' >"$DIR/$name.csv"
   rm -rf "$DIR/www/dst/$name"
   BLOBFERRY_STORAGE_CONFIG="$DIR/storage.yml" "$BIN" enqueue --migration "$migration" --from nginx_source \
-    --to nginx_target --source manifest --manifest "$DIR/$name.csv" --log-level warn >&2
+    --to nginx_target --source manifest --manifest "$DIR/$name.csv" --max-queued "$((count + 1))" --log-level warn >&2
 }
 
 # How many objects of set NAME are on the target with the source's MD5 (0 when any differs).
@@ -164,14 +166,17 @@ measure() {
 # (INFO commandstats, those run by its Lua scripts included) and CPU seconds
 # (INFO cpu, user + sys of the server).
 redis_calls() { redis-cli -u "$REDIS_URL" info commandstats | tr -d '\r' | awk -F'[=,:]' '/^cmdstat_/ { s += $3 } END { print s + 0 }'; }
+redis_memory() { redis-cli -u "$REDIS_URL" info memory | tr -d '\r' | sed -n 's/^used_memory://p'; }
 redis_cpu() { redis-cli -u "$REDIS_URL" info cpu | tr -d '\r' | awk -F: '/^used_cpu_(sys|user):/ { s += $2 } END { printf "%.6f\n", s }'; }
 
 # Queue cost: Redis commands and Redis CPU per job while WORKERS workers
 # (CONCURRENCY in all) copy COUNT objects of SIZE; the enqueue is left out.
 measure_queue() {
   local count="$1" size="$2" workers="$3" name="queue" migration="ceiling-queue" calls0 cpu0 calls1 cpu1 start end
-  local pids=()
+  local pids=() memory0 memory1 memory2
+  memory0="$(redis_memory)"
   seed_and_enqueue "$name" "$count" "$size" "$migration"
+  memory1="$(redis_memory)"
   calls0="$(redis_calls)" cpu0="$(redis_cpu)" start="$(date +%s.%N)"
   for ((i = 0; i < workers; i++)); do
     BLOBFERRY_STORAGE_CONFIG="$DIR/storage.yml" "$BIN" worker --migration "$migration" \
@@ -179,10 +184,14 @@ measure_queue() {
     pids+=($!)
   done
   wait "${pids[@]}"
-  end="$(date +%s.%N)" calls1="$(redis_calls)" cpu1="$(redis_cpu)"
+  end="$(date +%s.%N)" calls1="$(redis_calls)" cpu1="$(redis_cpu)" memory2="$(redis_memory)"
+  # Bytes per job while queued, and what stays in Redis per job once every
+  # one is copied (counters only: it must not grow with the jobs done).
   awk -v c="$count" -v got="$(copied_intact "$name")" -v w="$workers" -v conc="$CONCURRENCY" -v wall="$(echo "$end - $start" | bc)" \
-    -v calls="$((calls1 - calls0))" -v cpu0="$cpu0" -v cpu1="$cpu1" 'BEGIN {
-      printf "%d,%d,%d,%d,%.2f,%.2f,%.1f\n", c, got, w, conc, wall, calls / c, (cpu1 - cpu0) * 1e6 / c
+    -v calls="$((calls1 - calls0))" -v cpu0="$cpu0" -v cpu1="$cpu1" \
+    -v queued="$((memory1 - memory0))" -v left="$((memory2 - memory0))" 'BEGIN {
+      printf "%d,%d,%d,%d,%.2f,%.2f,%.1f,%.1f,%.2f\n", c, got, w, conc, wall, calls / c, (cpu1 - cpu0) * 1e6 / c,
+        queued / c, left / c
     }' | tee -a "$QUEUE_CSV"
   rm -rf "$DIR/www/src/$name" "$DIR/www/dst/$name"
 }
@@ -193,7 +202,7 @@ start_nginx
 write_services
 echo "set,objects,copied,bytes_each,concurrency,wall_s,user_s,sys_s,cpu_us_per_object,cpu_ms_per_MiB,rss_MiB,nginx_cpu_s" | tee "$CSV"
 QUEUE_CSV="$(dirname "$CSV")/queue.csv"
-echo "objects,copied,workers,concurrency,wall_s,redis_commands_per_job,redis_cpu_us_per_job" >"$QUEUE_CSV"
+echo "objects,copied,workers,concurrency,wall_s,redis_commands_per_job,redis_cpu_us_per_job,redis_bytes_per_queued_job,redis_bytes_left_per_done_job" >"$QUEUE_CSV"
 for set in ${CEILING_SETS:-small tiny large queue}; do
   case "$set" in
     small) measure small 2000 32768 ;;
