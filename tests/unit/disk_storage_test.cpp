@@ -321,8 +321,13 @@ TEST_P(DiskStorageTest, OddKeysRoundTrip) {
   EXPECT_EQ(all_keys(request("", "", "", 2)), expected);
 }
 
-TEST_P(DiskStorageTest, ActiveStorageFoldersUseCharactersNotBytes) {
-  if (plain()) GTEST_SKIP() << "only the ActiveStorage layout splits keys into folders";
+// Only the ActiveStorage layout splits keys into folders and needs four characters.
+class ActiveStorageLayoutTest : public DiskStorageTest {};
+
+INSTANTIATE_TEST_SUITE_P(Layouts, ActiveStorageLayoutTest, ::testing::Values(DiskLayout::kActiveStorage),
+                         [](const auto&) { return std::string("activestorage"); });
+
+TEST_P(ActiveStorageLayoutTest, FoldersUseCharactersNotBytes) {
   // Ruby's key[0..1] is two characters: "éé" is 4 bytes.
   put("\xc3\xa9\xc3\xa9zzrest", "x");
   EXPECT_EQ(storage_.path_for("\xc3\xa9\xc3\xa9zzrest"), root() + "/\xc3\xa9\xc3\xa9/zz/\xc3\xa9\xc3\xa9zzrest");
@@ -446,8 +451,7 @@ TEST_P(DiskStorageTest, KeysThatWouldEscapeTheRootAreRefused) {
   EXPECT_EQ(files_under(root()), std::vector<std::string>{});
 }
 
-TEST_P(DiskStorageTest, ActiveStorageLayoutNeedsFourCharacters) {
-  if (plain()) GTEST_SKIP() << "plain layout takes any relative path";
+TEST_P(ActiveStorageLayoutTest, KeysNeedFourCharacters) {
   EXPECT_EQ(error_of([&] { put("abc", "x"); }).reason(), "invalid_key");
   EXPECT_EQ(error_of([&] { put("ab/cdef", "x"); }).reason(), "invalid_key");
   EXPECT_NE(std::string(error_of([&] { put("abc", "x"); }).what()).find("layout: plain"), std::string::npos);
