@@ -8,6 +8,7 @@
 #include <fstream>
 #include <iterator>
 #include <map>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <set>
@@ -140,6 +141,31 @@ class PartJobsTest : public ::testing::Test {
     return path;
   }
 
+  // The fault proxy in front of RGW's target, showing `observe` every request
+  // (to count parts, or to act behind the workers' back); it answers nothing
+  // itself, and RGW checks Content-MD5.
+  static std::unique_ptr<testing::FaultProxy> proxy_to_rgw(
+      std::function<void(const testing::InjectionRequest&)> observe) {
+    testing::FaultProxyOptions options;
+    options.upstream = shared().stack.env("RGW_ENDPOINT");
+    options.check_content_md5 = false;
+    options.inject = [observe = std::move(observe)](
+                         const testing::InjectionRequest& request) -> std::optional<testing::InjectedAnswer> {
+      observe(request);
+      return std::nullopt;
+    };
+    return std::make_unique<testing::FaultProxy>(options);
+  }
+
+  // Runs one worker of 5 MiB part jobs through `proxy` until the migration is idle; returns its log.
+  static std::string run_one_worker(const std::string& migration, testing::FaultProxy& proxy) {
+    testing::WorkerFleet fleet(fleet_options(migration, proxied_config(migration, proxy.endpoint()), 5));
+    fleet.start();
+    const std::vector<std::string> unclean = fleet.wait_all(300s);
+    EXPECT_TRUE(unclean.empty()) << unclean.front();
+    return fleet.logs();
+  }
+
   static testing::BlobferryCli cli() { return testing::BlobferryCli(shared().stack, shared().scratch.path()); }
 
   static void enqueue(const std::string& migration, const std::string& key, std::uint64_t size, const std::string& md5) {
@@ -210,17 +236,12 @@ TEST_F(PartJobsTest, ThreeWorkersTwoKilledUploadEveryPartAtMostTwiceAndProveTheO
   const std::string md5 = put_source(key, size);
 
   PartRequests requests;
-  testing::FaultProxyOptions proxy_options;
-  proxy_options.upstream = shared().stack.env("RGW_ENDPOINT");
-  proxy_options.check_content_md5 = false;  // RGW checks Content-MD5 itself
-  proxy_options.inject = [&](const testing::InjectionRequest& request) -> std::optional<testing::InjectedAnswer> {
+  const auto proxy = proxy_to_rgw([&](const testing::InjectionRequest& request) {
     if (auto part = PartRequests::parse(request)) requests.note(part->first, part->second);
-    return std::nullopt;
-  };
-  testing::FaultProxy proxy(proxy_options);
+  });
   enqueue(migration, key, size, md5);
 
-  testing::WorkerFleet fleet(fleet_options(migration, proxied_config(migration, proxy.endpoint()), part_mib));
+  testing::WorkerFleet fleet(fleet_options(migration, proxied_config(migration, proxy->endpoint()), part_mib));
   const auto started = Clock::now();
   fleet.start();
   fleet.start();
@@ -280,24 +301,15 @@ TEST_F(PartJobsTest, VanishedUploadStartsOverAndEndsProven) {
 
   PartRequests requests;
   S3Storage& direct = dynamic_cast<S3Storage&>(*shared().target);
-  testing::FaultProxyOptions proxy_options;
-  proxy_options.upstream = shared().stack.env("RGW_ENDPOINT");
-  proxy_options.check_content_md5 = false;
-  proxy_options.inject = [&](const testing::InjectionRequest& request) -> std::optional<testing::InjectedAnswer> {
+  const auto proxy = proxy_to_rgw([&](const testing::InjectionRequest& request) {
     if (auto part = PartRequests::parse(request)) {
       // A lifecycle rule expiring the upload mid-way, as seen by the workers.
       if (requests.note(part->first, part->second) == 4) direct.abort_multipart(key, part->first);
     }
-    return std::nullopt;
-  };
-  testing::FaultProxy proxy(proxy_options);
+  });
   enqueue(migration, key, size, md5);
 
-  testing::WorkerFleet fleet(fleet_options(migration, proxied_config(migration, proxy.endpoint()), 5));
-  fleet.start();
-  const std::vector<std::string> unclean = fleet.wait_all(300s);
-  EXPECT_TRUE(unclean.empty()) << unclean.front();
-  const std::string logs = fleet.logs();
+  const std::string logs = run_one_worker(migration, *proxy);
 
   EXPECT_FALSE(testing::lines_containing(logs, "starts over").empty()) << testing::last_lines(logs, 40);
   {
@@ -347,20 +359,11 @@ TEST_F(PartJobsTest, ARestartedCoordinatorUploadsOnlyThePartsListPartsLacks) {
   ASSERT_TRUE(records.open(record));
 
   PartRequests requests;
-  testing::FaultProxyOptions proxy_options;
-  proxy_options.upstream = shared().stack.env("RGW_ENDPOINT");
-  proxy_options.check_content_md5 = false;
-  proxy_options.inject = [&](const testing::InjectionRequest& request) -> std::optional<testing::InjectedAnswer> {
+  const auto proxy = proxy_to_rgw([&](const testing::InjectionRequest& request) {
     if (auto part = PartRequests::parse(request)) requests.note(part->first, part->second);
-    return std::nullopt;
-  };
-  testing::FaultProxy proxy(proxy_options);
+  });
   enqueue(migration, key, size, md5);
-  testing::WorkerFleet fleet(fleet_options(migration, proxied_config(migration, proxy.endpoint()), 5));
-  fleet.start();
-  const std::vector<std::string> unclean = fleet.wait_all(300s);
-  EXPECT_TRUE(unclean.empty()) << unclean.front();
-  const std::string logs = fleet.logs();
+  const std::string logs = run_one_worker(migration, *proxy);
   EXPECT_FALSE(testing::lines_containing(logs, "resumed, 7 of 10 parts to upload").empty()) << testing::last_lines(logs, 30);
 
   {
@@ -386,17 +389,12 @@ TEST_F(PartJobsTest, StatusListsAnOpenUploadAndCancelAbortsIt) {
   const std::uint64_t size = 48 * kMiB;
   const std::string md5 = put_source(key, size);
 
-  testing::FaultProxyOptions proxy_options;
-  proxy_options.upstream = shared().stack.env("RGW_ENDPOINT");
-  proxy_options.check_content_md5 = false;
-  proxy_options.inject = [&](const testing::InjectionRequest& request) -> std::optional<testing::InjectedAnswer> {
+  const auto proxy = proxy_to_rgw([&](const testing::InjectionRequest& request) {
     // Slow parts, so the worker is surely killed with the upload open.
     if (PartRequests::parse(request)) std::this_thread::sleep_for(400ms);
-    return std::nullopt;
-  };
-  testing::FaultProxy proxy(proxy_options);
+  });
   enqueue(migration, key, size, md5);
-  testing::WorkerFleet fleet(fleet_options(migration, proxied_config(migration, proxy.endpoint()), 5));
+  testing::WorkerFleet fleet(fleet_options(migration, proxied_config(migration, proxy->endpoint()), 5));
   fleet.start();
   ASSERT_TRUE(testing::wait_until([&] { return parts_done(migration) >= 2; }, 120s)) << fleet.logs();
   fleet.kill(0);

@@ -135,6 +135,33 @@ class S3ProviderQuirksTest : public QuirksFixture {
   ServiceConfig server_service(const std::string& endpoint) const override {
     return s3rver_service("source", endpoint);
   }
+
+  // The proxy answers 400 ExpiredToken to every request signed with "old-token".
+  void expire_old_token() {
+    proxy([](const InjectionRequest& request) -> std::optional<InjectedAnswer> {
+      if (header_of(request, "x-amz-security-token") != "old-token") return std::nullopt;
+      return InjectedAnswer{400, "Content-Type: application/xml\r\n", error_body("ExpiredToken")};
+    });
+  }
+  // One object of migration "expiry" from `service` to "target".
+  static Job expiry_job(const std::string& service, const std::string& key) {
+    Job job;
+    job.migration = "expiry";
+    job.source = service;
+    job.target = "target";
+    job.objects.push_back(JobObject{});
+    job.objects.back().key = key;
+    return job;
+  }
+  static WorkerOptions expiry_worker_options() {
+    WorkerOptions options;
+    options.migration = "expiry";
+    options.worker_id = "quirks-test";
+    options.concurrency = 2;
+    options.exit_when_empty = true;
+    options.drain = 2s;
+    return options;
+  }
   static TestStack* stack_;
 };
 
@@ -240,23 +267,14 @@ TEST_F(S3ProviderQuirksTest, ExpiredTokenReReadsStorageYmlOnceThenFailsNamingThe
 // no attempt counted) after one log line, and once storage.yml holds a renewed
 // token the worker, reading it again, copies them too.
 TEST_F(S3ProviderQuirksTest, ExpiredCredentialsStopOnlyThatServiceAndItsJobsWaitUntilRenewed) {
-  proxy([](const InjectionRequest& request) -> std::optional<InjectedAnswer> {
-    if (header_of(request, "x-amz-security-token") != "old-token") return std::nullopt;
-    return InjectedAnswer{400, "Content-Type: application/xml\r\n", error_body("ExpiredToken")};
-  });
+  expire_old_token();
   S3Storage source(s3rver_service("source", stack_->env("S3_SOURCE_ENDPOINT")));
   std::vector<Job> jobs;
   for (const std::string service : {"expiring", "fine"}) {
     for (int i = 1; i <= 3; ++i) {
       const std::string key = service + "/" + std::to_string(i) + ".txt";
       put(source, key, "bytes of " + key);
-      Job job;
-      job.migration = "expiry";
-      job.source = service;
-      job.target = "target";
-      job.objects.push_back(JobObject{});
-      job.objects.back().key = key;
-      jobs.push_back(job);
+      jobs.push_back(expiry_job(service, key));
     }
   }
   TempDir folder("quirks-worker");
@@ -277,12 +295,7 @@ TEST_F(S3ProviderQuirksTest, ExpiredCredentialsStopOnlyThatServiceAndItsJobsWait
   S3Storage target(s3rver_service("target", stack_->env("S3_TARGET_ENDPOINT")));
 
   CopyEngine engine;
-  WorkerOptions options;
-  options.migration = "expiry";
-  options.worker_id = "quirks-test";
-  options.concurrency = 2;
-  options.exit_when_empty = true;
-  options.drain = 2s;
+  WorkerOptions options = expiry_worker_options();
   options.credentials_recheck = 3s;
   LogCapture log;
   WorkerLoop loop(queue, services, engine, nullptr, options);
@@ -326,10 +339,7 @@ TEST_F(S3ProviderQuirksTest, ExpiredCredentialsStopOnlyThatServiceAndItsJobsWait
 // The embedded migrate has no queue that outlives it: expired credentials end
 // the run at once, naming the service (exit 2), and no job is failed for it.
 TEST_F(S3ProviderQuirksTest, EmbeddedRunStopsOnExpiredCredentialsAndNoJobFails) {
-  proxy([](const InjectionRequest& request) -> std::optional<InjectedAnswer> {
-    if (header_of(request, "x-amz-security-token") != "old-token") return std::nullopt;
-    return InjectedAnswer{400, "Content-Type: application/xml\r\n", error_body("ExpiredToken")};
-  });
+  expire_old_token();
   TempDir folder("quirks-worker");
   const std::string path = folder.file("storage.yml");
   std::ofstream(path) << "expiring:\n  service: S3\n  bucket: source\n  endpoint: " << proxy_->endpoint()
@@ -339,24 +349,9 @@ TEST_F(S3ProviderQuirksTest, EmbeddedRunStopsOnExpiredCredentialsAndNoJobFails) 
                       << "\n  force_path_style: true\n  access_key_id: S3RVER\n  secret_access_key: S3RVER\n";
   ServiceRegistry services(StorageConfig::load(path));
   MemoryQueue queue("expiry");
-  std::vector<Job> jobs;
-  for (const char* key : {"a.txt", "b.txt", "c.txt"}) {
-    Job job;
-    job.migration = "expiry";
-    job.source = "expiring";
-    job.target = "target";
-    job.objects.push_back(JobObject{});
-    job.objects.back().key = key;
-    jobs.push_back(job);
-  }
-  queue.push(jobs);
+  queue.push({expiry_job("expiring", "a.txt"), expiry_job("expiring", "b.txt"), expiry_job("expiring", "c.txt")});
   CopyEngine engine;
-  WorkerOptions options;
-  options.migration = "expiry";
-  options.worker_id = "quirks-test";
-  options.concurrency = 2;
-  options.exit_when_empty = true;
-  options.drain = 2s;
+  WorkerOptions options = expiry_worker_options();
   options.wait_for_renewed_credentials = false;
   const WorkerSummary summary = WorkerLoop(queue, services, engine, nullptr, options).run();
 
