@@ -46,6 +46,26 @@ const Storage& GatedStorage::unwrap(const Storage& storage) {
   return *current;
 }
 
+Storage& GatedStorage::unwrap(Storage& storage) {
+  Storage* current = &storage;
+  while (auto* gated = dynamic_cast<GatedStorage*>(current)) current = &gated->inner_;
+  return *current;
+}
+
+bool GatedStorage::try_admit(Storage& storage, std::uint64_t bytes) {
+  for (auto* gated = dynamic_cast<GatedStorage*>(&storage); gated; gated = dynamic_cast<GatedStorage*>(&gated->inner_)) {
+    if (!gated->gate_.try_acquire(bytes)) return false;
+  }
+  return true;
+}
+
+void GatedStorage::report(Storage& storage, const Error& error) {
+  if (!is_throttling(error)) return;
+  for (auto* gated = dynamic_cast<GatedStorage*>(&storage); gated; gated = dynamic_cast<GatedStorage*>(&gated->inner_)) {
+    gated->gate_.report_throttled(error.retry_after());
+  }
+}
+
 std::optional<ObjectInfo> GatedStorage::head(const std::string& key) {
   return gated([&] { return inner_.head(key); });
 }

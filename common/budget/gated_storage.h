@@ -11,6 +11,8 @@
 
 namespace blobferry {
 
+class Error;
+
 // A decorator, so the budget needs no change in any backend: every method of
 // Storage and of the optional capabilities the inner storage has goes through
 // the gate, and a throttling answer (503 SlowDown, 429, 503
@@ -48,6 +50,15 @@ class GatedStorage final : public Storage, public ChunkedWriter, public ServerSi
   Storage& inner() { return inner_; }
   // The storage under any number of GatedStorage layers.
   static const Storage& unwrap(const Storage& storage);
+  static Storage& unwrap(Storage& storage);
+
+  // For requests sent around the layers to the storage under them (the
+  // event-driven copies, worker/copy/event_copier.h): takes one request of
+  // `bytes` body bytes from the gate of every layer of `storage` when none
+  // has to wait; false sends the caller the blocking way.
+  static bool try_admit(Storage& storage, std::uint64_t bytes);
+  // Reports an error of such a request to those gates when it is throttling.
+  static void report(Storage& storage, const Error& error);
 
  private:
   template <typename Call>

@@ -31,7 +31,8 @@ std::string make_worker_id() {
 
 void WorkerCommand::define(CLI::App& sub) {
   sub.add_option("--migration", migration_, "the migration whose jobs to run (default: every active migration, round robin)");
-  sub.add_option("--concurrency", concurrency_, "copies in flight in this process")->check(CLI::Range(1, 1024))->capture_default_str();
+  sub.add_option("--concurrency", concurrency_, "copies in flight on job threads (large objects, Disk, server-side copies)")->check(CLI::Range(1, 1024))->capture_default_str();
+  sub.add_option("--transfers", transfers_, "small S3 copies in flight on the event loop, beyond --concurrency (0: none)")->check(CLI::Range(0, 4096))->capture_default_str();
   sub.add_flag("--exit-when-empty", exit_when_empty_, "exit once nothing is queued, scheduled or in flight anywhere");
   sub.add_option("--metrics-addr", metrics_addr_, "serve Prometheus metrics at HOST:PORT (/metrics, /healthz, /ready)");
   sub.add_option("--lease-seconds", lease_seconds_, "a job of a worker silent this long returns to the queue")->check(CLI::Range(1, 3600))->capture_default_str();
@@ -96,6 +97,7 @@ int WorkerCommand::run(const GlobalOptions& global) {
   options.migration = migration_;
   options.worker_id = make_worker_id();
   options.concurrency = concurrency_;
+  options.transfers = transfers_;
   options.exit_when_empty = exit_when_empty_;
   options.lease = queue_options.lease_duration;
   options.drain = std::chrono::seconds(drain_seconds_);

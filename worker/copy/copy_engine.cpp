@@ -118,10 +118,14 @@ auto CopyEngine::with_retries(Run& run, const char* what, Step&& step) const -> 
   });
 }
 
-CopyResult CopyEngine::copy(const CopyTask& task) const {
-  const CancellationToken::Scope cancellation(task.cancel ? task.cancel : CancellationToken::current());
+void CopyEngine::check_task(const CopyTask& task) {
   refuse_same_object(task);
   check_expected_md5(task);
+}
+
+CopyResult CopyEngine::copy(const CopyTask& task) const {
+  const CancellationToken::Scope cancellation(task.cancel ? task.cancel : CancellationToken::current());
+  check_task(task);
   // A source that changed under a copy leaves nothing learnt about it valid:
   // start again from its HEAD; what was half-written is aborted or replaced.
   for (int restart = 0;; ++restart) {

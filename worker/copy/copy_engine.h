@@ -94,6 +94,16 @@ class CopyEngine {
 
   const CopyEngineOptions& options() const { return options_; }
 
+  // What copy() throws first for a task no attempt can copy (the same object
+  // as source and target, an expected MD5 that is no MD5), before any request.
+  static void check_task(const CopyTask& task);
+
+  // Targets whose PUT answered without proving the MD5 it was sent (no MD5
+  // ETag: nginx, SSE-KMS, SSE-C): later copies to them store the MD5 in
+  // blobferry's metadata at once. Learnt by every copier of the process.
+  bool target_withholds_md5(const Storage& target) const;
+  void note_target_withholds_md5(const Storage& target) const;
+
  private:
   struct Run;
   struct Fetched;
@@ -128,8 +138,6 @@ class CopyEngine {
     std::string md5;   // base64 of what passed; empty when not hashed
   };
   Streamed stream_once(Run& run, const PutOptions& put_options, bool hash) const;
-  bool target_withholds_md5(const Storage& target) const;
-  void note_target_withholds_md5(const Storage& target) const;
 
   CopyEngineOptions options_;
   mutable PartBufferPool buffers_;

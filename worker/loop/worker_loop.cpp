@@ -11,12 +11,16 @@
 
 #include "common/base/error.h"
 #include "common/budget/budget_gates.h"
+#include "common/storage/s3/transfer_loop.h"
 #include "worker/listing/listing_runner.h"
 #include "worker/loop/job_outcome.h"
 
 namespace blobferry {
 
 using Clock = std::chrono::steady_clock;
+
+// Leases the event feeder asks for at most per queue round trip.
+constexpr std::size_t kEventFetchBatch = 64;
 
 // The series this worker updates for one migration, looked up once.
 struct WorkerLoop::Metered {
@@ -53,6 +57,23 @@ struct WorkerLoop::Metered {
   Metrics::Histogram& duration;
   Metrics& metrics;
   std::string migration_;
+};
+
+// A copy job whose objects are in flight on the event loop.
+struct WorkerLoop::EventJob {
+  EventJob(const ServedQueue& job_served, const Lease& job_lease, Job decoded)
+      : served(job_served), lease(job_lease), job(std::move(decoded)) {}
+
+  ServedQueue served;
+  Lease lease;
+  Job job;
+  std::vector<CopyTask> tasks;
+  std::vector<Clock::time_point> started;
+  std::mutex mutex;  // guards what follows: answers arrive on the loop's thread
+  std::vector<ObjectResult> results;
+  std::vector<std::optional<std::exception_ptr>> to_engine;  // set: handed on, and why (may be null)
+  std::vector<bool> target_written;  // handed on after a PUT went out
+  std::size_t remaining = 0;
 };
 
 WorkerLoop::WorkerLoop(JobQueue& queue, ServiceRegistry& services, const CopyEngine& engine, Metrics* metrics,
@@ -100,6 +121,8 @@ void WorkerLoop::request_stop() {
   }
   feed_->stop();
   wake_.notify_all();
+  feeder_wake_.notify_all();
+  thread_wake_.notify_all();
 }
 
 WorkerSummary WorkerLoop::run() {
@@ -113,6 +136,12 @@ WorkerSummary WorkerLoop::run() {
     std::lock_guard lock(mutex_);
     running_threads_ = options_.concurrency;
   }
+  if (options_.transfers > 0) {
+    const auto transfers = static_cast<std::size_t>(options_.transfers);
+    feeder_low_water_ = transfers - std::max<std::size_t>(1, transfers / 4);
+    transfer_loop_ = std::make_unique<TransferLoop>();
+    event_copier_ = std::make_unique<EventCopier>(*transfer_loop_, engine_, EventCopierOptions{options_.event_max_bytes});
+  }
   settles_ = std::make_unique<SettleBatcher>(
       SettleBatcherOptions{options_.settle_batch, options_.settle_delay},
       [this](JobQueue& queue, const std::vector<Completion>& completions) { record_completions(queue, completions); });
@@ -121,7 +150,12 @@ WorkerSummary WorkerLoop::run() {
     // joined (std::jthread) before the loop's members can go away.
     std::vector<std::jthread> copiers;
     copiers.reserve(static_cast<std::size_t>(options_.concurrency));
-    for (int i = 0; i < options_.concurrency; ++i) copiers.emplace_back([this] { job_thread(); });
+    for (int i = 0; i < options_.concurrency; ++i) {
+      copiers.emplace_back([this] { event_copier_ ? evented_job_thread() : job_thread(); });
+    }
+    // Joined before the copiers (declared after them): they wait for it to end.
+    std::jthread feeder;
+    if (event_copier_) feeder = std::jthread([this] { event_feeder(); });
     std::jthread housekeeper([this](std::stop_token stop) { housekeeping_thread(stop); });
 
     std::unique_lock lock(mutex_);
@@ -144,10 +178,14 @@ WorkerSummary WorkerLoop::run() {
     }
     wake_.notify_all();
     housekeeper.join();
+    if (feeder.joinable()) feeder.join();
     for (auto& t : copiers) t.join();
     settles_->close();
   }
   settles_.reset();
+  // Every event job ended before the last job thread did.
+  event_copier_.reset();
+  transfer_loop_.reset();
   std::lock_guard guard(mutex_);
   summary_.drained_cleanly = !cut_short;
   return summary_;
@@ -161,33 +199,114 @@ void WorkerLoop::job_thread() {
     try {
       fed = feed_->next();
     } catch (const std::exception& e) {
-      note_queue_error("fetch", e);
-      std::unique_lock lock(mutex_);
-      wake_.wait_for(lock, std::chrono::seconds(1), [this] { return stop_.load(); });
+      pause_after_fetch_error(e);
       continue;
     }
     if (!fed) {
       if (stop_.load()) break;
-      // Counted for the whole loop: one thread fetches at a time, so a
-      // count per thread would take a round of every thread's fetch.
-      if (options_.exit_when_empty && ++empty_fetches_ >= 2) {
-        try {
-          const bool planned = !options_.planning_done || options_.planning_done();
-          if (planned && all_idle()) request_stop();
-        } catch (const std::exception& e) {
-          note_queue_error("idle", e);
-        }
-      }
+      note_empty_fetch();
       continue;
     }
     empty_fetches_ = 0;
     // A lease fetched for this thread is run even when a stop came meanwhile,
     // as a fetch that returned one always was: the drain covers it.
-    JobQueue& queue = *fed->served.queue;
-    note_in_flight(fed->served.migration, +1);
-    const bool handed_over = process(fed->served, fed->lease);
-    note_in_flight(fed->served.migration, -1);
-    if (!handed_over) leases_.untrack(queue, fed->lease);
+    run_fed(*fed);
+  }
+  std::lock_guard lock(mutex_);
+  if (--running_threads_ == 0) wake_.notify_all();
+}
+
+void WorkerLoop::run_fed(const FedLease& fed) {
+  note_in_flight(fed.served.migration, +1);
+  const bool handed_over = process(fed.served, fed.lease);
+  note_in_flight(fed.served.migration, -1);
+  if (!handed_over) leases_.untrack(*fed.served.queue, fed.lease);
+}
+
+void WorkerLoop::pause_after_fetch_error(const std::exception& error) {
+  note_queue_error("fetch", error);
+  std::unique_lock lock(mutex_);
+  wake_.wait_for(lock, std::chrono::seconds(1), [this] { return stop_.load(); });
+}
+
+void WorkerLoop::note_empty_fetch() {
+  // Counted for the whole loop: one thread fetches at a time, so a count per
+  // thread would take a round of every thread's fetch.
+  if (!options_.exit_when_empty || ++empty_fetches_ < 2) return;
+  try {
+    const bool planned = !options_.planning_done || options_.planning_done();
+    if (planned && all_idle()) request_stop();
+  } catch (const std::exception& e) {
+    note_queue_error("idle", e);
+  }
+}
+
+// With the event loop: one thread fetches for it, in batches as large as the
+// room it has, and starts each small copy there itself, so a job costs no
+// wake-up of a thread of its own. Any other job goes to the job threads,
+// never more than they can take at once (a SIGKILL loses at most
+// transfers + concurrency leases, which recovery returns).
+void WorkerLoop::event_feeder() {
+  const CancellationToken::Scope cancellation(&cancel_);
+  const auto threads = static_cast<std::size_t>(std::max(options_.concurrency, 1));
+  const auto transfers = static_cast<std::size_t>(options_.transfers);
+  for (;;) {
+    std::size_t room = 0;
+    {
+      std::unique_lock lock(mutex_);
+      feeder_wake_.wait(lock, [&] {
+        return stop_.load() || (event_copies_ <= feeder_low_water_ && thread_work_.size() < threads);
+      });
+      if (stop_.load()) break;
+      room = std::min(transfers - event_copies_, kEventFetchBatch);
+    }
+    std::vector<FedLease> fetched;
+    try {
+      fetched = fetch(room);
+    } catch (const std::exception& e) {
+      pause_after_fetch_error(e);
+      continue;
+    }
+    if (fetched.empty()) {
+      note_empty_fetch();
+      continue;
+    }
+    empty_fetches_ = 0;
+    for (FedLease& fed : fetched) {
+      if (start_evented(fed)) continue;
+      {
+        std::lock_guard lock(mutex_);
+        thread_work_.push_back(ThreadWork{std::move(fed), nullptr});
+      }
+      thread_wake_.notify_one();
+    }
+  }
+  {
+    std::lock_guard lock(mutex_);
+    feeder_done_ = true;
+  }
+  thread_wake_.notify_all();
+}
+
+// With the event loop, job threads take their work from thread_work_: jobs
+// the loop cannot copy, and what the loop handed on of its own.
+void WorkerLoop::evented_job_thread() {
+  const CancellationToken::Scope cancellation(&cancel_);
+  for (;;) {
+    ThreadWork work;
+    {
+      std::unique_lock lock(mutex_);
+      thread_wake_.wait(lock, [this] { return !thread_work_.empty() || (feeder_done_ && event_jobs_ == 0); });
+      if (thread_work_.empty()) break;
+      work = std::move(thread_work_.front());
+      thread_work_.pop_front();
+    }
+    feeder_wake_.notify_one();  // it may fetch again
+    if (work.leftover) {
+      run_leftover(*work.leftover);
+    } else {
+      run_fed(*work.fed);
+    }
   }
   std::lock_guard lock(mutex_);
   if (--running_threads_ == 0) wake_.notify_all();
@@ -240,7 +359,6 @@ bool WorkerLoop::process(const ServedQueue& served, const Lease& lease) {
     return apply(served, lease,
                  JobOutcome::bury("job of migration '" + job.migration + "' in the queue of '" + served.migration + "'"));
   }
-  const RetryPolicy& policy = engine_.options().retry_policy;
   if (!outages_.admits(job.source, job.target)) {
     return apply(served, lease, JobOutcome::waiting(job, outages_.recheck()));
   }
@@ -256,11 +374,15 @@ bool WorkerLoop::process(const ServedQueue& served, const Lease& lease) {
     outages_.ran(job.source, job.target);
     return handed_over;
   } catch (const Error& e) {
-    // Expired credentials stop only their service: the job waits, the worker goes on.
-    const bool waits = options_.wait_for_renewed_credentials && outages_.took_out(e);
-    return apply(served, lease,
-                 waits ? JobOutcome::waiting(job, outages_.recheck()) : JobOutcome::of_job_error(job, e, policy));
+    return apply(served, lease, outcome_of_error(job, e));
   }
+}
+
+JobOutcome WorkerLoop::outcome_of_error(const Job& job, const Error& error) {
+  // Expired credentials stop only their service: the job waits, the worker goes on.
+  const bool waits = options_.wait_for_renewed_credentials && outages_.took_out(error);
+  return waits ? JobOutcome::waiting(job, outages_.recheck())
+               : JobOutcome::of_job_error(job, error, engine_.options().retry_policy);
 }
 
 JobOutcome WorkerLoop::run_copy_job(const ServedQueue& served, const Job& job) {
@@ -280,29 +402,183 @@ JobOutcome WorkerLoop::run_copy_job(const ServedQueue& served, const Job& job) {
     if (cancel_.cancelled()) break;  // lease released; the rest is not tried
     const JobObject& object = job.objects[i];
     const auto started = Clock::now();
-    try {
-      CopyTask task{source, target, object.key, object.destination_key(), object.size,
-                    object.checksum, object.content_type, object.target_absent};
-      task.cancel = &cancel_;
-      results.push_back(ObjectResult::of(engine_.copy(task)));
-    } catch (const Error& e) {
-      if (e.kind() == ErrorKind::kConfig && (e.failure_reason() == FailureReason::kConfig ||
-                                             e.failure_reason() == FailureReason::kCredentialsExpired)) {
-        throw;
-      }
-      if (!is_cancellation(e)) {
-        if (policy.should_reschedule(e, runs)) {
-          spdlog::info("{}: will retry later ({}): {}", object.key, e.reason(), e.what());
-        } else {
-          spdlog::warn("{}: failed ({}) after {} run(s): {}", object.key, e.reason(), runs, e.what());
-        }
-      }
-      results.push_back(ObjectResult::failed(e));
-    }
+    CopyTask task{source, target, object.key, object.destination_key(), object.size,
+                  object.checksum, object.content_type, object.target_absent};
+    task.cancel = &cancel_;
+    results.push_back(copy_object(task, runs));
     if (meter) meter->duration.observe(std::chrono::duration<double>(Clock::now() - started).count());
   }
   return JobOutcome::of_copy_job(job, results, policy);
 }
+
+// Throws the errors that are the whole job's (a service that cannot be
+// opened, expired credentials); any other is this object's result.
+ObjectResult WorkerLoop::copy_object(const CopyTask& task, int runs) {
+  try {
+    return ObjectResult::of(engine_.copy(task));
+  } catch (const Error& e) {
+    if (e.kind() == ErrorKind::kConfig && (e.failure_reason() == FailureReason::kConfig ||
+                                           e.failure_reason() == FailureReason::kCredentialsExpired)) {
+      throw;
+    }
+    if (!is_cancellation(e)) {
+      if (engine_.options().retry_policy.should_reschedule(e, runs)) {
+        spdlog::info("{}: will retry later ({}): {}", task.source_key, e.reason(), e.what());
+      } else {
+        spdlog::warn("{}: failed ({}) after {} run(s): {}", task.source_key, e.reason(), runs, e.what());
+      }
+    }
+    return ObjectResult::failed(e);
+  }
+}
+
+namespace {
+
+bool cancelled_by(const std::exception_ptr& error) {
+  if (!error) return false;
+  try {
+    std::rethrow_exception(error);
+  } catch (const Error& e) {
+    return is_cancellation(e);
+  } catch (...) {
+    return false;
+  }
+}
+
+}  // namespace
+
+// Anything unusual about the job (malformed, another migration's, a service
+// out or failing its check) is left to a job thread, which says so as before.
+bool WorkerLoop::start_evented(const FedLease& fed) {
+  const ServedQueue& served = fed.served;
+  Job job;
+  try {
+    job = decode_job(fed.lease.payload);
+  } catch (const Error&) {
+    return false;
+  }
+  if (job.type != JobType::kCopy || job.objects.empty() || job.migration != served.migration) return false;
+  if (!outages_.admits(job.source, job.target)) return false;
+  Storage* source = nullptr;
+  Storage* target = nullptr;
+  try {
+    source = &budgeted(served, job.source, BudgetDirection::kRead);
+    target = &budgeted(served, job.target, BudgetDirection::kWrite);
+    if (parts_.splits(*served.queue, job, *source, *target)) return false;
+  } catch (const Error&) {
+    return false;
+  }
+  auto evented = std::make_shared<EventJob>(served, fed.lease, std::move(job));
+  for (const JobObject& object : evented->job.objects) {
+    CopyTask task{*source, *target, object.key, object.destination_key(), object.size,
+                  object.checksum, object.content_type, object.target_absent};
+    task.cancel = &cancel_;
+    if (!event_copier_->accepts(task)) return false;
+    evented->tasks.push_back(std::move(task));
+  }
+  const std::size_t count = evented->tasks.size();
+  evented->results.resize(count);
+  evented->to_engine.resize(count);
+  evented->target_written.assign(count, false);
+  evented->started.assign(count, Clock::now());
+  evented->remaining = count;
+  {
+    std::lock_guard lock(mutex_);
+    ++event_jobs_;
+    event_copies_ += count;
+  }
+  note_in_flight(served.migration, +1);
+  for (std::size_t i = 0; i < count; ++i) {
+    event_copier_->start(evented->tasks[i], [this, evented, i](EventCopier::Outcome outcome) {
+      on_evented(evented, i, std::move(outcome));
+    });
+  }
+  return true;
+}
+
+// On the loop's thread: it must not block. A job whose objects were all
+// copied or skipped completes here (a hand-over to the settle batcher);
+// anything else goes to a job thread.
+void WorkerLoop::on_evented(const std::shared_ptr<EventJob>& job, std::size_t index, EventCopier::Outcome outcome) {
+  bool last = false;
+  bool all_done = true;
+  bool wake_feeder = false;
+  bool handed_on = false;
+  {
+    std::lock_guard lock(job->mutex);
+    if (outcome.result) {
+      job->results[index] = ObjectResult::of(*outcome.result);
+    } else if (cancelled_by(outcome.error)) {
+      job->results[index] = ObjectResult::failed(cancelled_error(job->tasks[index].source_key));
+    } else {
+      job->to_engine[index] = outcome.error;
+      job->target_written[index] = outcome.target_written;
+    }
+    last = --job->remaining == 0;
+    for (const ObjectResult& result : job->results) {
+      all_done = all_done && (result.status == ObjectResult::Status::kCopied ||
+                              result.status == ObjectResult::Status::kSkipped);
+    }
+  }
+  if (outcome.result) {
+    if (Metered* meter = metered(job->served.migration)) {
+      meter->duration.observe(std::chrono::duration<double>(Clock::now() - job->started[index]).count());
+    }
+  }
+  {
+    std::lock_guard lock(mutex_);
+    wake_feeder = --event_copies_ == feeder_low_water_;
+    handed_on = last && !all_done;
+    if (handed_on) thread_work_.push_back(ThreadWork{std::nullopt, job});
+  }
+  // Each waiter is told only what it waits for; the loop's other waiters
+  // (run(), the housekeeper) have nothing to do with it.
+  if (wake_feeder) feeder_wake_.notify_one();
+  if (handed_on) thread_wake_.notify_one();
+  if (last && all_done) {
+    finish_evented(*job, JobOutcome::of_copy_job(job->job, job->results, engine_.options().retry_policy));
+    outages_.ran(job->job.source, job->job.target);
+  }
+}
+
+void WorkerLoop::run_leftover(EventJob& leftover) {
+  EventJob* job = &leftover;
+  const int runs = job->job.attempts + 1;
+  try {
+    for (std::size_t i = 0; i < job->tasks.size(); ++i) {
+      if (!job->to_engine[i]) continue;
+      if (cancel_.cancelled()) break;  // lease released; the rest is not tried
+      ObjectResult result = copy_object(job->tasks[i], runs);
+      // The event loop's try counts as one, and a PUT of it that the engine
+      // then found on the target is this worker's copy, not a skip.
+      if (*job->to_engine[i]) ++result.attempts;
+      if (job->target_written[i] && result.status == ObjectResult::Status::kSkipped) {
+        result.status = ObjectResult::Status::kCopied;
+      }
+      job->results[i] = std::move(result);
+      if (Metered* meter = metered(job->served.migration)) {
+        meter->duration.observe(std::chrono::duration<double>(Clock::now() - job->started[i]).count());
+      }
+    }
+  } catch (const Error& e) {
+    finish_evented(*job, outcome_of_error(job->job, e));
+    return;
+  }
+  finish_evented(*job, JobOutcome::of_copy_job(job->job, job->results, engine_.options().retry_policy));
+  outages_.ran(job->job.source, job->job.target);
+}
+
+void WorkerLoop::finish_evented(EventJob& job, const JobOutcome& decided) {
+  if (!apply(job.served, job.lease, decided)) leases_.untrack(*job.served.queue, job.lease);
+  note_in_flight(job.served.migration, -1);
+  bool none_left = false;
+  {
+    std::lock_guard lock(mutex_);
+    none_left = --event_jobs_ == 0;
+  }
+  if (none_left) thread_wake_.notify_all();  // job threads stopping wait for this
+}
+
 
 Storage& WorkerLoop::budgeted(const ServedQueue& served, const std::string& service, BudgetDirection direction) {
   // Checked on first use, so a target that cannot be written (a read-only

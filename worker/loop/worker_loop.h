@@ -6,6 +6,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -22,6 +23,8 @@
 #include "common/queue/job_queue.h"
 #include "common/storage/service_registry.h"
 #include "worker/copy/copy_engine.h"
+#include "worker/copy/event_copier.h"
+#include "worker/loop/job_outcome.h"
 #include "worker/loop/lease_feed.h"
 #include "worker/loop/lease_keeper.h"
 #include "worker/loop/migration_set.h"
@@ -32,7 +35,9 @@
 namespace blobferry {
 
 class BudgetGates;
+class EventCopier;
 class JobOutcome;
+class TransferLoop;
 
 struct WorkerOptions {
   std::string migration;  // for logs; empty when the worker serves every migration
@@ -62,6 +67,11 @@ struct WorkerOptions {
   std::size_t settle_batch = 64;
   std::chrono::milliseconds settle_delay{20};
   PartJobOptions parts{};  // giant objects as part jobs (worker/parts/); only with a Redis queue
+  // Small copies between S3 services in flight at once on one event loop
+  // (worker/copy/event_copier.h), on top of the `concurrency` job threads,
+  // which copy everything else; 0 copies everything on the job threads.
+  int transfers = 256;
+  std::uint64_t event_max_bytes = 128 * 1024;  // the largest object copied on the event loop
 };
 
 struct WorkerSummary {
@@ -100,6 +110,7 @@ class WorkerLoop {
 
  private:
   struct Metered;
+  struct EventJob;
 
   void job_thread();
   void housekeeping_thread(const std::stop_token& stop);
@@ -110,6 +121,20 @@ class WorkerLoop {
   // batcher, which untracks it once its result is recorded.
   bool process(const ServedQueue& served, const Lease& lease);
   JobOutcome run_copy_job(const ServedQueue& served, const Job& job);
+  ObjectResult copy_object(const CopyTask& task, int runs);
+  JobOutcome outcome_of_error(const Job& job, const Error& error);
+  // A copy job whose every object the event copier accepts: started there,
+  // true; its lease is settled when the last object's answer came.
+  bool start_evented(const FedLease& fed);
+  void on_evented(const std::shared_ptr<EventJob>& job, std::size_t index, EventCopier::Outcome outcome);
+  // On a job thread: the objects the event copier handed on, through the engine.
+  void run_leftover(EventJob& job);
+  void finish_evented(EventJob& job, const JobOutcome& decided);
+  void event_feeder();
+  void evented_job_thread();
+  void run_fed(const FedLease& fed);
+  void pause_after_fetch_error(const std::exception& error);
+  void note_empty_fetch();
   // `service` opened (checked once per process) and seen through the
   // migration's request budget for `direction`.
   Storage& budgeted(const ServedQueue& served, const std::string& service, BudgetDirection direction);
@@ -122,7 +147,8 @@ class WorkerLoop {
   bool settle(const char* what, Call&& call);
   RetryPolicy make_settle_policy();
   std::unique_ptr<LeaseFeed> make_feed();
-  // Job threads running, or results not yet recorded (mutex_ held).
+  // Job threads running, or results not yet recorded (mutex_ held). Job
+  // threads outlive the event loop's jobs, whose leftovers they run.
   bool busy() const { return running_threads_ > 0 || unsettled_ > 0; }
   void housekeep(const std::string& info);
   void refresh_gauges(const ServedQueue& served);
@@ -147,9 +173,26 @@ class WorkerLoop {
   std::unique_ptr<SettleBatcher> settles_;  // exists while run() runs
   std::mutex mutex_;
   std::condition_variable wake_;
+  std::condition_variable feeder_wake_;   // the event feeder's: room on the loop or for the threads (mutex_)
+  std::condition_variable thread_wake_;   // the job threads', with the event loop: work, or the end (mutex_)
   int running_threads_ = 0;
   std::size_t unsettled_ = 0;  // results handed to settles_, not yet recorded
   std::atomic<int> empty_fetches_{0};  // in a row, by any thread (exit_when_empty)
+  std::unique_ptr<TransferLoop> transfer_loop_;  // exist while run() runs, with transfers > 0
+  std::unique_ptr<EventCopier> event_copier_;
+  std::size_t event_jobs_ = 0;    // started on the event loop, not yet settled (mutex_)
+  std::size_t event_copies_ = 0;  // their objects in flight there (mutex_)
+  // With the event loop, the job threads' work (mutex_): a lease the loop
+  // cannot copy, or a job of the loop's with objects it handed on.
+  struct ThreadWork {
+    std::optional<FedLease> fed;
+    std::shared_ptr<EventJob> leftover;
+  };
+  std::deque<ThreadWork> thread_work_;
+  bool feeder_done_ = false;  // (mutex_)
+  // The feeder fetches once the loop's copies are down to this: a batch at a
+  // time, not a wake-up per copy that ends.
+  std::size_t feeder_low_water_ = 0;
   WorkerSummary summary_;
   std::mutex metered_mutex_;
   std::map<std::string, std::unique_ptr<Metered>> metered_;

@@ -1,4 +1,4 @@
-// Owning handles for libcurl (easy handles, header lists) and what a failed transfer means.
+// Owning handles for libcurl (easy, multi and share handles, header lists) and what a failed transfer means.
 #pragma once
 
 #include <memory>
@@ -19,6 +19,16 @@ struct CurlSlistDeleter {
   void operator()(curl_slist* list) const { curl_slist_free_all(list); }
 };
 using CurlSlistPtr = std::unique_ptr<curl_slist, CurlSlistDeleter>;
+
+struct CurlMultiDeleter {
+  void operator()(CURLM* handle) const { curl_multi_cleanup(handle); }
+};
+using CurlMultiPtr = std::unique_ptr<CURLM, CurlMultiDeleter>;
+
+struct CurlShareDeleter {
+  void operator()(CURLSH* handle) const { curl_share_cleanup(handle); }
+};
+using CurlSharePtr = std::unique_ptr<CURLSH, CurlShareDeleter>;
 
 // curl_global_init is not thread-safe in older libcurl, so every handle is
 // made through here, which runs it exactly once per process.

@@ -11,8 +11,10 @@
 #include "common/base/digest.h"
 #include "common/base/encoding.h"
 #include "common/base/error.h"
+#include "common/storage/s3/curl_share.h"
 #include "common/storage/s3/http_date.h"
 #include "common/storage/s3/s3_xml.h"
+#include "common/storage/s3/transfer_loop.h"
 #include "common/storage/s3/uri_encoding.h"
 
 namespace blobferry {
@@ -23,6 +25,7 @@ constexpr std::size_t kMaxErrorBody = 64 * 1024;
 // A ListObjectsV2 page of 1,000 keys of 1,024 bytes is about 2 MB of XML.
 constexpr std::size_t kMaxDocumentBody = 32 * 1024 * 1024;
 constexpr long kTransferBufferSize = 256 * 1024;
+constexpr long kEventBufferSize = 16 * 1024;  // libcurl's smallest upload buffer
 
 std::string_view trim(std::string_view text) {
   while (!text.empty() && std::isspace(static_cast<unsigned char>(text.front()))) text.remove_prefix(1);
@@ -156,7 +159,8 @@ struct S3Storage::Response {
   }
 };
 
-namespace {
+// Named, not anonymous: S3Storage::Exchange holds one.
+namespace s3_detail {
 
 struct TransferState {
   long status = 0;
@@ -169,6 +173,11 @@ struct TransferState {
   std::exception_ptr failure;  // what a callback threw, rethrown after the transfer
   const CancellationToken* cancel = nullptr;  // the calling thread's, checked while bytes move
 };
+
+}  // namespace s3_detail
+using s3_detail::TransferState;
+
+namespace {
 
 std::size_t on_header(char* data, std::size_t size, std::size_t count, void* user) {
   auto* state = static_cast<TransferState*>(user);
@@ -275,6 +284,7 @@ void set_connection_options(CURL* handle, const ServiceConfig& service) {
   set_option(handle, CURLOPT_SSL_VERIFYHOST, service.verify_tls ? 2L : 0L);
   if (!service.ca_bundle.empty()) set_option(handle, CURLOPT_CAINFO, service.ca_bundle.c_str());
   set_option(handle, CURLOPT_BUFFERSIZE, kTransferBufferSize);
+  set_option(handle, CURLOPT_SHARE, CurlShare::handle());
 }
 
 // libcurl calls this about once a second even while nothing moves (a server
@@ -425,8 +435,19 @@ void S3Storage::release_handle(CurlEasyPtr handle) {
   if (idle_handles_.size() < kMaxIdleHandles) idle_handles_.push_back(std::move(handle));
 }
 
-S3Storage::Response S3Storage::perform_once(Request& request) {
-  CancellationToken::throw_if_current_cancelled(request.operation);
+// Everything libcurl's callbacks and options point to while one request
+// runs: it must not move, and lives until the transfer ended.
+struct S3Storage::Exchange {
+  Response response;
+  TransferState state;
+  CurlSlistPtr header_list;
+  std::string url;
+  char error_buffer[CURL_ERROR_SIZE] = {};
+  MemoryByteSource empty_body{""};
+};
+
+void S3Storage::prepare(Request& request, Exchange& exchange, CURL* handle, const CancellationToken* cancel) {
+  if (cancel && cancel->cancelled()) throw cancelled_error(request.operation);
   RequestToSign to_sign{.method = request.method,
                         .path = request_path(request.key),
                         .query = request.query,
@@ -442,52 +463,55 @@ S3Storage::Response S3Storage::perform_once(Request& request) {
     request.signed_generation = credential_generation_;
   }
 
-  CurlSlistPtr header_list = curl_header_list(to_sign.headers);
+  exchange.header_list = curl_header_list(to_sign.headers);
   // R2 and GCS hand a Content-Encoding: gzip object over decoded to a request
   // that does not ask otherwise, and the decoded bytes fail their MD5. So
   // every request asks for the stored bytes, and CURLOPT_ACCEPT_ENCODING is
   // never set (libcurl would decode them itself).
-  append_curl_header(header_list, "Accept-Encoding: identity");
+  append_curl_header(exchange.header_list, "Accept-Encoding: identity");
 
-  std::string url = scheme_ + "://" + request_host() + uri_encode_path(to_sign.path);
+  exchange.url = scheme_ + "://" + request_host() + uri_encode_path(to_sign.path);
   if (const std::string query = SigV4Signer::canonical_query_string(request.query); !query.empty()) {
-    url += "?" + query;
+    exchange.url += "?" + query;
   }
 
-  Response response;
-  TransferState state;
-  state.headers = &response.headers;
-  state.body = &response.body;
+  TransferState& state = exchange.state;
+  state.headers = &exchange.response.headers;
+  state.body = &exchange.response.body;
   state.sink = request.sink;
   state.source = request.body;
   state.expect_partial_content = request.expect_partial_content;
   state.operation = request.operation;
-  state.cancel = CancellationToken::current();
-  char error_buffer[CURL_ERROR_SIZE] = {};
+  state.cancel = cancel;
 
+  set_option(handle, CURLOPT_URL, exchange.url.c_str());
+  set_option(handle, CURLOPT_HTTPHEADER, exchange.header_list.get());
+  set_option(handle, CURLOPT_ERRORBUFFER, exchange.error_buffer);
+  set_connection_options(handle, service_);
+  set_callbacks(handle, state);
+  set_method(handle, request.method, state, exchange.empty_body);
+}
+
+S3Storage::Response S3Storage::finish(const Request& request, Exchange& exchange, CURL* handle, CURLcode code) {
+  const TransferState& state = exchange.state;
+  if (state.failure) std::rethrow_exception(state.failure);
+  if (code == CURLE_ABORTED_BY_CALLBACK && state.cancel && state.cancel->cancelled()) {
+    throw cancelled_error(request.operation);
+  }
+  if (code != CURLE_OK) throw curl_failure(code, request.operation, exchange.error_buffer);
+  curl_easy_getinfo(handle, CURLINFO_RESPONSE_CODE, &exchange.response.status);
+  return std::move(exchange.response);
+}
+
+S3Storage::Response S3Storage::perform_once(Request& request) {
   struct Lease {
     S3Storage* owner;
     CurlEasyPtr handle;
     ~Lease() { owner->release_handle(std::move(handle)); }
   } lease{this, acquire_handle()};
-  CURL* handle = lease.handle.get();
-
-  set_option(handle, CURLOPT_URL, url.c_str());
-  set_option(handle, CURLOPT_HTTPHEADER, header_list.get());
-  set_option(handle, CURLOPT_ERRORBUFFER, error_buffer);
-  set_connection_options(handle, service_);
-  set_callbacks(handle, state);
-  MemoryByteSource empty_body("");
-  set_method(handle, request.method, state, empty_body);
-
-  const CURLcode code = curl_easy_perform(handle);
-  if (state.failure) std::rethrow_exception(state.failure);
-  if (code == CURLE_ABORTED_BY_CALLBACK && state.cancel && state.cancel->cancelled()) {
-    throw cancelled_error(request.operation);
-  }
-  if (code != CURLE_OK) throw curl_failure(code, request.operation, error_buffer);
-  curl_easy_getinfo(handle, CURLINFO_RESPONSE_CODE, &response.status);
-  return response;
+  Exchange exchange;
+  prepare(request, exchange, lease.handle.get(), CancellationToken::current());
+  return finish(request, exchange, lease.handle.get(), curl_easy_perform(lease.handle.get()));
 }
 
 namespace {
@@ -837,6 +861,106 @@ std::string S3Storage::put(const std::string& key, ByteSource& body, const PutOp
   const std::string etag = unquote_etag(response.header("etag"));
   verify_stored_md5(etag, options.content_md5, has_encryption_header(response.headers), request.operation);
   return etag;
+}
+
+// ---------------------------------------------------------------------------
+// The event-driven forms: the same requests and the same reading of a plain
+// answer, with no second request of their own.
+
+struct S3Storage::AsyncCall {
+  Request request;
+  Exchange exchange;
+  CurlEasyPtr handle;
+  ByteSink sink;
+  std::unique_ptr<MemoryByteSource> body;
+  std::function<Answer(const Response&)> read;
+  AnswerDone done;
+};
+
+void S3Storage::start_async(TransferLoop& loop, std::shared_ptr<AsyncCall> call, const CancellationToken* cancel) {
+  try {
+    call->handle = loop.take_handle();
+    prepare(call->request, call->exchange, call->handle.get(), cancel);
+    // Small bodies, hundreds in flight: libcurl's buffers are most of what
+    // a transfer costs in memory, so they are kept small here.
+    set_option(call->handle.get(), CURLOPT_BUFFERSIZE, kEventBufferSize);
+    set_option(call->handle.get(), CURLOPT_UPLOAD_BUFFERSIZE, kEventBufferSize);
+    loop.start(call->handle.get(), [this, &loop, call](CURLcode code) {
+      Answer answer;
+      try {
+        answer = call->read(finish(call->request, call->exchange, call->handle.get(), code));
+      } catch (...) {
+        answer = Answer{std::nullopt, "", std::current_exception()};
+      }
+      loop.give_back(std::move(call->handle));
+      call->done(std::move(answer));
+    });
+  } catch (...) {
+    if (call->handle) loop.give_back(std::move(call->handle));
+    call->done(Answer{std::nullopt, "", std::current_exception()});
+  }
+}
+
+void S3Storage::start_head(TransferLoop& loop, const std::string& key, const CancellationToken* cancel,
+                           AnswerDone done) {
+  auto call = std::make_shared<AsyncCall>();
+  call->request.method = "HEAD";
+  call->request.key = key;
+  call->request.operation = operation_name("HEAD", key);
+  call->read = [this, key, operation = call->request.operation](const Response& response) {
+    if (response.status == 404) return Answer{};
+    if (!is_success(response.status)) throw_failure(response, operation);
+    return Answer{object_info_from(key, response.headers, *profile_), "", nullptr};
+  };
+  call->done = std::move(done);
+  start_async(loop, std::move(call), cancel);
+}
+
+void S3Storage::start_get(TransferLoop& loop, const std::string& key, ByteSink sink, const CancellationToken* cancel,
+                          AnswerDone done) {
+  auto call = std::make_shared<AsyncCall>();
+  call->sink = std::move(sink);
+  call->request.method = "GET";
+  call->request.key = key;
+  call->request.sink = &call->sink;
+  call->request.operation = operation_name("GET", key);
+  call->read = [this, key, operation = call->request.operation](const Response& response) {
+    if (response.status == 404) {
+      const auto document = parse_s3_error(response.body);
+      if (!document || document->code != "NoSuchBucket") return Answer{};
+    }
+    if (!is_success(response.status)) throw_failure(response, operation);
+    return Answer{object_info_from(key, response.headers, *profile_), "", nullptr};
+  };
+  call->done = std::move(done);
+  start_async(loop, std::move(call), cancel);
+}
+
+void S3Storage::start_put(TransferLoop& loop, const std::string& key, std::string_view body, const PutOptions& options,
+                          const CancellationToken* cancel, AnswerDone done) {
+  auto call = std::make_shared<AsyncCall>();
+  call->body = std::make_unique<MemoryByteSource>(body);
+  call->request.method = "PUT";
+  call->request.key = key;
+  call->request.body = call->body.get();
+  call->request.payload_hash = std::string(SigV4Signer::kUnsignedPayload);
+  call->request.operation = operation_name("PUT", key);
+  if (!options.content_md5.empty()) call->request.headers.emplace_back("Content-MD5", options.content_md5);
+  call->done = std::move(done);
+  try {
+    add_upload_headers(call->request, options);
+  } catch (...) {
+    call->done(Answer{std::nullopt, "", std::current_exception()});
+    return;
+  }
+  call->read = [this, md5 = options.content_md5, operation = call->request.operation](const Response& response) {
+    if (!is_success(response.status)) throw_failure(response, operation);
+    Answer answer;
+    answer.etag = unquote_etag(response.header("etag"));
+    verify_stored_md5(answer.etag, md5, has_encryption_header(response.headers), operation);
+    return answer;
+  };
+  start_async(loop, std::move(call), cancel);
 }
 
 ListPage S3Storage::list(const ListRequest& list_request) {

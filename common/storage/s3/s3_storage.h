@@ -4,6 +4,8 @@
 
 #include <atomic>
 #include <chrono>
+#include <exception>
+#include <memory>
 #include <cstdint>
 #include <functional>
 #include <mutex>
@@ -21,6 +23,9 @@
 #include "common/storage/storage.h"
 
 namespace blobferry {
+
+class CancellationToken;
+class TransferLoop;
 
 // Every method is thread-safe: each request borrows an easy handle from a small
 // internal pool, so connections (and TLS sessions) are reused across calls
@@ -94,15 +99,45 @@ class S3Storage final : public Storage, public ChunkedWriter, public ServerSideC
   using CredentialReloader = std::function<std::optional<AwsCredentials>()>;
   void set_credential_reloader(CredentialReloader reload);
 
+  // Event-driven forms of head(), get() and put() for small copies
+  // (worker/copy/event_copier.h): signed as the blocking calls are, driven
+  // by `loop`, and `done` runs once, on the loop's thread (or on the calling
+  // one when the request cannot even start). Only plain answers are read
+  // here. Whatever a blocking call corrects or settles with more requests (a
+  // skewed clock, an expired token, a HEAD's 400, a 5xx after a PUT whose
+  // bytes may have landed) arrives as the Error it is, and the caller takes
+  // the blocking path for that object.
+  struct Answer {
+    std::optional<ObjectInfo> info;  // head and get: nullopt when the key is not there
+    std::string etag;                // put: the new object's
+    std::exception_ptr error;        // set instead when the request failed
+  };
+  using AnswerDone = std::function<void(Answer)>;
+  void start_head(TransferLoop& loop, const std::string& key, const CancellationToken* cancel, AnswerDone done);
+  // The body goes to `sink` (on the loop's thread); a throwing sink fails the GET.
+  void start_get(TransferLoop& loop, const std::string& key, ByteSink sink, const CancellationToken* cancel,
+                 AnswerDone done);
+  // `body` must stay alive until `done` ran.
+  void start_put(TransferLoop& loop, const std::string& key, std::string_view body, const PutOptions& options,
+                 const CancellationToken* cancel, AnswerDone done);
+
  private:
   struct Request;
   struct Response;
+  struct Exchange;
+  struct AsyncCall;
 
   // perform_once, then the corrections a second attempt can make: the
   // signing clock after RequestTimeTooSkewed, the credentials after
   // ExpiredToken (once; then a kConfig error naming the service).
   Response perform(Request& request);
   Response perform_once(Request& request);
+  // The halves of one request around whoever drives the transfer
+  // (curl_easy_perform, or a TransferLoop): sign it and set up `handle`;
+  // then turn libcurl's result into a Response or an Error.
+  void prepare(Request& request, Exchange& exchange, CURL* handle, const CancellationToken* cancel);
+  Response finish(const Request& request, Exchange& exchange, CURL* handle, CURLcode code);
+  void start_async(TransferLoop& loop, std::shared_ptr<AsyncCall> call, const CancellationToken* cancel);
   // True when credentials newer than those of signed_generation are in place.
   bool refresh_credentials(std::uint64_t signed_generation);
   // What a HEAD proves after an answer that was lost or a 5xx (the write may
