@@ -9,10 +9,15 @@
 # nginx's ETags no MD5s), and source and target on two ports (one server
 # would let the engine try a server-side copy).
 
+# Stops child process PID (none when empty) and reaps it.
+stop_child() {
+  [[ -n "$1" ]] || return 0
+  kill "$1" 2>/dev/null || true
+  wait "$1" 2>/dev/null || true
+}
+
 stop_nginx() {
-  [[ -n "$NGINX_PID" ]] || return 0
-  kill "$NGINX_PID" 2>/dev/null || true
-  wait "$NGINX_PID" 2>/dev/null || true
+  stop_child "$NGINX_PID"
   NGINX_PID=""
 }
 

@@ -85,9 +85,7 @@ SAMPLER_PID=""
 STACK=0
 
 stop_sampler() {
-  [[ -n "$SAMPLER_PID" ]] || return 0
-  kill "$SAMPLER_PID" 2>/dev/null || true
-  wait "$SAMPLER_PID" 2>/dev/null || true
+  stop_child "$SAMPLER_PID"
   SAMPLER_PID=""
 }
 
@@ -225,27 +223,25 @@ rgw_copied_intact() {
     END { print (bad ? 0 : good + 0) }' "$DIR/$name.csv" FS=' ' "$WORK/rgw-sums"
 }
 
+# Service NAME: BUCKET of the one radosgw at ENDPOINT.
+rgw_service() {
+  cat <<EOF
+$1:
+  service: S3
+  access_key_id: <%= ENV.fetch("RGW_ACCESS_KEY_ID") %>
+  secret_access_key: <%= ENV.fetch("RGW_SECRET_ACCESS_KEY") %>
+  region: us-east-1
+  bucket: $2
+  endpoint: $3
+  force_path_style: true
+EOF
+}
+
 # Source and target buckets of one radosgw; the target addressed as localhost
 # so the engine does not see one server and copy server-side.
 write_rgw_services() {
-  cat >>"$DIR/storage.yml" <<EOF
-rgw_scale_source:
-  service: S3
-  access_key_id: <%= ENV.fetch("RGW_ACCESS_KEY_ID") %>
-  secret_access_key: <%= ENV.fetch("RGW_SECRET_ACCESS_KEY") %>
-  region: us-east-1
-  bucket: rgw-source
-  endpoint: $RGW_ENDPOINT
-  force_path_style: true
-rgw_scale_target:
-  service: S3
-  access_key_id: <%= ENV.fetch("RGW_ACCESS_KEY_ID") %>
-  secret_access_key: <%= ENV.fetch("RGW_SECRET_ACCESS_KEY") %>
-  region: us-east-1
-  bucket: rgw-target
-  endpoint: ${RGW_ENDPOINT/127.0.0.1/localhost}
-  force_path_style: true
-EOF
+  rgw_service rgw_scale_source rgw-source "$RGW_ENDPOINT" >>"$DIR/storage.yml"
+  rgw_service rgw_scale_target rgw-target "${RGW_ENDPOINT/127.0.0.1/localhost}" >>"$DIR/storage.yml"
 }
 
 run_rgw() {
@@ -280,4 +276,5 @@ if [[ "$FAILED" -gt 0 ]]; then
   log "$FAILED run(s) did not copy every object intact (see $CSV, copied_intact)"
   exit 1
 fi
+column -t -s, "$CSV" >&2
 log "rows appended to $CSV"
