@@ -143,7 +143,7 @@ server_ticks() {
 measure() {
   local backend="$1" name="$2" count="$3" from="$4" to="$5" intact="$6" migration="scale-$2"
   local memory0 memory1 e0 e1 calls0 calls1 cpu0 cpu1 ticks0 ticks1 start end i pid status=0 copied
-  local user=0 sys=0 rss=0 u s r
+  local user=0 sys=0 rss=0 u s r load
   redis FLUSHDB >/dev/null
   memory0="$(redis_memory)"
   : >"$WORK/memory"
@@ -164,7 +164,8 @@ measure() {
   done
   for pid in "${WORKER_PIDS[@]}"; do wait "$pid" || status=$?; done
   WORKER_PIDS=()
-  end="$(date +%s.%N)" calls1="$(redis_calls)" cpu1="$(redis_cpu)" ticks1="$(server_ticks)"
+  # load1 now: the MD5 check below (a minute at 1M, one core) would be in it later.
+  end="$(date +%s.%N)" calls1="$(redis_calls)" cpu1="$(redis_cpu)" ticks1="$(server_ticks)" load="$(cut -d' ' -f1 /proc/loadavg)"
   stop_sampler
   if [[ "$status" -ne 0 ]]; then
     log "a worker exited with status $status; its log's last lines:"
@@ -183,7 +184,7 @@ measure() {
     -v conc="$CONCURRENCY" -v cpu="$(echo "$user + $sys" | bc)" -v rss="$rss" -v rcpu="$(echo "$cpu1 - $cpu0" | bc)" \
     -v calls="$((calls1 - calls0))" -v peak="$peak" -v queued="$((memory1 - memory0))" \
     -v ewall="$(echo "$e1 - $e0" | bc)" -v ticks="$((ticks1 - ticks0))" -v hz="$(getconf CLK_TCK)" \
-    -v load="$(cut -d' ' -f1 /proc/loadavg)" -v when="$(date -u +%FT%TZ)" 'BEGIN {
+    -v load="$load" -v when="$(date -u +%FT%TZ)" 'BEGIN {
       printf "%s,%s,%d,%d,%d,%d,%.1f,%.0f,%.1f,%.1f,%.1f,%.2f,%.1f,%.1f,%.0f,%.1f,%s\n", when, b, c, got, w, conc,
         wall, c / wall, cpu * 1e6 / c, rss / 1024, rcpu * 1e6 / c, calls / c, peak / 1048576, queued / c,
         c / ewall, ticks / hz * 1e6 / c, load
