@@ -1,4 +1,5 @@
 # Shared by the nginx benches (engine_ceiling.sh, scale_run.sh): nginx as a near-free S3 stand-in, seeding, checks, Redis counters.
+# shellcheck shell=bash
 # Sourced, not run. The caller sets DIR (nginx's folder), BIN, REDIS_URL and
 # NGINX_PID="" and defines log(); start_nginx sets SRC_PORT and DST_PORT.
 #
