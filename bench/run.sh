@@ -26,8 +26,10 @@ Options:
   --sets LIST         comma-separated subset of small,large,huge (default all)
                       small = 2,000 x 32 KiB, large = 8 x 64 MiB, huge = 1 x 1 GiB
   --concurrency N     copies in flight per tool (default 16)
-  --smoke             tiny data, one round, small control plane, no nginx:
-                      checks the harness runs (CI), measures nothing
+  --smoke             tiny data, one round, small control plane, no engine
+                      ceiling, and the scale run's smoke form (2,000 objects
+                      against nginx): checks the harness runs (CI), measures
+                      nothing
   --no-control        skip the control-plane figures
   --no-ceiling        skip the engine ceiling (nginx)
   --control-rows N    rows of the blob table for the enqueue rate (default 1000000)
@@ -326,6 +328,10 @@ main() {
   fi
   if [[ "$CEILING" -eq 1 ]]; then
     BIN="$BIN" WORK="$WORK" bash "$BENCH/engine_ceiling.sh" "$OUT/ceiling.csv" | tee -a "$OUT/summary.txt"
+  fi
+  # The scale run (bench/scale_run.sh) takes an hour; CI checks its harness on 2,000 objects.
+  if [[ "$SMOKE" -eq 1 ]]; then
+    bash "$BENCH/scale_run.sh" --smoke --build-dir "$BUILD_DIR" --out "$OUT" || FAILED_RUNS=$((FAILED_RUNS + 1))
   fi
   if [[ "$FAILED_RUNS" -gt 0 ]]; then
     log "$FAILED_RUNS run(s) did not copy everything intact (see $OUT/results.csv, ok=0)"
