@@ -80,21 +80,6 @@ void BatchLimiter::acquire(double amount) {
   }
 }
 
-bool BatchLimiter::try_acquire(double amount) {
-  std::lock_guard lock(mutex_);
-  const TimePoint now = clock_();
-  if (local_ > 0 && now >= local_expiry_) local_ = 0;
-  if (local_ >= amount) {
-    local_ -= amount;
-    return true;
-  }
-  if (now < unlimited_until_) {
-    unreported_ += amount;
-    return true;
-  }
-  return false;
-}
-
 bool BatchLimiter::report_throttled(std::chrono::milliseconds retry_after) {
   bool cut = false;
   try {

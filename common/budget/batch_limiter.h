@@ -28,9 +28,6 @@ class BatchLimiter {
 
   // Blocks until `amount` tokens were granted.
   void acquire(double amount);
-  // Takes `amount` only when this process holds enough tokens or the bucket
-  // is unlimited: never asks the store, never waits.
-  bool try_acquire(double amount);
   // Tells the store; drops what this process holds so the next acquire
   // learns the new rate. Returns whether the store cut the rate.
   bool report_throttled(std::chrono::milliseconds retry_after);

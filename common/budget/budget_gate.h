@@ -23,10 +23,6 @@ class BudgetGate final : public RequestGate {
   void acquire_bytes(std::uint64_t bytes) override {
     if (bytes_ && bytes > 0) bytes_->acquire(static_cast<double>(bytes));
   }
-  bool try_acquire(std::uint64_t bytes) override {
-    if (!requests_->try_acquire(1)) return false;
-    return !bytes_ || bytes == 0 || bytes_->try_acquire(static_cast<double>(bytes));
-  }
   // Only the request rate adapts: providers throttle request rates, and a
   // bandwidth ceiling is the operator's own choice.
   void report_throttled(std::chrono::milliseconds retry_after) override {

@@ -52,11 +52,11 @@ Storage& GatedStorage::unwrap(Storage& storage) {
   return *current;
 }
 
-bool GatedStorage::try_admit(Storage& storage, std::uint64_t bytes) {
+void GatedStorage::admit(Storage& storage, int requests, std::uint64_t bytes) {
   for (auto* gated = dynamic_cast<GatedStorage*>(&storage); gated; gated = dynamic_cast<GatedStorage*>(&gated->inner_)) {
-    if (!gated->gate_.try_acquire(bytes)) return false;
+    for (int i = 0; i < requests; ++i) gated->gate_.acquire_request();
+    gated->gate_.acquire_bytes(bytes);
   }
-  return true;
 }
 
 void GatedStorage::report(Storage& storage, const Error& error) {

@@ -53,10 +53,10 @@ class GatedStorage final : public Storage, public ChunkedWriter, public ServerSi
   static Storage& unwrap(Storage& storage);
 
   // For requests sent around the layers to the storage under them (the
-  // event-driven copies, worker/copy/event_copier.h): takes one request of
-  // `bytes` body bytes from the gate of every layer of `storage` when none
-  // has to wait; false sends the caller the blocking way.
-  static bool try_admit(Storage& storage, std::uint64_t bytes);
+  // event loop's copies, worker/copy/event_copier.h): takes `requests`
+  // requests and `bytes` body bytes from the gate of every layer of
+  // `storage`, waiting as a call through them would, before they are sent.
+  static void admit(Storage& storage, int requests, std::uint64_t bytes);
   // Reports an error of such a request to those gates when it is throttling.
   static void report(Storage& storage, const Error& error);
 

@@ -16,10 +16,6 @@ class RequestGate {
   virtual void acquire_bytes(std::uint64_t bytes) = 0;
   // The service answered 503 SlowDown, 429 or 503 ServiceUnavailable.
   virtual void report_throttled(std::chrono::milliseconds retry_after) = 0;
-  // One request carrying `bytes` body bytes, only when that needs no wait
-  // (for callers that must not block: the event loop's copies). false means
-  // take the blocking way; tokens taken before the refusal stay spent.
-  virtual bool try_acquire(std::uint64_t /*bytes*/) { return false; }
 };
 
 }  // namespace blobferry

@@ -134,6 +134,7 @@ struct WorkerFlags {
   int drain_seconds = 10;
   bool exit_when_empty = false;
   std::string log_level = "info";
+  int transfers = 256;  // small copies in flight on the event loop (0: none)
 };
 
 struct CommandRun {
@@ -168,12 +169,13 @@ struct Shared {
   DataSet every_c = make_data_set("every-c/", 15, 0, 32 * kKiB, {}, 608);
   // Three batches' worth for a worker of concurrency 8 killed holding one.
   DataSet batch = make_data_set("batch/", 24, 1, 64 * kKiB, {}, 709);
+  DataSet loop_batch = make_data_set("loop-batch/", 24, 1, 64 * kKiB, {}, 719);
 
   std::map<std::string, std::string> source_digest;
   int runs = 0;
 
   Shared() {
-    for (DataSet* data : {&killed, &faults, &malformed, &missing, &drain, &every_a, &every_b, &every_c, &batch}) {
+    for (DataSet* data : {&killed, &faults, &malformed, &missing, &drain, &every_a, &every_b, &every_c, &batch, &loop_batch}) {
       put_seed_objects(*data, source);
     }
     source_digest = hash_tree(stack.env("S3_SOURCE_DIR"));
@@ -247,8 +249,14 @@ class WorkerDistributedTest : public ::testing::Test {
                                   "--log-level",
                                   flags.log_level};
     if (flags.exit_when_empty) args.push_back("--exit-when-empty");
+    args.insert(args.end(), {"--transfers", std::to_string(flags.transfers)});
     return ChildProcess(blobferry(std::move(args), config), child_options("worker-" + migration));
   }
+
+  // SIGKILLs a worker run with `flags` once it holds `batch` stalled copies of
+  // `data` (keys under `prefix`), then checks a second one copies each once.
+  void kill_holding_a_full_batch(const std::string& migration, const DataSet& data, const std::string& prefix,
+                                 const WorkerFlags& flags, std::size_t batch);
 
   // Waits for a worker to exit by itself; on timeout it is killed and the test fails.
   static ChildExit finish_worker(ChildProcess& worker, std::chrono::seconds timeout) {
@@ -410,15 +418,14 @@ TEST_F(WorkerDistributedTest, SurvivesTwoWorkersKilledMidRun) {
 }
 
 // 1b. A worker leases jobs in batches: SIGKILLed holding a full batch (its
-// concurrency) mid-copy, every job of that batch returns through recovery
-// and is copied exactly once by the worker that finishes: counters exact,
-// nothing failed, nothing skipped (no copy of the dead worker reached the
-// target), and it never held more leases than it had threads.
-TEST_F(WorkerDistributedTest, AWorkerKilledHoldingAFullBatchOfLeasesLosesNoJobAndCountsNoneTwice) {
-  const std::string migration = "batch-kill";
-  const DataSet& data = shared().batch;
-  constexpr std::size_t kBatch = 8;
-
+// concurrency on job threads, or its transfers on the event loop) mid-copy,
+// every job of that batch returns through recovery and is copied exactly
+// once by the worker that finishes: counters exact, nothing failed, nothing
+// skipped (no copy of the dead worker reached the target), and it never held
+// more leases than it had room for.
+void WorkerDistributedTest::kill_holding_a_full_batch(const std::string& migration, const DataSet& data,
+                                                      const std::string& prefix, const WorkerFlags& flags,
+                                                      std::size_t batch) {
   // The target behind a proxy that holds each object request while `holding`
   // (bucket checks pass): the victim's copies all stall mid-way. Once it is
   // dead a held request is answered with a reset, never forwarded, so none of
@@ -428,7 +435,7 @@ TEST_F(WorkerDistributedTest, AWorkerKilledHoldingAFullBatchOfLeasesLosesNoJobAn
   FaultProxyOptions hold;
   hold.upstream = stack().env("S3_TARGET_ENDPOINT");
   hold.inject = [&](const InjectionRequest& request) -> std::optional<InjectedAnswer> {
-    if (!holding.load() || request.target.find("/batch/") == std::string::npos) return std::nullopt;
+    if (!holding.load() || request.target.find("/" + prefix) == std::string::npos) return std::nullopt;
     ++held;
     while (holding.load()) std::this_thread::sleep_for(10ms);
     InjectedAnswer reset;
@@ -437,31 +444,28 @@ TEST_F(WorkerDistributedTest, AWorkerKilledHoldingAFullBatchOfLeasesLosesNoJobAn
   };
   FaultProxy proxy(hold);
   enqueue_manifest(migration, manifest_csv(data), direct_config(migration));
-  const std::string proxied = shared().scratch.file("batch-kill-proxied.storage.yml");
+  const std::string proxied = shared().scratch.file(migration + "-proxied.storage.yml");
   write_text_file(proxied, s3_service_yaml("source", "source", stack().env("S3_SOURCE_ENDPOINT")) +
                                s3_service_yaml("target", "target", proxy.endpoint()));
 
-  WorkerFlags flags;
-  flags.concurrency = static_cast<int>(kBatch);
   ChildProcess victim = start_worker(migration, proxied, flags);
-  const bool full = wait_until([&] { return held.load() >= static_cast<int>(kBatch); }, 30s);
+  const bool full = wait_until([&] { return held.load() >= static_cast<int>(batch); }, 30s);
   ASSERT_TRUE(full) << "only " << held.load() << " copies reached the target\n" << last_lines(victim.stderr_text(), 20);
-  // Every thread is stuck in its copy: what it holds now is all it fetched.
+  // Every copy is stuck: what it holds now is all it fetched.
   std::this_thread::sleep_for(300ms);
   const std::size_t leases = leases_held_by(migration, victim.pid());
   const Counts before_kill = queue(migration).counts();
   victim.send_signal(SIGKILL);
   const ChildExit exit = victim.wait();
   EXPECT_EQ(exit.term_signal, SIGKILL) << exit.describe();
-  EXPECT_EQ(leases, kBatch) << "a worker leases no more jobs than it has threads free";
-  EXPECT_EQ(held.load(), static_cast<int>(kBatch));
-  EXPECT_EQ(before_kill.in_flight, kBatch);
-  EXPECT_EQ(before_kill.queued, data.size() - kBatch);
+  EXPECT_EQ(leases, batch) << "a worker leases no more jobs than it has room for";
+  EXPECT_EQ(held.load(), static_cast<int>(batch));
+  EXPECT_EQ(before_kill.in_flight, batch);
+  EXPECT_EQ(before_kill.queued, data.size() - batch);
   EXPECT_EQ(before_kill.copied + before_kill.skipped, 0u);
   holding = false;
 
-  WorkerFlags finishing;
-  finishing.concurrency = static_cast<int>(kBatch);
+  WorkerFlags finishing = flags;
   finishing.exit_when_empty = true;
   ChildProcess finisher = start_worker(migration, proxied, finishing);
   const ChildExit finished = finish_worker(finisher, 120s);
@@ -473,9 +477,24 @@ TEST_F(WorkerDistributedTest, AWorkerKilledHoldingAFullBatchOfLeasesLosesNoJobAn
   expect_counted_once(status, data.size());
   EXPECT_EQ(status["dead"], 0) << status.dump();
   const Counts counts = queue(migration).counts();
-  EXPECT_EQ(counts.recovered, kBatch) << "the killed worker's batch, and only it, came back through recovery";
+  EXPECT_EQ(counts.recovered, batch) << "the killed worker's batch, and only it, came back through recovery";
   const auto problems = not_intact_on_target(data);
   EXPECT_TRUE(problems.empty()) << problems.size() << " objects not intact, first: " << problems.front();
+}
+
+TEST_F(WorkerDistributedTest, AWorkerKilledHoldingAFullBatchOfLeasesLosesNoJobAndCountsNoneTwice) {
+  WorkerFlags threads_only;
+  threads_only.concurrency = 8;
+  threads_only.transfers = 0;
+  kill_holding_a_full_batch("batch-kill", shared().batch, "batch/", threads_only, 8);
+}
+
+// The same with the copies on the event loop: 8 transfers on 2 job threads.
+TEST_F(WorkerDistributedTest, AWorkerKilledHoldingAFullEventLoopLosesNoJobAndCountsNoneTwice) {
+  WorkerFlags on_the_loop;
+  on_the_loop.concurrency = 2;
+  on_the_loop.transfers = 8;
+  kill_holding_a_full_batch("loop-batch-kill", shared().loop_batch, "loop-batch/", on_the_loop, 8);
 }
 
 FaultProxyOptions fault_options(const std::string& upstream, std::uint64_t seed) {

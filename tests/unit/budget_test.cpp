@@ -309,38 +309,6 @@ TEST(BatchLimiterTest, AnUnlimitedBucketIsAskedEveryHundredMillisecondsAndLearns
   EXPECT_NEAR(limiter.last_rate(), after->rate, 1e-9);
 }
 
-// The event loop's copies must not block: try_acquire takes what this
-// process holds or an unlimited bucket's go-ahead, and never asks the store.
-TEST(BatchLimiterTest, TryAcquireNeverAsksTheStoreAndSaysNoWhenItWouldHaveTo) {
-  FakeClock clock;
-  LocalBudgetStore local(clock.millis());
-  CountingStore store(local);
-  BatchLimiter limiter(store, {"requests:target:write", 1000, true}, {}, clock.steady());
-  EXPECT_FALSE(limiter.try_acquire(1)) << "nothing held yet: only acquire() may ask";
-  EXPECT_EQ(store.takes, 0);
-  for (int i = 0; i < 200; ++i) {  // a second's worth at the ceiling: the bucket settles into 50 ms batches
-    limiter.acquire(1);
-    ++clock.ms;
-  }
-  while (limiter.try_acquire(1)) {
-  }
-  clock.ms += 60;
-  limiter.acquire(1);  // asks once, holds the rest of a 50 ms batch
-  const int asked = store.takes;
-  int granted = 0;
-  while (limiter.try_acquire(1)) ++granted;
-  EXPECT_EQ(store.takes, asked) << "try_acquire never asks the store";
-  EXPECT_GE(granted, 30);
-  EXPECT_LE(granted, 60) << "no more than the batch this process was granted";
-
-  BatchLimiter unlimited(store, {"requests:other:write", 0, true}, {}, clock.steady());
-  EXPECT_FALSE(unlimited.try_acquire(1));
-  unlimited.acquire(1);  // learns the bucket is unlimited for 100 ms
-  EXPECT_TRUE(unlimited.try_acquire(1000));
-  clock.ms += 150;
-  EXPECT_FALSE(unlimited.try_acquire(1)) << "past the sync period the store must be asked again";
-}
-
 TEST(BudgetGateTest, ExportsTheSharedRateAndCountsItsCuts) {
   FakeClock clock;
   LocalBudgetStore store(clock.millis());
@@ -421,7 +389,7 @@ TEST(GatedStorageTest, AsksTheGateBeforeEachRequestAndPerBodyByte) {
 
 // The copy engine sizes its requests by the target's limits: a budget must not hide R2's.
 // Requests sent around the layers (the event loop's) still pass each gate.
-TEST(GatedStorageTest, TryAdmitAsksEveryLayerAndADefaultGateSaysWait) {
+TEST(GatedStorageTest, AdmitTakesFromEveryLayerAndReportOnlyThrottling) {
   testing::TempDir dir("blobferry-gated-admit");
   DiskStorage disk(testing::disk_service("disk", dir.path(), DiskLayout::kPlain));
   RecordingGate inner_gate;
@@ -429,8 +397,13 @@ TEST(GatedStorageTest, TryAdmitAsksEveryLayerAndADefaultGateSaysWait) {
   GatedStorage inner(disk, inner_gate);
   GatedStorage outer(inner, outer_gate);
   EXPECT_EQ(&GatedStorage::unwrap(static_cast<Storage&>(outer)), &disk);
-  EXPECT_FALSE(GatedStorage::try_admit(outer, 10)) << "a gate that cannot answer without waiting says no";
-  EXPECT_TRUE(GatedStorage::try_admit(disk, 10)) << "nothing to pass";
+  GatedStorage::admit(outer, 3, 1000);  // HEAD, GET and PUT of a 1,000-byte object
+  for (const RecordingGate* gate : {&inner_gate, &outer_gate}) {
+    EXPECT_EQ(gate->requests, 3);
+    EXPECT_EQ(gate->bytes, 1000u);
+  }
+  GatedStorage::admit(disk, 3, 1000);  // nothing to pass
+  EXPECT_EQ(outer_gate.requests, 3);
   GatedStorage::report(outer, Error(ErrorKind::kThrottled, FailureReason::kThrottled, "503 SlowDown", 503, 700ms));
   EXPECT_EQ(outer_gate.throttled, 1);
   EXPECT_EQ(inner_gate.throttled, 1);

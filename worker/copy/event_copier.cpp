@@ -59,6 +59,15 @@ void EventCopier::start(const CopyTask& task, Done done) const {
   copy->target = s3_under(task.target);
   copy->size = task.expected_size.value_or(0);
   copy->done = std::move(done);
+  // The budget of every request the copy makes, taken here, on the caller's
+  // thread, which may wait for it (the loop's thread must not): the target's
+  // HEAD and PUT, the source's GET, and the object's bytes both ways.
+  try {
+    GatedStorage::admit(task.target, task.target_absent ? 1 : 2, copy->size);
+    GatedStorage::admit(task.source, 1, copy->size);
+  } catch (const Error&) {
+    return copy->done(Outcome{std::nullopt, std::current_exception()});
+  }
   if (task.target_absent) {
     get_source(copy);
   } else {
@@ -82,7 +91,6 @@ void EventCopier::hand_on(const std::shared_ptr<Copy>& copy, std::exception_ptr 
 }
 
 void EventCopier::head_target(const std::shared_ptr<Copy>& copy) const {
-  if (!GatedStorage::try_admit(copy->task.target, 0)) return hand_on(copy, nullptr);
   copy->target->start_head(loop_, copy->task.target_key, copy->task.cancel, [this, copy](S3Storage::Answer answer) {
     if (answer.error) return hand_on(copy, answer.error);
     copy->existing = std::move(answer.info);
@@ -95,7 +103,6 @@ void EventCopier::head_target(const std::shared_ptr<Copy>& copy) const {
 }
 
 void EventCopier::get_source(const std::shared_ptr<Copy>& copy) const {
-  if (!GatedStorage::try_admit(copy->task.source, copy->size)) return hand_on(copy, nullptr);
   copy->bytes.reserve(copy->size);
   // Bounded by the expected size, so a source bigger than announced costs
   // no more memory than it should have.
@@ -128,7 +135,6 @@ void EventCopier::get_source(const std::shared_ptr<Copy>& copy) const {
 // As CopyEngine::put_proven: a target whose answer does not prove the MD5
 // is written again with it in blobferry's metadata, and remembered.
 void EventCopier::put_target(const std::shared_ptr<Copy>& copy) const {
-  if (!GatedStorage::try_admit(copy->task.target, copy->size)) return hand_on(copy, nullptr);
   const PutOptions options{copy->md5, target_metadata(copy->fetched.metadata, copy->task.content_type,
                                                       copy->with_md5_metadata ? copy->md5 : "")};
   copy->put_sent = true;

@@ -23,15 +23,15 @@ struct EventCopierOptions {
 // showed it absent, one GET checked against the expected size and MD5, one
 // PUT with Content-MD5 whose ETag proves what landed), but as requests on one
 // event loop instead of a thread blocked in each. Whatever is not the plain
-// case (an error, a budget that would make it wait, a source that changed)
+// case (an error, a mismatch, a source that changed)
 // goes to CopyEngine::copy, which starts the object over with its retries:
 // the proof of every byte is the engine's, the speed is the loop's.
 class EventCopier {
  public:
   struct Outcome {
     std::optional<CopyResult> result;  // copied or skipped
-    // Without a result: why the object goes to CopyEngine::copy (null when a
-    // budget only asked to wait). A cancellation is final, not handed on.
+    // Without a result: why the object goes to CopyEngine::copy (null for a
+    // mismatch the engine will meet again). A cancellation is final, not handed on.
     std::exception_ptr error;
     // A PUT went out: the bytes may be on the target although no answer said
     // so, and the engine's run that finds them there copied nothing itself.
@@ -46,9 +46,10 @@ class EventCopier {
   // nothing CopyEngine::check_task refuses.
   bool accepts(const CopyTask& task) const;
 
-  // Starts an accepted task. `done` runs once, on the loop's thread (or on
-  // this one when the first request cannot start); it must not block. The
-  // task's storages and cancellation token must outlive it.
+  // Starts an accepted task, first waiting here for the budget of all its
+  // requests (GatedStorage::admit). `done` runs once, on the loop's thread
+  // (or on this one when the first request cannot start); it must not
+  // block. The task's storages and cancellation token must outlive it.
   void start(const CopyTask& task, Done done) const;
 
  private:

@@ -241,24 +241,27 @@ void WorkerLoop::note_empty_fetch() {
   }
 }
 
-// With the event loop: one thread fetches for it, in batches as large as the
-// room it has, and starts each small copy there itself, so a job costs no
-// wake-up of a thread of its own. Any other job goes to the job threads,
-// never more than they can take at once (a SIGKILL loses at most
-// transfers + concurrency leases, which recovery returns).
+// With the event loop: one thread fetches for it and starts each small copy
+// there itself, so a job costs no wake-up of a thread of its own. Any other
+// job goes to the job threads. What a job is shows only once fetched, so the
+// last batch decides the next one's size: mostly small copies, as many as
+// the loop has room for (up to 64); otherwise one per idle job thread, as
+// the job threads' own feed would lease, so a worker busy with large objects
+// does not hoard jobs other workers could run. A SIGKILL loses at most
+// transfers + concurrency + one batch of leases, which recovery returns.
 void WorkerLoop::event_feeder() {
   const CancellationToken::Scope cancellation(&cancel_);
   const auto threads = static_cast<std::size_t>(std::max(options_.concurrency, 1));
   const auto transfers = static_cast<std::size_t>(options_.transfers);
+  bool wide = false;  // the last batch was mostly small copies
   for (;;) {
     std::size_t room = 0;
     {
       std::unique_lock lock(mutex_);
-      feeder_wake_.wait(lock, [&] {
-        return stop_.load() || (event_copies_ <= feeder_low_water_ && thread_work_.size() < threads);
-      });
+      const auto taken = [&] { return thread_work_.size() + (wide ? 0 : threads_busy_); };
+      feeder_wake_.wait(lock, [&] { return stop_.load() || (event_copies_ <= feeder_low_water_ && taken() < threads); });
       if (stop_.load()) break;
-      room = std::min(transfers - event_copies_, kEventFetchBatch);
+      room = std::min(transfers - event_copies_, wide ? kEventFetchBatch : threads - taken());
     }
     std::vector<FedLease> fetched;
     try {
@@ -272,14 +275,19 @@ void WorkerLoop::event_feeder() {
       continue;
     }
     empty_fetches_ = 0;
+    std::size_t evented = 0;
     for (FedLease& fed : fetched) {
-      if (start_evented(fed)) continue;
+      if (start_evented(fed)) {
+        ++evented;
+        continue;
+      }
       {
         std::lock_guard lock(mutex_);
         thread_work_.push_back(ThreadWork{std::move(fed), nullptr});
       }
       thread_wake_.notify_one();
     }
+    wide = evented * 2 >= fetched.size();
   }
   {
     std::lock_guard lock(mutex_);
@@ -300,13 +308,18 @@ void WorkerLoop::evented_job_thread() {
       if (thread_work_.empty()) break;
       work = std::move(thread_work_.front());
       thread_work_.pop_front();
+      ++threads_busy_;
     }
-    feeder_wake_.notify_one();  // it may fetch again
     if (work.leftover) {
       run_leftover(*work.leftover);
     } else {
       run_fed(*work.fed);
     }
+    {
+      std::lock_guard lock(mutex_);
+      --threads_busy_;
+    }
+    feeder_wake_.notify_one();  // a thread is free: it may fetch again
   }
   std::lock_guard lock(mutex_);
   if (--running_threads_ == 0) wake_.notify_all();
@@ -458,7 +471,9 @@ bool WorkerLoop::start_evented(const FedLease& fed) {
     return false;
   }
   if (job.type != JobType::kCopy || job.objects.empty() || job.migration != served.migration) return false;
-  if (!outages_.admits(job.source, job.target)) return false;
+  // A service that is out waits, or probes, through process(): admits() may
+  // grant the probe, which must go to the job that runs.
+  if (outages_.out(job.source) || outages_.out(job.target)) return false;
   Storage* source = nullptr;
   Storage* target = nullptr;
   try {

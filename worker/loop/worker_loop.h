@@ -190,6 +190,7 @@ class WorkerLoop {
   };
   std::deque<ThreadWork> thread_work_;
   bool feeder_done_ = false;  // (mutex_)
+  std::size_t threads_busy_ = 0;  // job threads running thread_work_ (mutex_)
   // The feeder fetches once the loop's copies are down to this: a batch at a
   // time, not a wake-up per copy that ends.
   std::size_t feeder_low_water_ = 0;
