@@ -20,8 +20,11 @@ namespace blobferry {
 
 struct TransferLoopOptions {
   // Connections the loop keeps open to one host at most; transfers beyond
-  // wait for one of them (libcurl queues them) rather than open more.
-  long max_host_connections = 64;
+  // wait for one of them (libcurl queues them) rather than open more. libcurl
+  // looks through a host's connections for a free one on every request, so
+  // more costs CPU per request (64: ~15 % more per object against nginx)
+  // without more throughput from one server on this machine.
+  long max_host_connections = 16;
   // Idle easy handles kept for reuse (each keeps its buffers, not a connection).
   std::size_t max_idle_handles = 512;
 };
