@@ -117,6 +117,7 @@ void MigrateCommand::define(CLI::App& sub) {
   sub.add_flag("--deep", deep_, "validate by downloading and hashing every object on the target");
   sub.add_option("--concurrency", concurrency_, "copies in flight on job threads (large objects, Disk, server-side copies)")->check(CLI::Range(1, 1024))->capture_default_str();
   sub.add_option("--transfers", transfers_, "small S3 copies in flight on the event loop, beyond --concurrency (0: none)")->check(CLI::Range(0, 4096))->capture_default_str();
+  sub.add_option("--host-connections", host_connections_, "the event loop's connections to one endpoint at most")->check(CLI::Range(1, 4096))->capture_default_str();
   sub.add_option("--retries", retries_, "in-place retries of a transient failure")->check(CLI::Range(0, 100))->capture_default_str();
   sub.add_option("--part-size-mib", part_size_mib_, "multipart part size")->check(CLI::Range(5, 5120))->capture_default_str();
   sub.add_flag("!--no-progress", progress_, "no progress line on the terminal");
@@ -195,6 +196,7 @@ int MigrateCommand::run(const GlobalOptions& global) {
   options.worker_id = "migrate";
   options.concurrency = concurrency_;
   options.transfers = transfers_;
+  options.host_connections = host_connections_;
   options.exit_when_empty = true;
   options.planning_done = [&planned] { return planned.load(); };
   options.poll_wait = std::chrono::milliseconds(100);

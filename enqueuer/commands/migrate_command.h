@@ -24,6 +24,7 @@ class MigrateCommand : public Command {
   bool deep_ = false;
   int concurrency_ = 16;
   int transfers_ = 256;
+  int host_connections_ = 64;
   int retries_ = 5;
   int part_size_mib_ = 8;
   bool progress_ = true;

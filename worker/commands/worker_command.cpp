@@ -33,6 +33,7 @@ void WorkerCommand::define(CLI::App& sub) {
   sub.add_option("--migration", migration_, "the migration whose jobs to run (default: every active migration, round robin)");
   sub.add_option("--concurrency", concurrency_, "copies in flight on job threads (large objects, Disk, server-side copies)")->check(CLI::Range(1, 1024))->capture_default_str();
   sub.add_option("--transfers", transfers_, "small S3 copies in flight on the event loop, beyond --concurrency (0: none)")->check(CLI::Range(0, 4096))->capture_default_str();
+  sub.add_option("--host-connections", host_connections_, "the event loop's connections to one endpoint at most")->check(CLI::Range(1, 4096))->capture_default_str();
   sub.add_flag("--exit-when-empty", exit_when_empty_, "exit once nothing is queued, scheduled or in flight anywhere");
   sub.add_option("--metrics-addr", metrics_addr_, "serve Prometheus metrics at HOST:PORT (/metrics, /healthz, /ready)");
   sub.add_option("--lease-seconds", lease_seconds_, "a job of a worker silent this long returns to the queue")->check(CLI::Range(1, 3600))->capture_default_str();
@@ -98,6 +99,7 @@ int WorkerCommand::run(const GlobalOptions& global) {
   options.worker_id = make_worker_id();
   options.concurrency = concurrency_;
   options.transfers = transfers_;
+  options.host_connections = host_connections_;
   options.exit_when_empty = exit_when_empty_;
   options.lease = queue_options.lease_duration;
   options.drain = std::chrono::seconds(drain_seconds_);

@@ -18,6 +18,7 @@ class WorkerCommand : public Command {
   std::string migration_;
   int concurrency_ = 16;
   int transfers_ = 256;
+  int host_connections_ = 64;
   bool exit_when_empty_ = false;
   std::string metrics_addr_;
   int lease_seconds_ = 30;

@@ -139,7 +139,9 @@ WorkerSummary WorkerLoop::run() {
   if (options_.transfers > 0) {
     const auto transfers = static_cast<std::size_t>(options_.transfers);
     feeder_low_water_ = transfers - std::max<std::size_t>(1, transfers / 4);
-    transfer_loop_ = std::make_unique<TransferLoop>();
+    TransferLoopOptions loop_options;
+    loop_options.max_host_connections = options_.host_connections;
+    transfer_loop_ = std::make_unique<TransferLoop>(loop_options);
     event_copier_ = std::make_unique<EventCopier>(*transfer_loop_, engine_, EventCopierOptions{options_.event_max_bytes});
   }
   settles_ = std::make_unique<SettleBatcher>(

@@ -72,6 +72,7 @@ struct WorkerOptions {
   // which copy everything else; 0 copies everything on the job threads.
   int transfers = 256;
   std::uint64_t event_max_bytes = 128 * 1024;  // the largest object copied on the event loop
+  int host_connections = 64;  // the event loop's connections to one endpoint at most
 };
 
 struct WorkerSummary {

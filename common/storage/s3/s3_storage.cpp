@@ -20,7 +20,6 @@
 namespace blobferry {
 namespace {
 
-constexpr std::size_t kMaxIdleHandles = 16;
 constexpr std::size_t kMaxErrorBody = 64 * 1024;
 // A ListObjectsV2 page of 1,000 keys of 1,024 bytes is about 2 MB of XML.
 constexpr std::size_t kMaxDocumentBody = 32 * 1024 * 1024;
@@ -416,25 +415,6 @@ std::string S3Storage::operation_name(const std::string& method, const std::stri
   return make_operation_text(method, key, describe());
 }
 
-CurlEasyPtr S3Storage::acquire_handle() {
-  {
-    std::lock_guard lock(pool_mutex_);
-    if (!idle_handles_.empty()) {
-      CurlEasyPtr handle = std::move(idle_handles_.back());
-      idle_handles_.pop_back();
-      return handle;
-    }
-  }
-  return make_curl_easy();
-}
-
-void S3Storage::release_handle(CurlEasyPtr handle) {
-  // Reset drops the options but keeps the live connection and TLS session.
-  curl_easy_reset(handle.get());
-  std::lock_guard lock(pool_mutex_);
-  if (idle_handles_.size() < kMaxIdleHandles) idle_handles_.push_back(std::move(handle));
-}
-
 // Everything libcurl's callbacks and options point to while one request
 // runs: it must not move, and lives until the transfer ended.
 struct S3Storage::Exchange {
@@ -507,8 +487,8 @@ S3Storage::Response S3Storage::perform_once(Request& request) {
   struct Lease {
     S3Storage* owner;
     CurlEasyPtr handle;
-    ~Lease() { owner->release_handle(std::move(handle)); }
-  } lease{this, acquire_handle()};
+    ~Lease() { owner->handles_.give_back(std::move(handle)); }
+  } lease{this, handles_.take()};
   Exchange exchange;
   prepare(request, exchange, lease.handle.get(), CancellationToken::current());
   return finish(request, exchange, lease.handle.get(), curl_easy_perform(lease.handle.get()));

@@ -15,6 +15,7 @@
 
 #include "common/base/error.h"
 #include "common/storage/chunked_writer.h"
+#include "common/storage/s3/curl_handle_pool.h"
 #include "common/storage/s3/curl_handles.h"
 #include "common/storage/s3/provider_profile.h"
 #include "common/storage/service_config.h"
@@ -157,8 +158,6 @@ class S3Storage final : public Storage, public ChunkedWriter, public ServerSideC
   void add_copy_condition(Request& request, const CopyOptions& options) const;
   Error source_changed(const std::string& operation, const CopyOptions& options) const;
 
-  CurlEasyPtr acquire_handle();
-  void release_handle(CurlEasyPtr handle);
 
   ServiceConfig service_;
   Clock clock_;
@@ -175,8 +174,8 @@ class S3Storage final : public Storage, public ChunkedWriter, public ServerSideC
   std::string base_path_;  // an endpoint's own path prefix, usually empty
   bool path_style_ = false;
 
-  std::mutex pool_mutex_;
-  std::vector<CurlEasyPtr> idle_handles_;
+  // Connections (and TLS sessions) stay with the handles between requests.
+  CurlHandlePool handles_{16};
 };
 
 }  // namespace blobferry

@@ -113,24 +113,6 @@ void TransferLoop::drain_wakeups() {
   [[maybe_unused]] const ssize_t got = read(wakeup_.get(), &count, sizeof count);
 }
 
-CurlEasyPtr TransferLoop::take_handle() {
-  {
-    std::lock_guard lock(mutex_);
-    if (!idle_.empty()) {
-      CurlEasyPtr handle = std::move(idle_.back());
-      idle_.pop_back();
-      return handle;
-    }
-  }
-  return make_curl_easy();
-}
-
-void TransferLoop::give_back(CurlEasyPtr handle) {
-  curl_easy_reset(handle.get());
-  std::lock_guard lock(mutex_);
-  if (idle_.size() < options_.max_idle_handles) idle_.push_back(std::move(handle));
-}
-
 int TransferLoop::on_socket(CURL*, curl_socket_t socket, int what, void* user, void*) {
   auto* loop = static_cast<TransferLoop*>(user);
   if (what == CURL_POLL_REMOVE) {

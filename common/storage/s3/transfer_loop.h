@@ -8,23 +8,26 @@
 #include <functional>
 #include <mutex>
 #include <thread>
+#include <utility>
 #include <unordered_set>
 #include <vector>
 
 #include <curl/curl.h>
 
 #include "common/base/unique_fd.h"
+#include "common/storage/s3/curl_handle_pool.h"
 #include "common/storage/s3/curl_handles.h"
 
 namespace blobferry {
 
 struct TransferLoopOptions {
   // Connections the loop keeps open to one host at most; transfers beyond
-  // wait for one of them (libcurl queues them) rather than open more. libcurl
-  // looks through a host's connections for a free one on every request, so
-  // more costs CPU per request (64: ~15 % more per object against nginx)
-  // without more throughput from one server on this machine.
-  long max_host_connections = 16;
+  // wait for one of them (libcurl queues them) rather than open more. Far
+  // away providers need many (a request waits tens of ms); on loopback fewer
+  // cost less CPU, as libcurl looks through a host's connections for a free
+  // one on every request (16 instead of 64: ~15 % less per object against
+  // nginx here).
+  long max_host_connections = 64;
   // Idle easy handles kept for reuse (each keeps its buffers, not a connection).
   std::size_t max_idle_handles = 512;
 };
@@ -55,8 +58,8 @@ class TransferLoop {
   void start(CURL* handle, Done done);
 
   // Easy handles for transfers of this loop: reused, reset on return.
-  CurlEasyPtr take_handle();
-  void give_back(CurlEasyPtr handle);
+  CurlEasyPtr take_handle() { return handles_.take(); }
+  void give_back(CurlEasyPtr handle) { handles_.give_back(std::move(handle)); }
 
   // Transfers started and not yet done.
   std::size_t in_flight() const { return in_flight_.load(); }
@@ -81,9 +84,9 @@ class TransferLoop {
   CurlMultiPtr multi_;
   UniqueFd epoll_;
   UniqueFd wakeup_;  // an eventfd: start() and the destructor interrupt epoll_wait with it
-  std::mutex mutex_;  // guards starting_, stopping_ and idle_
+  CurlHandlePool handles_{options_.max_idle_handles};
+  std::mutex mutex_;  // guards starting_ and stopping_
   std::vector<Transfer*> starting_;  // started by any thread, added to the multi handle by the loop
-  std::vector<CurlEasyPtr> idle_;
   bool stopping_ = false;
   std::atomic<bool> sleeping_{false};  // in epoll_wait, or about to be: start() must wake it
   std::atomic<std::size_t> in_flight_{0};
