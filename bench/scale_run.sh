@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Scale run: enqueue + N workers copying 100k/300k/1M small objects between two nginx servers (and RGW at a smaller count), one CSV row per count.
 set -euo pipefail
+# A CA bundle in the environment (this machine sets one) makes rclone, which
+# seeds RGW, refuse its HTTP transport; every endpoint here is plain HTTP.
+unset AWS_CA_BUNDLE
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 BENCH="$ROOT/bench"
