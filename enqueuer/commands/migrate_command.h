@@ -23,7 +23,7 @@ class MigrateCommand : public Command {
   bool switch_ = false;
   bool deep_ = false;
   int concurrency_ = 16;
-  int transfers_ = 256;
+  int transfers_ = 64;
   int host_connections_ = 64;
   int retries_ = 5;
   int part_size_mib_ = 8;

@@ -17,7 +17,7 @@ class WorkerCommand : public Command {
   BudgetOptions budget_options_;
   std::string migration_;
   int concurrency_ = 16;
-  int transfers_ = 256;
+  int transfers_ = 64;
   int host_connections_ = 64;
   bool exit_when_empty_ = false;
   std::string metrics_addr_;

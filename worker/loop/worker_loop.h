@@ -70,7 +70,7 @@ struct WorkerOptions {
   // Small copies between S3 services in flight at once on one event loop
   // (worker/copy/event_copier.h), on top of the `concurrency` job threads,
   // which copy everything else; 0 copies everything on the job threads.
-  int transfers = 256;
+  int transfers = 64;
   std::uint64_t event_max_bytes = 128 * 1024;  // the largest object copied on the event loop
   int host_connections = 64;  // the event loop's connections to one endpoint at most
 };
